@@ -1,0 +1,3 @@
+module github.com/meshdrill/drill
+
+go 1.26
