@@ -1,0 +1,202 @@
+package event
+
+import "time"
+
+// The event types of a drill and their payloads. A consumer switches on Type and
+// decodes Data into the payload named in the comment.
+const (
+	// RunStarted: RunInfo. The first event of every run.
+	RunStarted Type = "run.started"
+	// RunFinished: RunResult. The last event of a run that reached its end or aborted.
+	RunFinished Type = "run.finished"
+
+	// StepStarted / StepFinished: Step.
+	StepStarted  Type = "step.started"
+	StepFinished Type = "step.finished"
+
+	// LoadStarted: LoadInfo. LoadWindow: Window, one per window (default 1 s).
+	// LoadFinished: Window covering the whole attack.
+	LoadStarted  Type = "load.started"
+	LoadWindow   Type = "load.window"
+	LoadFinished Type = "load.finished"
+
+	// FaultApplied / FaultReverted / FaultRevertFailed: Fault.
+	FaultApplied      Type = "fault.applied"
+	FaultReverted     Type = "fault.reverted"
+	FaultRevertFailed Type = "fault.revert-failed"
+
+	// StatsSample: Sample, one per scrape of an Envoy admin endpoint.
+	// StatsScrapeFailed: ScrapeFailure. StatsReset: Sample (counters went back).
+	StatsSample       Type = "stats.sample"
+	StatsScrapeFailed Type = "stats.scrape-failed"
+	StatsReset        Type = "stats.reset"
+	// OutlierEjection: Ejection, when an Envoy cluster's active ejections change.
+	OutlierEjection Type = "envoy.outlier-ejection"
+
+	// Watch events: Workload (replicas), Pod, Endpoints.
+	ReplicasChanged  Type = "k8s.replicas-changed"
+	PodReady         Type = "k8s.pod-ready"
+	PodTerminating   Type = "k8s.pod-terminating"
+	PodDeleted       Type = "k8s.pod-deleted"
+	EndpointsChanged Type = "k8s.endpoints-changed"
+
+	// FailoverDetected / FailbackDetected: Failover.
+	FailoverDetected Type = "failover.detected"
+	FailbackDetected Type = "failback.detected"
+
+	// Log: LogLine, for messages worth keeping in the record (warnings, provider notes).
+	Log Type = "log"
+)
+
+// RunInfo describes a run as it starts.
+type RunInfo struct {
+	Scenario     string        `json:"scenario"`
+	File         string        `json:"file,omitempty"`
+	Provider     string        `json:"provider"`
+	Clusters     []string      `json:"clusters"`
+	DataPlane    string        `json:"dataPlane"` // "envoy" or "emulated"
+	LoadDuration time.Duration `json:"loadDuration"`
+	DrillVersion string        `json:"drillVersion,omitempty"`
+}
+
+// RunResult closes a run.
+type RunResult struct {
+	// Verdict is "pass", "fail" or "error".
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Step is a timeline step starting or finishing.
+type Step struct {
+	Name    string `json:"name"`
+	Trigger string `json:"trigger"` // how it was triggered, e.g. "at 30s", "after reviews-down + 60s"
+	Action  string `json:"action"`  // "fault", "revert", "wait", "apply"
+	Error   string `json:"error,omitempty"`
+}
+
+// LoadInfo describes the attack as it starts.
+type LoadInfo struct {
+	Target   string        `json:"target"`
+	Rate     string        `json:"rate"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Window summarises the results received in [Start, End) of load time.
+type Window struct {
+	Start    time.Duration    `json:"start"` // since load start
+	End      time.Duration    `json:"end"`
+	Requests int64            `json:"requests"`
+	Codes    map[string]int64 `json:"codes,omitempty"` // status code ("200", "503", "0" for transport errors) → count
+	Errors   int64            `json:"errors"`          // transport errors and non-2xx/3xx answers
+	Degraded int64            `json:"degraded"`        // 2xx answers that matched degradedWhen
+	// Latency percentiles of the window, in nanoseconds.
+	P50 time.Duration `json:"p50"`
+	P90 time.Duration `json:"p90"`
+	P99 time.Duration `json:"p99"`
+	Max time.Duration `json:"max"`
+	// Rate is the achieved request rate over the window, per second.
+	Rate float64 `json:"rate"`
+}
+
+// Fault is a fault being applied or reverted.
+type Fault struct {
+	Step      string `json:"step"`
+	Kind      string `json:"kind"` // "scale", "delete-pods"
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace"`
+	Workload  string `json:"workload"`
+	// Scale faults: replicas before and after.
+	From *int32 `json:"from,omitempty"`
+	To   *int32 `json:"to,omitempty"`
+	// Pods deleted, for delete-pods.
+	Pods  []string `json:"pods,omitempty"`
+	Error string   `json:"error,omitempty"`
+	// Restore is the command a human can run to undo the fault by hand.
+	Restore string `json:"restore,omitempty"`
+}
+
+// Sample is the change in one Envoy's upstream stats since its previous scrape.
+type Sample struct {
+	Workload string `json:"workload"`
+	Pod      string `json:"pod,omitempty"`
+	// Interval is the time since the previous successful scrape.
+	Interval time.Duration `json:"interval"`
+	// Clusters holds per-Envoy-cluster deltas, keyed by Envoy cluster name
+	// (e.g. "outbound|9080||reviews.default.svc.cluster.local").
+	Clusters map[string]ClusterDelta `json:"clusters"`
+	// Served counts requests by the cluster (Kubernetes cluster) of the workload that
+	// served them, from istio_requests_total, keyed by destination service host.
+	Served map[string]map[string]int64 `json:"served,omitempty"`
+}
+
+// ClusterDelta is the change in one Envoy cluster's stats over an interval.
+type ClusterDelta struct {
+	Requests          int64            `json:"requests"`
+	Codes             map[string]int64 `json:"codes,omitempty"`
+	Upstream5xx       int64            `json:"upstream5xx"`
+	ConnectFail       int64            `json:"connectFail,omitempty"`
+	Retries           int64            `json:"retries,omitempty"`
+	EjectionsActive   int64            `json:"ejectionsActive"` // gauge, current value
+	EjectionsEnforced int64            `json:"ejectionsEnforced,omitempty"`
+	MembershipHealthy int64            `json:"membershipHealthy"` // gauge
+	MembershipTotal   int64            `json:"membershipTotal"`   // gauge
+}
+
+// ScrapeFailure is a failed scrape; the scraper keeps going.
+type ScrapeFailure struct {
+	Workload string `json:"workload"`
+	Pod      string `json:"pod,omitempty"`
+	Error    string `json:"error"`
+}
+
+// Ejection reports a change of active ejections in an Envoy cluster.
+type Ejection struct {
+	Workload     string `json:"workload"`
+	EnvoyCluster string `json:"envoyCluster"`
+	Active       int64  `json:"active"`
+	Previous     int64  `json:"previous"`
+}
+
+// Workload is a Deployment's replica counts changing.
+type Workload struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Desired   int32  `json:"desired"`
+	Ready     int32  `json:"ready"`
+	Available int32  `json:"available"`
+}
+
+// Pod is a pod becoming ready, terminating or deleted.
+type Pod struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	App       string `json:"app,omitempty"`
+	Version   string `json:"version,omitempty"`
+	IP        string `json:"ip,omitempty"`
+}
+
+// Endpoints is the set of ready endpoints of a service changing in one cluster.
+type Endpoints struct {
+	Namespace string   `json:"namespace"`
+	Service   string   `json:"service"`
+	Ready     []string `json:"ready"`
+	NotReady  []string `json:"notReady,omitempty"`
+}
+
+// Failover is traffic for a service moving to (or back from) another cluster.
+type Failover struct {
+	Service string `json:"service"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	// After is the step whose fault (or revert) this follows, and Took the time from
+	// that step to detection; Resolution is the scrape interval that bounds Took.
+	After      string        `json:"after,omitempty"`
+	Took       time.Duration `json:"took"`
+	Resolution time.Duration `json:"resolution"`
+}
+
+// LogLine is a message kept in the record.
+type LogLine struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
