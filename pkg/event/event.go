@@ -1,7 +1,3 @@
-// Package event is the record of a drill: every part of a run (load, faults, stats
-// scrapes, cluster watches, the step timeline) publishes typed, timestamped events on
-// one Bus, the Bus fans them out to subscribers and to the on-disk log (events.jsonl),
-// and the report is computed from that log alone.
 package event
 
 import (
