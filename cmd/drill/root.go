@@ -1,0 +1,35 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "drill",
+		Short: "Prove multi-cluster service-mesh failover works before an outage does",
+		Long: `drill runs failover drills against Istio meshes spanning several clusters.
+
+A scenario file says where the drill runs, which failover policy is under test, the
+load to drive, the faults to inject on a timeline and what must hold. drill stands up
+(or connects to) the clusters, applies the policy, drives the load, injects the faults,
+watches what the mesh does and writes a pass/fail report.
+
+Exit codes: 0 every expectation held; 1 an expectation failed; 2 the drill could not
+run (bad scenario, provider error, abort).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
+		newRunCmd(), newTranslateCmd(), newReportCmd())
+	return root
+}
+
+// reserved is the body of a verb whose implementation is not part of this build.
+func reserved(verb string) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		return &exitCodeError{code: exitError, err: fmt.Errorf("%s is not available in this build of drill yet", verb)}
+	}
+}

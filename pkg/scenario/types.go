@@ -1,0 +1,318 @@
+package scenario
+
+// The scenario file, as SREs write it. Field comments are the reference: `drill
+// schema` turns the `doc` tags into the JSON Schema's descriptions.
+
+// APIVersion and Kind are the only values a scenario file may declare.
+const (
+	APIVersion = "drill/v1alpha1"
+	Kind       = "Scenario"
+)
+
+// Scenario is one drill: where it runs, the mesh policy under test, the load, the
+// timeline of faults and what must hold for the drill to pass.
+type Scenario struct {
+	APIVersion string   `yaml:"apiVersion" doc:"Must be drill/v1alpha1."`
+	Kind       string   `yaml:"kind" doc:"Must be Scenario."`
+	Metadata   Metadata `yaml:"metadata"`
+	Spec       Spec     `yaml:"spec"`
+
+	// File is the path the scenario was read from, for messages.
+	File string `yaml:"-"`
+	// pos records where each field was written, by field path.
+	pos map[string]pos
+}
+
+// Metadata names the scenario.
+type Metadata struct {
+	Name        string            `yaml:"name" doc:"Name of the drill; used in report names. Lowercase letters, digits and '-'."`
+	Description string            `yaml:"description" doc:"What the drill proves, in a sentence."`
+	Labels      map[string]string `yaml:"labels" doc:"Free-form labels copied into the report."`
+}
+
+// Spec is the body of a scenario.
+type Spec struct {
+	Namespace string        `yaml:"namespace" doc:"Namespace of the application. Default: default."`
+	Clusters  []Cluster     `yaml:"clusters" doc:"The clusters of the mesh, in order."`
+	Mesh      Mesh          `yaml:"mesh" doc:"The failover policy under test."`
+	Load      LoadSpec      `yaml:"load" doc:"The traffic driven through the mesh during the drill."`
+	Observe   Observe       `yaml:"observe" doc:"What drill watches besides the load results."`
+	Steps     []Step        `yaml:"steps" doc:"The timeline: faults, reverts, waits and config changes."`
+	Expect    []Expectation `yaml:"expect" doc:"What must hold for the drill to pass; each is a line in the report."`
+}
+
+// Cluster is one cluster of the mesh.
+type Cluster struct {
+	Name     string    `yaml:"name" doc:"Cluster name, also Istio's cluster ID. Lowercase letters, digits and '-'."`
+	Bookinfo *Bookinfo `yaml:"bookinfo" doc:"Which Bookinfo workloads run here. Default: every service, reviews v1, v2 and v3."`
+	Ingress  bool      `yaml:"ingress" doc:"Whether this cluster runs the ingress gateway that load is sent to."`
+	Network  string    `yaml:"network" doc:"Istio network of the cluster. Default: network-<name>; clusters on different networks reach each other through east-west gateways."`
+	Locality string    `yaml:"locality" doc:"Locality of the cluster's workloads as region/zone/subzone (zone and subzone optional). Default: region <name>."`
+}
+
+// Bookinfo says which Bookinfo workloads run in a cluster. A service left out runs
+// its default versions; a service given an empty list does not run at all.
+type Bookinfo struct {
+	Install     *bool    `yaml:"install" doc:"Install Bookinfo in this cluster. Default: true. Set false for clusters that already run it."`
+	Productpage []string `yaml:"productpage" doc:"Versions of productpage. Default: [v1]."`
+	Details     []string `yaml:"details" doc:"Versions of details. Default: [v1]."`
+	Reviews     []string `yaml:"reviews" doc:"Versions of reviews (v1: no stars, v2: black stars, v3: red stars). Default: [v1, v2, v3]."`
+	Ratings     []string `yaml:"ratings" doc:"Versions of ratings. Default: [v1]."`
+	Replicas    int      `yaml:"replicas" doc:"Replicas of every Bookinfo Deployment. Default: 1."`
+}
+
+// Strategy is how failover policy becomes Istio objects.
+type Strategy string
+
+const (
+	// StrategyAggregate is Service Mesh Hub's design: a ServiceEntry for the failover
+	// hostname, an EnvoyFilter making its Envoy cluster an aggregate of the local and
+	// remote clusters, VirtualServices shifting traffic to it, DestinationRules with
+	// outlier detection.
+	StrategyAggregate Strategy = "aggregate"
+	// StrategyLocality is Istio-native locality failover: one DestinationRule per
+	// service with outlier detection and localityLbSetting, on a host whose endpoints
+	// are merged across clusters.
+	StrategyLocality Strategy = "locality"
+)
+
+// Mesh is the failover policy, in the Service Mesh Hub style.
+type Mesh struct {
+	Strategy         Strategy          `yaml:"strategy" doc:"aggregate (ServiceEntry + EnvoyFilter aggregate cluster + VirtualService + DestinationRule) or locality (Istio localityLbSetting). Default: aggregate."`
+	TrafficPolicies  []TrafficPolicy   `yaml:"trafficPolicies" doc:"Policies applied to traffic toward a service."`
+	FailoverServices []FailoverService `yaml:"failoverServices" doc:"Hostnames backed, in priority order, by a service in several clusters."`
+}
+
+// TrafficPolicy applies outlier detection, a traffic shift, retries or a timeout to
+// traffic toward one service.
+type TrafficPolicy struct {
+	Name             string            `yaml:"name" doc:"Name of the policy."`
+	Destination      Destination       `yaml:"destination" doc:"The service the policy applies to."`
+	OutlierDetection *OutlierDetection `yaml:"outlierDetection" doc:"Eject failing endpoints. maxEjectionPercent defaults to 100."`
+	TrafficShift     *TrafficShift     `yaml:"trafficShift" doc:"Send the service's traffic to a failover service (strategy aggregate)."`
+	Retries          *Retries          `yaml:"retries" doc:"Retry failed requests."`
+	Timeout          Duration          `yaml:"timeout" doc:"Timeout of a request to the service, e.g. 2s."`
+	LocalityFailover *LocalityFailover `yaml:"localityFailover" doc:"Locality failover settings (strategy locality)."`
+}
+
+// Destination selects a service, optionally only in some clusters.
+type Destination struct {
+	Service   string   `yaml:"service" doc:"Kubernetes service name, e.g. reviews."`
+	Namespace string   `yaml:"namespace" doc:"Namespace of the service. Default: spec.namespace."`
+	Clusters  []string `yaml:"clusters" doc:"Clusters whose clients the policy applies to. Default: every cluster."`
+}
+
+// OutlierDetection is Envoy outlier detection as Istio's DestinationRule exposes it.
+type OutlierDetection struct {
+	ConsecutiveErrors        *int     `yaml:"consecutiveErrors" doc:"Consecutive 5xx errors (or local-origin failures) before ejection. Istio's default: 5."`
+	ConsecutiveGatewayErrors *int     `yaml:"consecutiveGatewayErrors" doc:"Consecutive 502/503/504 before ejection."`
+	Interval                 Duration `yaml:"interval" doc:"Time between ejection sweeps. Istio's default: 10s."`
+	BaseEjectionTime         Duration `yaml:"baseEjectionTime" doc:"Minimum ejection duration, multiplied by the times ejected. Istio's default: 30s."`
+	MaxEjectionPercent       *int     `yaml:"maxEjectionPercent" doc:"Largest share of endpoints that may be ejected, 0-100. Default: 100 (Istio's own default, 10, makes failover partial)."`
+	MinHealthPercent         *int     `yaml:"minHealthPercent" doc:"Outlier detection is disabled below this share of healthy endpoints. Istio's default: 0."`
+}
+
+// TrafficShift sends a service's traffic to a failover service.
+type TrafficShift struct {
+	FailoverService string `yaml:"failoverService" doc:"Name of a failoverServices entry."`
+}
+
+// Retries is a retry policy.
+type Retries struct {
+	Attempts      int      `yaml:"attempts" doc:"Number of retries."`
+	PerTryTimeout Duration `yaml:"perTryTimeout" doc:"Timeout of each try."`
+	RetryOn       string   `yaml:"retryOn" doc:"Envoy retry conditions, e.g. 5xx,connect-failure,gateway-error."`
+}
+
+// LocalityFailover tunes Istio's locality failover for the locality strategy.
+type LocalityFailover struct {
+	FailoverPriority []string       `yaml:"failoverPriority" doc:"Label keys ordering endpoints by how many leading labels match the client, e.g. [topology.istio.io/cluster]."`
+	Failover         []FailoverRule `yaml:"failover" doc:"Region to fail over to when a region has no healthy endpoints."`
+}
+
+// FailoverRule is one explicit region failover.
+type FailoverRule struct {
+	From string `yaml:"from" doc:"Source region."`
+	To   string `yaml:"to" doc:"Region to fail over to."`
+}
+
+// FailoverService is a hostname backed by a service in several clusters, in
+// priority order.
+type FailoverService struct {
+	Name            string           `yaml:"name" doc:"Name of the failover service, referenced by trafficShift."`
+	Hostname        string           `yaml:"hostname" doc:"The hostname clients resolve, e.g. reviews-failover.default.global."`
+	Namespace       string           `yaml:"namespace" doc:"Namespace the Istio objects go to. Default: spec.namespace."`
+	Port            Port             `yaml:"port" doc:"Port of the failover hostname. Default: 9080, http."`
+	Meshes          []string         `yaml:"meshes" doc:"Clusters in which the hostname is defined. Default: the cluster of the first backing service."`
+	BackingServices []BackingService `yaml:"backingServices" doc:"Services backing the hostname, highest priority first."`
+}
+
+// Port is a service port.
+type Port struct {
+	Number   int    `yaml:"number" doc:"Port number. Default: 9080."`
+	Protocol string `yaml:"protocol" doc:"http, http2, grpc or tcp. Default: http."`
+}
+
+// BackingService is one service behind a failover hostname.
+type BackingService struct {
+	Service   string `yaml:"service" doc:"Kubernetes service name."`
+	Namespace string `yaml:"namespace" doc:"Namespace of the service. Default: spec.namespace."`
+	Cluster   string `yaml:"cluster" doc:"Cluster running the service."`
+}
+
+// LoadSpec is the traffic driven during the drill.
+type LoadSpec struct {
+	Target       Target    `yaml:"target" doc:"Where requests go."`
+	Rate         Rate      `yaml:"rate" doc:"Requests per time unit: 50/s, or {ramp: {from: 10/s, to: 100/s}}, or {steps: [{rate: 10/s, for: 30s}, ...]}."`
+	Duration     Duration  `yaml:"duration" doc:"How long load runs; the timeline's clock starts with it."`
+	Timeout      Duration  `yaml:"timeout" doc:"Timeout of each request. Default: 10s."`
+	Connections  int       `yaml:"connections" doc:"Maximum idle connections per host. Default: 10000."`
+	Workers      int       `yaml:"workers" doc:"Initial number of load workers. Default: 10."`
+	MaxWorkers   int       `yaml:"maxWorkers" doc:"Upper bound on workers. Default: unbounded."`
+	HTTP2        bool      `yaml:"http2" doc:"Use HTTP/2."`
+	KeepAlive    *bool     `yaml:"keepAlive" doc:"Reuse connections. Default: true."`
+	Window       Duration  `yaml:"window" doc:"Length of each reported window of results. Default: 1s."`
+	DegradedWhen *Degraded `yaml:"degradedWhen" doc:"How to tell a degraded answer that still returns 2xx."`
+}
+
+// Target is where load is sent: the ingress gateway of a cluster.
+type Target struct {
+	Cluster string            `yaml:"cluster" doc:"Cluster whose ingress gateway receives the load. Default: the cluster with ingress: true."`
+	Path    string            `yaml:"path" doc:"Request path. Default: /productpage."`
+	Method  string            `yaml:"method" doc:"HTTP method. Default: GET."`
+	Host    string            `yaml:"host" doc:"Host header, when the gateway routes by host."`
+	Headers map[string]string `yaml:"headers" doc:"Extra request headers."`
+}
+
+// Degraded recognises an answer that succeeded on the wire but not for the user.
+type Degraded struct {
+	BodyContains string `yaml:"bodyContains" doc:"The body contains this text."`
+	BodyMatches  string `yaml:"bodyMatches" doc:"The body matches this regular expression (RE2)."`
+}
+
+// Observe says which Envoys to scrape.
+type Observe struct {
+	Envoy []EnvoyTarget `yaml:"envoy" doc:"Sidecars whose admin stats are scraped. Default: productpage in the load target's cluster, every 1s."`
+}
+
+// EnvoyTarget is a workload whose sidecar is scraped.
+type EnvoyTarget struct {
+	Cluster  string   `yaml:"cluster" doc:"Cluster of the workload."`
+	Workload string   `yaml:"workload" doc:"Workload (app label) whose sidecar is scraped."`
+	Every    Duration `yaml:"every" doc:"Scrape interval; also the resolution of failover times. Default: 1s."`
+}
+
+// Step is one thing the drill does, when its trigger fires. Exactly one trigger (at,
+// after, when) and exactly one action (fault, revert, wait, apply).
+type Step struct {
+	Name  string    `yaml:"name" doc:"Name of the step, referenced by other steps and expectations."`
+	At    *Duration `yaml:"at" doc:"Fire this long after load starts, e.g. 30s."`
+	After *Instant  `yaml:"after" doc:"Fire relative to another step: 'reviews-down + 60s'."`
+	When  *Trigger  `yaml:"when" doc:"Fire on an event: 'failover-detected', 'failover-detected after reviews-down + 5s'."`
+
+	Fault  *Fault `yaml:"fault" doc:"Inject a fault."`
+	Revert string `yaml:"revert" doc:"Revert the fault of the named step."`
+	Wait   *Wait  `yaml:"wait" doc:"Wait: a duration, or until a workload is ready again."`
+	Apply  *Apply `yaml:"apply" doc:"Change the mesh policy mid-drill."`
+	Keep   bool   `yaml:"keep" doc:"Leave this step's fault in place when the drill ends."`
+}
+
+// Fault is one fault. Exactly one kind is set.
+type Fault struct {
+	Scale      *ScaleFault      `yaml:"scale" doc:"Scale a workload to a number of replicas."`
+	DeletePods *DeletePodsFault `yaml:"deletePods" doc:"Delete a workload's pods (all, a count or a percentage)."`
+}
+
+// WorkloadRef selects Deployments in a cluster: by app label (workload), by name
+// (deployment) or by label selector (selector). Exactly one of the three.
+type WorkloadRef struct {
+	Cluster    string `yaml:"cluster" doc:"Cluster of the workload."`
+	Namespace  string `yaml:"namespace" doc:"Namespace. Default: spec.namespace."`
+	Workload   string `yaml:"workload" doc:"App label: every Deployment with app=<workload> (e.g. reviews: reviews-v1 and reviews-v2)."`
+	Deployment string `yaml:"deployment" doc:"One Deployment by name."`
+	Selector   string `yaml:"selector" doc:"A label selector, e.g. app=reviews,version=v2."`
+}
+
+// ScaleFault scales Deployments through the scale subresource.
+type ScaleFault struct {
+	WorkloadRef `yaml:",inline"`
+	Replicas    *int `yaml:"replicas" doc:"Replicas to scale to, e.g. 0."`
+}
+
+// DeletePodsFault deletes pods of a workload; their controllers recreate them.
+type DeletePodsFault struct {
+	WorkloadRef `yaml:",inline"`
+	Count       *int      `yaml:"count" doc:"How many pods to delete. Default: all."`
+	Percent     *int      `yaml:"percent" doc:"Share of pods to delete, 1-100."`
+	GracePeriod *Duration `yaml:"gracePeriod" doc:"Grace period of the deletion. Default: the pod's own."`
+}
+
+// Apply changes the mesh policy mid-drill: the new policy replaces the old one,
+// translated and applied the same way, objects that are gone removed.
+type Apply struct {
+	Mesh *Mesh `yaml:"mesh" doc:"The new mesh policy."`
+}
+
+// Expectation is one named pass/fail check over the recorded run. Exactly one kind.
+type Expectation struct {
+	Name        string             `yaml:"name" doc:"Name of the check, a line in the report."`
+	Upstream5xx *Upstream5xxExpect `yaml:"upstream5xx" doc:"Count of 5xx answers a workload's Envoy got from a service."`
+	Errors      *CountExpect       `yaml:"errors" doc:"Client-side errors (transport errors and non-2xx/3xx) seen by the load."`
+	Degraded    *CountExpect       `yaml:"degraded" doc:"Degraded answers (see load.degradedWhen) seen by the load."`
+	Latency     *LatencyExpect     `yaml:"latency" doc:"Latency percentiles seen by the load."`
+	Failover    *FailoverExpect    `yaml:"failover" doc:"Traffic for a service moved to another cluster after a step, in time."`
+	Failback    *FailbackExpect    `yaml:"failback" doc:"Traffic for a service came back to its cluster after a step, in time."`
+}
+
+// Window limits an expectation to part of the run. Both ends are instants: a
+// duration since load start (30s), a step (reviews-down), a step plus an offset
+// (reviews-down + 10s), start or end.
+type Window struct {
+	From  *Instant `yaml:"from" doc:"Start of the window. Default: start of load."`
+	Until *Instant `yaml:"until" doc:"End of the window. Default: end of load."`
+}
+
+// Upstream5xxExpect bounds the 5xx answers one workload's Envoy received from a service.
+type Upstream5xxExpect struct {
+	From    string `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed."`
+	To      string `yaml:"to" doc:"Destination service, e.g. reviews."`
+	Cluster string `yaml:"cluster" doc:"Cluster of the observed workload."`
+	Max     *int   `yaml:"max" doc:"At most this many."`
+	Min     *int   `yaml:"min" doc:"At least this many (to prove a fault was felt)."`
+	Window  Window `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
+}
+
+// CountExpect bounds a count of load results.
+type CountExpect struct {
+	Max    *int `yaml:"max" doc:"At most this many."`
+	Min    *int `yaml:"min" doc:"At least this many."`
+	Window `yaml:",inline"`
+}
+
+// LatencyExpect bounds latency percentiles. At least one bound.
+type LatencyExpect struct {
+	P50    Duration `yaml:"p50" doc:"Bound on the median."`
+	P90    Duration `yaml:"p90" doc:"Bound on the 90th percentile."`
+	P99    Duration `yaml:"p99" doc:"Bound on the 99th percentile."`
+	Max    Duration `yaml:"max" doc:"Bound on the slowest request."`
+	Window `yaml:",inline"`
+}
+
+// FailoverExpect requires traffic for a service to move from one cluster to another
+// within a time of a step.
+type FailoverExpect struct {
+	Service string   `yaml:"service" doc:"Service whose traffic must move."`
+	From    string   `yaml:"from" doc:"Cluster that served it before."`
+	To      string   `yaml:"to" doc:"Cluster that must serve it after."`
+	Within  Duration `yaml:"within" doc:"Deadline from the step."`
+	After   string   `yaml:"after" doc:"The step (usually the fault) the clock starts at."`
+}
+
+// FailbackExpect requires traffic for a service to return to a cluster within a time
+// of a step (usually the revert).
+type FailbackExpect struct {
+	Service string   `yaml:"service" doc:"Service whose traffic must return."`
+	To      string   `yaml:"to" doc:"Cluster that must serve it again."`
+	Within  Duration `yaml:"within" doc:"Deadline from the step."`
+	After   string   `yaml:"after" doc:"The step (usually the revert) the clock starts at."`
+}
