@@ -113,6 +113,20 @@ type Fault struct {
 	Error string   `json:"error,omitempty"`
 	// Restore is the command a human can run to undo the fault by hand.
 	Restore string `json:"restore,omitempty"`
+	// Deployments holds each Deployment a scale fault changed with its own replicas
+	// before and after (a workload such as reviews is reviews-v1, reviews-v2, …, each
+	// with its own original count); From and To are then the sums over them.
+	Deployments []DeploymentReplicas `json:"deployments,omitempty"`
+	// Note says why a revert changed nothing, e.g. for delete-pods, whose pods the
+	// workload's controller recreates by itself.
+	Note string `json:"note,omitempty"`
+}
+
+// DeploymentReplicas is one Deployment's replicas before and after a scale fault.
+type DeploymentReplicas struct {
+	Name string `json:"name"`
+	From int32  `json:"from"`
+	To   int32  `json:"to"`
 }
 
 // Sample is the change in one Envoy's upstream stats since its previous scrape.
