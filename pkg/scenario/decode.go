@@ -24,11 +24,24 @@ type scalarDecoder interface {
 // after decoding can still point at a line.
 type decoder struct {
 	*collector
+	// visits counts nodes decoded. Aliases are expanded as they are decoded, so a
+	// small file of nested aliases can stand for an exponential tree ("billion
+	// laughs"); a scenario is a few hundred nodes, so stop far above that.
+	visits int
 }
+
+const maxVisits = 200_000
 
 var scalarDecoderType = reflect.TypeFor[scalarDecoder]()
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	d.visits++
+	if d.visits == maxVisits {
+		d.at(n.Line, n.Column, path, "the document expands to more than %d values (aliases nested too deep?); a scenario is far smaller", maxVisits)
+	}
+	if d.visits >= maxVisits {
+		return
+	}
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -39,7 +52,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decode(n.Content[0], v, path)
 		return
 	}
-	if path != "" {
+	if _, seen := d.pos[path]; !seen {
 		d.pos[path] = pos{n.Line, n.Column}
 	}
 	if v.Kind() == reflect.Pointer {

@@ -95,12 +95,14 @@ func (c *collector) errf(field, format string, args ...any) {
 }
 
 func (c *collector) lookup(field string) pos {
-	for f := field; f != ""; f = parentPath(f) {
+	for f := field; ; f = parentPath(f) {
 		if p, ok := c.pos[f]; ok {
 			return p
 		}
+		if f == "" {
+			return pos{line: 1}
+		}
 	}
-	return pos{}
 }
 
 func parentPath(p string) string {

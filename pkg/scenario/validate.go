@@ -128,7 +128,11 @@ func (v *validator) topology() {
 // cluster checks a reference to a cluster of the topology.
 func (v *validator) cluster(field, name string) bool {
 	if name == "" {
-		v.errf(field, "required: name a cluster (%s)", strings.Join(v.clusterNames(), ", "))
+		if names := v.clusterNames(); len(names) > 0 {
+			v.errf(field, "required: name a cluster (%s)", strings.Join(names, ", "))
+		} else {
+			v.errf(field, "required: name a cluster")
+		}
 		return false
 	}
 	if _, ok := v.clusters[name]; !ok {
@@ -141,7 +145,7 @@ func (v *validator) cluster(field, name string) bool {
 func (v *validator) clusterNames() []string {
 	var names []string
 	for _, c := range v.s.Spec.Clusters {
-		if c.Name != "" {
+		if c.Name != "" && !slices.Contains(names, c.Name) {
 			names = append(names, c.Name)
 		}
 	}
@@ -463,7 +467,7 @@ func (v *validator) stepRef(field, name, from string) (*Step, bool) {
 	if !ok {
 		names := make([]string, 0, len(v.steps))
 		for _, s := range v.s.Spec.Steps {
-			if s.Name != "" {
+			if s.Name != "" && !slices.Contains(names, s.Name) {
 				names = append(names, s.Name)
 			}
 		}

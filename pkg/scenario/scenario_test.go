@@ -1,0 +1,291 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seed is a minimal valid scenario that the table tests mutate.
+const seed = `apiVersion: drill/v1alpha1
+kind: Scenario
+metadata:
+  name: t
+spec:
+  clusters:
+    - name: cluster1
+      ingress: true
+    - name: cluster2
+  load:
+    rate: 50/s
+    duration: 60s
+  steps:
+    - name: down
+      at: 10s
+      fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}
+    - name: back
+      after: down + 20s
+      revert: down
+  expect:
+    - name: failover
+      failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}
+`
+
+func TestScenarioFilesAreValid(t *testing.T) {
+	files, err := filepath.Glob("../../scenarios/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("expected at least 3 scenario files, got %v (%v)", files, err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestSeedScenario(t *testing.T) {
+	s, err := Load("../../scenarios/reviews-failover.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Spec.Load.Rate.Constant; got == nil || got.PerSecond() != 50 {
+		t.Errorf("rate = %v, want 50/s", got)
+	}
+	if s.Spec.Load.Duration.D() != 150*time.Second {
+		t.Errorf("duration = %v", s.Spec.Load.Duration)
+	}
+	od := s.Spec.Mesh.TrafficPolicies[0].OutlierDetection
+	if od == nil || od.MaxEjectionPercent == nil || *od.MaxEjectionPercent != 100 {
+		t.Errorf("maxEjectionPercent default not applied: %+v", od)
+	}
+	if *od.ConsecutiveErrors != 1 || od.Interval.D() != 5*time.Second || od.BaseEjectionTime.D() != 120*time.Second {
+		t.Errorf("outlier detection = %+v", od)
+	}
+	back := s.Spec.Steps[1]
+	if back.After == nil || back.After.Anchor != "reviews-down" || back.After.Offset != 60*time.Second {
+		t.Errorf("after = %+v", back.After)
+	}
+	c1 := s.Spec.Clusters[0]
+	if got := strings.Join(c1.Bookinfo.Reviews, ","); got != "v1,v2" {
+		t.Errorf("cluster1 reviews = %s", got)
+	}
+	if got := strings.Join(c1.Bookinfo.Ratings, ","); got != "v1" {
+		t.Errorf("cluster1 ratings default = %s", got)
+	}
+	fs := s.Spec.Mesh.FailoverServices[0]
+	if fs.Namespace != "default" || fs.BackingServices[1].Namespace != "default" || fs.Port.Number != 9080 {
+		t.Errorf("failover service defaults: %+v", fs)
+	}
+	w := s.Spec.Expect[2].Degraded.Window
+	if w.From == nil || w.From.Anchor != "reviews-down" || w.From.Offset != 10*time.Second || w.Until.Anchor != "reviews-back" {
+		t.Errorf("window = %+v", w)
+	}
+	if line, _ := s.Pos("spec.steps[1].after"); line != 46 {
+		t.Errorf("Pos(spec.steps[1].after) = line %d, want 46", line)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := Parse("t.yaml", []byte(strings.Replace(seed, "      ingress: true\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := s.Spec
+	if !sp.Clusters[0].Ingress || sp.Load.Target.Cluster != "cluster1" {
+		t.Errorf("the first cluster should become the ingress and load target: %+v %+v", sp.Clusters[0], sp.Load.Target)
+	}
+	if sp.Namespace != "default" || sp.Load.Target.Path != "/productpage" || sp.Load.Timeout.D() != 10*time.Second || !*sp.Load.KeepAlive {
+		t.Errorf("load defaults: %+v", sp.Load)
+	}
+	if len(sp.Observe.Envoy) != 1 || sp.Observe.Envoy[0].Workload != "productpage" || sp.Observe.Envoy[0].Every.D() != time.Second {
+		t.Errorf("observe default: %+v", sp.Observe)
+	}
+	if got := strings.Join(sp.Clusters[1].Bookinfo.Reviews, ","); got != "v1,v2,v3" {
+		t.Errorf("default reviews versions = %s", got)
+	}
+	if sp.Steps[0].Fault.Scale.Namespace != "default" {
+		t.Errorf("fault namespace default missing")
+	}
+}
+
+func TestEmptyVersionListMeansNotRunning(t *testing.T) {
+	in := strings.Replace(seed, "    - name: cluster2\n", "    - name: cluster2\n      bookinfo: {reviews: []}\n", 1)
+	s, err := Parse("t.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Spec.Clusters[1].Bookinfo.Reviews; r == nil || len(r) != 0 {
+		t.Errorf("reviews = %#v, want an empty non-nil list", r)
+	}
+}
+
+func TestRateForms(t *testing.T) {
+	for _, tc := range []struct {
+		rate string
+		ok   bool
+		want string
+	}{
+		{"50/s", true, "constant 50/s"},
+		{"3000/m", true, "constant 3000/m"},
+		{"20", true, "constant 20/s"},
+		{"{constant: 10/s}", true, "constant 10/s"},
+		{"{ramp: {from: 10/s, to: 100/s}}", true, "ramp 10/s 100/s"},
+		{"{steps: [{rate: 10/s, for: 30s}, {rate: 20/s}]}", true, "steps 2"},
+		{"fast", false, "is not a rate"},
+		{"0/s", false, "is not a rate"},
+		{"50/fortnight", false, "not a time unit"},
+		{"{ramp: {from: 10/s}, constant: 5/s}", false, "set one of"},
+		{"{steps: [{rate: 10/s}, {rate: 20/s}]}", false, "how long this rate is held"},
+	} {
+		in := strings.Replace(seed, "rate: 50/s", "rate: "+tc.rate, 1)
+		s, err := Parse("t.yaml", []byte(in))
+		if !tc.ok {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("rate %q: error %v, want one containing %q", tc.rate, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("rate %q: %v", tc.rate, err)
+			continue
+		}
+		r := s.Spec.Load.Rate
+		var got string
+		switch {
+		case r.Constant != nil:
+			got = "constant " + r.Constant.String()
+		case r.Ramp != nil:
+			got = "ramp " + r.Ramp.From.String() + " " + r.Ramp.To.String()
+		default:
+			got = "steps " + string(rune('0'+len(r.Steps)))
+		}
+		if got != tc.want {
+			t.Errorf("rate %q = %s, want %s", tc.rate, got, tc.want)
+		}
+	}
+}
+
+func TestTriggerForms(t *testing.T) {
+	for _, tc := range []struct{ when, event, after string; delay time.Duration }{
+		{"failover-detected", "failover-detected", "", 0},
+		{"failover-detected + 5s", "failover-detected", "", 5 * time.Second},
+		{"failover-detected after down", "failover-detected", "down", 0},
+		{"failback-detected after down + 1m", "failback-detected", "down", time.Minute},
+		{"{event: outlier-ejection, after: down, delay: 2s}", "outlier-ejection", "down", 2 * time.Second},
+	} {
+		in := strings.Replace(seed, "      after: down + 20s\n      revert: down", "      when: "+tc.when+"\n      revert: down", 1)
+		s, err := Parse("t.yaml", []byte(in))
+		if err != nil {
+			t.Errorf("when %q: %v", tc.when, err)
+			continue
+		}
+		w := s.Spec.Steps[1].When
+		if w.Event != tc.event || w.After != tc.after || w.Delay.D() != tc.delay {
+			t.Errorf("when %q = %+v", tc.when, w)
+		}
+	}
+}
+
+// TestErrors checks that each mistake is reported at its line and field, with a
+// message that says what to do.
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		old, new string
+		want     []string // substrings of the single expected error line
+	}{
+		{"typo'd field", "      ingress: true", "      ingres: true", []string{"t.yaml:8:7:", "spec.clusters[0].ingres", `did you mean "ingress"`}},
+		{"bad duration", "duration: 60s", "duration: 60 seconds", []string{"t.yaml:12:15:", "spec.load.duration", "not a duration"}},
+		{"duration without unit", "at: 10s", "at: 10", []string{"t.yaml:15:11:", "spec.steps[0].at", "needs a unit"}},
+		{"unknown step", "after: down + 20s", "after: dwn + 20s", []string{"t.yaml:18:14:", "spec.steps[1].after", `unknown step "dwn"`, `did you mean "down"`}},
+		{"unknown revert", "revert: down", "revert: nope", []string{"spec.steps[1].revert", `unknown step "nope"`}},
+		{"unknown cluster in fault", "fault: {scale: {cluster: cluster1,", "fault: {scale: {cluster: cluster3,", []string{"t.yaml:16:32:", "spec.steps[0].fault.scale.cluster", `unknown cluster "cluster3"`, "cluster1, cluster2"}},
+		{"unknown cluster in expectation", "from: cluster1, to: cluster2", "from: cluster1, to: clusterX", []string{"spec.expect[0].failover.to", `unknown cluster "clusterX"`}},
+		{"wrong type", "replicas: 0}", "replicas: none}", []string{"spec.steps[0].fault.scale.replicas", "whole number"}},
+		{"list where map", "  load:\n    rate: 50/s\n    duration: 60s\n", "  load: [1]\n", []string{"spec.load", "must be a mapping"}},
+		{"two triggers", "      at: 10s\n", "      at: 10s\n      after: back\n", []string{"spec.steps[0]", "exactly one trigger"}},
+		{"no action", "      revert: down\n", "", []string{"spec.steps[1]", "exactly one action"}},
+		{"self reference", "after: down + 20s", "after: back + 20s", []string{"spec.steps[1].after", "cannot refer to itself"}},
+		{"step after load end", "at: 10s", "at: 90s", []string{"spec.steps[0].at", "not before the end of load"}},
+		{"revert of a step without fault", "      at: 10s\n      fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "      at: 10s\n      wait: 5s", []string{"spec.steps[1].revert", "has no fault"}},
+		{"bad api version", "drill/v1alpha1", "drill/v2", []string{"t.yaml:1:13:", "apiVersion", "unsupported version"}},
+		{"duplicate field", "  name: t\n", "  name: t\n  name: u\n", []string{"metadata.name", "duplicate field"}},
+		{"invalid yaml", "kind: Scenario", "kind: [Scenario", []string{"t.yaml:", "invalid YAML"}},
+		{"bad selector", "workload: reviews, replicas", "selector: 'app in (', replicas", []string{"spec.steps[0].fault.scale.selector", "not a label selector"}},
+		{"bad cluster name", "name: cluster2", "name: Cluster_2", []string{"spec.clusters[1].name", "not a valid name"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := strings.Replace(seed, tc.old, tc.new, 1)
+			if in == seed {
+				t.Fatalf("test case does not change the input: %q not found", tc.old)
+			}
+			_, err := Parse("t.yaml", []byte(in))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var list ErrorList
+			if !errors.As(err, &list) {
+				t.Fatalf("error is %T, want ErrorList: %v", err, err)
+			}
+			for _, e := range list {
+				if e.File != "t.yaml" || e.Line == 0 {
+					t.Errorf("error without a location: %v", e)
+				}
+			}
+			msg := list.Error()
+			matched := false
+			for _, line := range strings.Split(msg, "\n") {
+				ok := true
+				for _, w := range tc.want {
+					ok = ok && strings.Contains(line, w)
+				}
+				matched = matched || ok
+			}
+			if !matched {
+				t.Errorf("got:\n%s\nwant a line containing all of %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestAllErrorsAtOnce(t *testing.T) {
+	in, err := os.ReadFile("testdata/many-errors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("testdata/many-errors.yaml", in)
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("want ErrorList, got %v", err)
+	}
+	golden(t, "testdata/many-errors.golden", []byte(list.Error()+"\n"))
+}
+
+func TestCycle(t *testing.T) {
+	in := seed + `    - name: a
+      when: failover-detected after b
+      wait: 5s
+    - name: b
+      after: a + 5s
+      wait: 5s
+`
+	in = strings.Replace(in, "  expect:\n    - name: failover\n      failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}\n", "", 1)
+	_, err := Parse("t.yaml", []byte(in))
+	if err == nil || !strings.Contains(err.Error(), "a → b → a") {
+		t.Fatalf("want a cycle a → b → a, got %v", err)
+	}
+}
+
+func TestNoStructHasConflictingFields(t *testing.T) {
+	// An inlined struct must not hide or be hidden by a field of the same name
+	// except where the outer field wins on purpose; list the types that inline.
+	for _, typ := range []any{ScaleFault{}, DeletePodsFault{}, CountExpect{}, LatencyExpect{}} {
+		_ = typ
+	}
+	if f := structFields(reflectTypeOf(Upstream5xxExpect{})); len(f["from"]) != 1 {
+		t.Errorf("upstream5xx.from must be the workload, not the window start")
+	}
+}
