@@ -169,7 +169,10 @@ func TestRateForms(t *testing.T) {
 }
 
 func TestTriggerForms(t *testing.T) {
-	for _, tc := range []struct{ when, event, after string; delay time.Duration }{
+	for _, tc := range []struct {
+		when, event, after string
+		delay              time.Duration
+	}{
 		{"failover-detected", "failover-detected", "", 0},
 		{"failover-detected + 5s", "failover-detected", "", 5 * time.Second},
 		{"failover-detected after down", "failover-detected", "down", 0},
