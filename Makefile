@@ -1,0 +1,67 @@
+# drill — make targets. `make help` lists them.
+
+GO        ?= go
+BIN       := bin
+DRILL     := $(BIN)/drill
+SCENARIO  ?= scenarios/reviews-failover.yaml
+PROVIDER  ?= local
+# Tests run with the race detector; CI sets nothing else.
+TESTFLAGS ?= -race -count=1
+PKGS      ?= ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/drill
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(DRILL) ./cmd/drill
+
+.PHONY: tools
+tools: ## build the local provider's control plane (etcd, kube-apiserver, istiod) into bin/, cached
+	hack/build-tools.sh
+
+.PHONY: drill
+drill: build ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing); validates it until the engine lands
+	$(DRILL) validate $(SCENARIO)
+
+.PHONY: test
+test: tools ## run every test (needs the tools; builds them the first time)
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+.PHONY: test-short
+test-short: ## unit tests only, without the local control plane
+	DRILL_SKIP_CONTROL_PLANE=1 $(GO) test -short $(TESTFLAGS) $(PKGS)
+
+.PHONY: validate
+validate: build ## validate every scenario in scenarios/
+	$(DRILL) validate scenarios/*.yaml
+
+.PHONY: schema
+schema: build ## write the scenario JSON Schema to scenario.schema.json
+	$(DRILL) schema > scenario.schema.json
+
+.PHONY: lint
+lint: ## gofmt, go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: bench
+bench: ## run the Go benchmarks (event bus, stats parser, translator, load)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: bench-load
+bench-load: ## drill's load generator against the vegeta CLI, side by side
+	hack/bench-load.sh
+
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test ./pkg/scenario -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+.PHONY: clean
+clean: ## remove bin/drill (keeps the cached tools)
+	rm -f $(DRILL)
