@@ -57,6 +57,9 @@ type RunInfo struct {
 	DataPlane    string        `json:"dataPlane"` // "envoy" or "emulated"
 	LoadDuration time.Duration `json:"loadDuration"`
 	DrillVersion string        `json:"drillVersion,omitempty"`
+	// ScenarioYAML is the scenario file as it was run, so that `drill report DIR` can
+	// evaluate the expectations again from events.jsonl alone.
+	ScenarioYAML string `json:"scenarioYAML,omitempty"`
 }
 
 // RunResult closes a run.
