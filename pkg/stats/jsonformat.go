@@ -247,9 +247,10 @@ func jsonError(data []byte, err error) error {
 	case errors.As(err, &te):
 		off = te.Offset
 	}
-	if off < 0 || off > int64(len(data)) {
+	if off <= 0 || off > int64(len(data)) {
 		return err
 	}
+	off-- // Offset counts the bytes read, the offending one included
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
 	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
 	return fmt.Errorf("line %d, column %d: %w", line, col, err)

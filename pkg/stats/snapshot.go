@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -85,6 +86,24 @@ const (
 	StatEjectionsActive               // outlier_detection.ejections_active, gauge
 	numStats
 )
+
+var statNames = [numStats]string{
+	StatRqTotal:           "upstream_rq_total",
+	StatCxConnectFail:     "upstream_cx_connect_fail",
+	StatRqRetry:           "upstream_rq_retry",
+	StatEjectionsEnforced: "outlier_detection.ejections_enforced_total",
+	StatMembershipHealthy: "membership_healthy",
+	StatMembershipTotal:   "membership_total",
+	StatEjectionsActive:   "outlier_detection.ejections_active",
+}
+
+// String is Envoy's name of the stat under cluster.<name>.
+func (s Stat) String() string {
+	if s < numStats {
+		return statNames[s]
+	}
+	return "stat(" + strconv.Itoa(int(s)) + ")"
+}
 
 // counterStats are the Stats that only grow until the proxy restarts.
 var counterStats = [...]Stat{StatRqTotal, StatCxConnectFail, StatRqRetry, StatEjectionsEnforced}
