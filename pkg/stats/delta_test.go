@@ -224,7 +224,7 @@ func TestDiffResets(t *testing.T) {
 				{Reporter: "destination", DestinationService: "p.d.svc.cluster.local", DestinationCluster: "c1"}: 9}),
 			cur: snap(101, nil, map[RequestKey]uint64{
 				src("r.d.svc.cluster.local", "c1", "200"): 3, src("r.d.svc.cluster.local", "c2", "200"): 8,
-				src("r.d.svc.cluster.local", "c2", "503"): 1,
+				src("r.d.svc.cluster.local", "c2", "503"):                                                        1,
 				{Reporter: "destination", DestinationService: "p.d.svc.cluster.local", DestinationCluster: "c1"}: 19}),
 			resetServed: []string{"r.d.svc.cluster.local"},
 			served:      map[string]map[string]int64{"r.d.svc.cluster.local": {"c1": 3, "c2": 4}},
