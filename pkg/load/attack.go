@@ -200,6 +200,11 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 		win.add(s)
 	}
 	end := time.Since(began)
+	if !stopped.Load() && a.duration > 0 {
+		// The attack ran its course. A pacer that knows the end (Steps) stops at its
+		// last hit, before the duration is up; the load still covered all of it.
+		end = a.duration
+	}
 	close(drained)
 	wg.Wait()
 

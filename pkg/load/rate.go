@@ -34,7 +34,9 @@ func (c constant) String() string { return formatRate(c.rate) }
 // Ramp changes the rate linearly from one rate to another over the attack's duration,
 // with vegeta's LinearPacer. Both ends must be above zero: LinearPacer reads a zero
 // start rate as "unlimited", and its waits are one interval at the current rate, so a
-// rate reaching zero would make it sleep past the end of the attack.
+// rate reaching zero would make it sleep past the end of the attack. As LinearPacer
+// does not know the end, vegeta sends one last hit when it falls due, up to one interval
+// (1/to) after the duration; it counts in the last window.
 func Ramp(from, to vegeta.Rate) Shape { return ramp{from, to} }
 
 type ramp struct{ from, to vegeta.Rate }

@@ -25,11 +25,12 @@ func Steps(steps ...Step) Shape { return stepShape(append([]Step(nil), steps...)
 
 type stepShape []Step
 
-func (s stepShape) Pacer(time.Duration) (vegeta.Pacer, error) {
+func (s stepShape) Pacer(duration time.Duration) (vegeta.Pacer, error) {
 	if len(s) == 0 {
 		return nil, errors.New("steps: no steps; give at least one {rate, for}")
 	}
 	p := &stepsPacer{
+		end:    duration,
 		start:  make([]time.Duration, len(s)),
 		perNs:  make([]float64, len(s)),
 		before: make([]float64, len(s)),
@@ -78,8 +79,11 @@ func (s stepShape) String() string {
 // H(t) = n, the convention of vegeta's ConstantPacer (whose n-th hit is due at n × the
 // interval), so a step of r/s for d seconds sends r×d hits. Unlike ConstantPacer it
 // solves for the due time exactly instead of counting whole periods, which keeps steps
-// that start mid-period exact.
+// that start mid-period exact. And it says stop when the next hit falls due after the
+// attack's end: vegeta's loop sends the hit it last paced whenever it falls due, so a
+// pacer that does not know the end sends one hit past it.
 type stepsPacer struct {
+	end    time.Duration   // the attack's duration; 0: none
 	start  []time.Duration // when each step begins, since the attack's start
 	perNs  []float64       // each step's rate in hits per nanosecond
 	before []float64       // H at the start of each step
@@ -91,7 +95,7 @@ var _ vegeta.Pacer = (*stepsPacer)(nil)
 // attack is behind.
 func (p *stepsPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	due, ok := p.due(float64(hits) + 1)
-	if !ok {
+	if !ok || (p.end > 0 && due > p.end) {
 		return 0, true
 	}
 	if wait := due - elapsed; wait > 0 {
