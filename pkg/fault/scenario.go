@@ -1,0 +1,56 @@
+package fault
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/meshdrill/drill/pkg/scenario"
+)
+
+// FromScenario builds the fault a scenario step describes, acting on target
+// (the cluster named by ScenarioCluster(f), resolved by the engine). ns is the
+// namespace used when the step names none (the scenario's spec.namespace).
+func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
+	switch {
+	case f.Scale != nil && f.DeletePods != nil:
+		return nil, errors.New("a fault sets exactly one of scale and deletePods")
+	case f.Scale != nil:
+		s := f.Scale
+		if s.Replicas == nil {
+			return nil, fmt.Errorf("scale %s: replicas is not set", selectorOf(s.WorkloadRef, ns))
+		}
+		return NewScale(target, selectorOf(s.WorkloadRef, ns), int32(*s.Replicas))
+	case f.DeletePods != nil:
+		d := f.DeletePods
+		var opts []DeleteOption
+		if d.Count != nil {
+			opts = append(opts, Count(*d.Count))
+		}
+		if d.Percent != nil {
+			opts = append(opts, Percent(*d.Percent))
+		}
+		if d.GracePeriod != nil {
+			opts = append(opts, GracePeriod(d.GracePeriod.D()))
+		}
+		return NewDeletePods(target, selectorOf(d.WorkloadRef, ns), opts...)
+	}
+	return nil, errors.New("the fault sets no kind: give scale or deletePods")
+}
+
+// ScenarioCluster is the name of the cluster a scenario fault acts on.
+func ScenarioCluster(f scenario.Fault) string {
+	switch {
+	case f.Scale != nil:
+		return f.Scale.Cluster
+	case f.DeletePods != nil:
+		return f.DeletePods.Cluster
+	}
+	return ""
+}
+
+func selectorOf(r scenario.WorkloadRef, ns string) Selector {
+	if r.Namespace != "" {
+		ns = r.Namespace
+	}
+	return Selector{Namespace: ns, App: r.Workload, Deployment: r.Deployment, Labels: r.Selector}
+}
