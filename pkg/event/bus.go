@@ -71,18 +71,41 @@ func (b *Bus) Start() time.Time { return b.start.UTC() }
 
 // Publish numbers e (Seq), stamps it (Time, Elapsed; any values already set are
 // replaced) and hands it to every subscriber. It never waits for a subscriber: one
-// whose buffer is full loses the event, and the loss is counted. Publish after Close
-// does nothing but count the event in Ignored. Safe for concurrent use.
+// whose buffer is full loses the event, and the loss is counted. The first time a
+// subscriber loses an event, Publish also publishes a Log event (Source "event/bus",
+// level "warn") saying so, which the other subscribers, the log among them, receive
+// at the point of the run where it happened. Publish after Close does nothing but
+// count the event in Ignored. Safe for concurrent use.
 //
 // Subscribers share e.Data and must not modify it.
 func (b *Bus) Publish(e Event) {
-	var late []*Subscription
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		b.ignored.Add(1)
 		return
 	}
+	late := b.deliver(e)
+	// A notice can itself be lost by a subscriber whose buffer is full, making it
+	// late in turn; each subscriber is late once, so this ends.
+	for i := 0; i < len(late); i++ {
+		s := late[i]
+		late = append(late, b.deliver(New(Log, "", busSource, LogLine{Level: "warn", Message: fmt.Sprintf(
+			"event bus: subscriber %q is not keeping up: its buffer of %d events is full, so it is losing events from seq %d on",
+			s.name, s.limit, s.firstLost)}))...)
+	}
+	b.mu.Unlock()
+	for _, s := range late {
+		// Once per subscriber: a stuck subscriber would otherwise log at the
+		// publication rate. Close reports the totals.
+		b.log.Warn("event subscriber is not keeping up; it is losing events",
+			"subscriber", s.name, "buffer", s.limit, "firstLostSeq", s.firstLost)
+	}
+}
+
+// deliver stamps e and offers it to every subscriber, returning those that lost
+// their first event to it. Called with b.mu held.
+func (b *Bus) deliver(e Event) (late []*Subscription) {
 	// Stamping under the lock makes Seq, Time and Elapsed increase together, and
 	// delivering under it makes every subscriber see the same order.
 	now := time.Now()
@@ -91,20 +114,16 @@ func (b *Bus) Publish(e Event) {
 	e.Time = now.UTC()
 	e.Elapsed = now.Sub(b.start)
 	for _, s := range b.subs {
-		if !s.offer(e) {
-			b.dropped.Add(1)
-			if s.dropped.Add(1) == 1 {
-				late = append(late, s)
-			}
+		if s.offer(e) {
+			continue
+		}
+		b.dropped.Add(1)
+		if s.dropped.Add(1) == 1 {
+			s.firstLost = e.Seq
+			late = append(late, s)
 		}
 	}
-	b.mu.Unlock()
-	for _, s := range late {
-		// Once per subscriber: a stuck subscriber would otherwise log at the
-		// publication rate. The total is reported by Close.
-		b.log.Warn("event subscriber is not keeping up; it is losing events",
-			"subscriber", s.name, "buffer", s.limit, "firstLostSeq", e.Seq)
-	}
+	return late
 }
 
 // Subscribe adds a subscriber that receives every event published from now on. name
@@ -200,7 +219,10 @@ type Subscription struct {
 	// Written under bus.mu; read atomically by anyone.
 	dropped atomic.Uint64
 	peak    atomic.Int64
-	closed  bool // guarded by bus.mu
+
+	// Guarded by bus.mu.
+	closed    bool
+	firstLost uint64 // the Seq of the first event the subscriber lost
 }
 
 // SubscribeOption configures a Subscription.

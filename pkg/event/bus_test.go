@@ -166,13 +166,14 @@ func TestStuckSubscriberDoesNotBlockPublish(t *testing.T) {
 	}()
 	waitDone(t, done, 10*time.Second, "Publish of 20000 events with a stuck subscriber")
 
-	if got, want := stuck.Dropped(), uint64(n-buf); got != want {
+	// It lost every event but the first 8, and the notice of its first loss.
+	if got, want := stuck.Dropped(), uint64(n+1-buf); got != want {
 		t.Errorf("stuck.Dropped() = %d, want %d", got, want)
 	}
 	if got := healthy.Dropped(); got != 0 {
 		t.Errorf("healthy.Dropped() = %d, want 0", got)
 	}
-	if got, want := b.Dropped(), uint64(n-buf); got != want {
+	if got, want := b.Dropped(), uint64(n+1-buf); got != want {
 		t.Errorf("bus.Dropped() = %d, want %d", got, want)
 	}
 	if stuck.Peak() != buf {
@@ -183,13 +184,13 @@ func TestStuckSubscriberDoesNotBlockPublish(t *testing.T) {
 	}
 
 	err := b.Close()
-	if !errors.Is(err, ErrDropped) || !strings.Contains(err.Error(), `"stuck" lost 19992 events`) {
+	if !errors.Is(err, ErrDropped) || !strings.Contains(err.Error(), `"stuck" lost 19993 events`) {
 		t.Fatalf("Close() = %v, want ErrDropped naming the stuck subscriber and its loss", err)
 	}
 
 	// The stuck subscriber gets what it buffered, then the drop report, then the end.
 	got := drain(t, stuck, 5*time.Second)
-	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8, n + 1}; fmt.Sprint(seqs(got)) != fmt.Sprint(want) {
+	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8, n + 2}; fmt.Sprint(seqs(got)) != fmt.Sprint(want) {
 		t.Fatalf("stuck received seqs %v, want %v", seqs(got), want)
 	}
 	report := got[len(got)-1]
@@ -197,12 +198,21 @@ func TestStuckSubscriberDoesNotBlockPublish(t *testing.T) {
 	if err := report.Decode(&line); err != nil {
 		t.Fatal(err)
 	}
-	if report.Type != Log || report.Source != "event/bus" || line.Level != "warn" || !strings.Contains(line.Message, `"stuck" lost 19992 events`) {
+	if report.Type != Log || report.Source != "event/bus" || line.Level != "warn" || !strings.Contains(line.Message, `"stuck" lost 19993 events`) {
 		t.Errorf("drop report = %+v %+v", report, line)
 	}
+	// The healthy subscriber (the log, in a run) also learnt of the loss when it
+	// began, right after the first event the stuck one lost.
 	all := drain(t, healthy, 5*time.Second)
-	if len(all) != n+1 || all[n].Seq != n+1 || all[n].Type != Log {
-		t.Errorf("healthy received %d events ending with %+v, want %d ending with the drop report", len(all), all[len(all)-1], n+1)
+	if len(all) != n+2 || all[n+1].Seq != n+2 || all[n+1].Type != Log {
+		t.Fatalf("healthy received %d events ending with %+v, want %d ending with the drop report", len(all), all[len(all)-1], n+2)
+	}
+	notice := all[buf+1]
+	if err := notice.Decode(&line); err != nil {
+		t.Fatal(err)
+	}
+	if notice.Seq != buf+2 || notice.Type != Log || !strings.Contains(line.Message, `"stuck" is not keeping up`) || !strings.Contains(line.Message, "from seq 9 on") {
+		t.Errorf("event after the first loss = %+v %q, want the bus's notice", notice, line.Message)
 	}
 }
 
@@ -212,17 +222,20 @@ func TestDropsShowAsGaps(t *testing.T) {
 		buffer  int
 		rounds  []int // publish this many, then read everything buffered
 		want    []uint64
+		notice  uint64 // seq of the bus's notice of the first loss
 		dropped uint64
 	}{
 		{name: "never full", buffer: 10, rounds: []int{5, 5}, want: []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
-		{name: "full once", buffer: 4, rounds: []int{6, 2}, want: []uint64{1, 2, 3, 4, 7, 8}, dropped: 2},
-		{name: "full twice", buffer: 2, rounds: []int{3, 1, 4}, want: []uint64{1, 2, 4, 5, 6}, dropped: 3},
-		{name: "buffer below one means one", buffer: 0, rounds: []int{2, 2}, want: []uint64{1, 3}, dropped: 2},
+		// The first loss is followed by the bus's notice (seq 6), lost too.
+		{name: "full once", buffer: 4, rounds: []int{6, 2}, want: []uint64{1, 2, 3, 4, 8, 9}, notice: 6, dropped: 3},
+		{name: "full twice", buffer: 2, rounds: []int{3, 1, 4}, want: []uint64{1, 2, 5, 6, 7}, notice: 4, dropped: 4},
+		{name: "buffer below one means one", buffer: 0, rounds: []int{2, 2}, want: []uint64{1, 4}, notice: 3, dropped: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := NewBus(WithLogger(quiet))
 			s := b.Subscribe("s", WithBuffer(tt.buffer))
+			witness := b.Subscribe("witness")
 			var got []uint64
 			for _, n := range tt.rounds {
 				for range n {
@@ -241,6 +254,15 @@ func TestDropsShowAsGaps(t *testing.T) {
 			err := b.Close()
 			if (err != nil) != (tt.dropped > 0) {
 				t.Errorf("Close() = %v with %d dropped", err, tt.dropped)
+			}
+			var notices []uint64
+			for _, e := range drain(t, witness, time.Second) {
+				if e.Type == Log && strings.Contains(string(e.Data), "is not keeping up") {
+					notices = append(notices, e.Seq)
+				}
+			}
+			if want := []uint64{tt.notice}; tt.notice == 0 && len(notices) > 0 || tt.notice > 0 && fmt.Sprint(notices) != fmt.Sprint(want) {
+				t.Errorf("notices of loss at seqs %v, want %d", notices, tt.notice)
 			}
 		})
 	}

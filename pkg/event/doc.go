@@ -10,9 +10,12 @@
 // monotonic clock), then hands it to every Subscription. Publish never waits for a
 // subscriber: each Subscription has a bounded buffer (DefaultBuffer events unless
 // WithBuffer says otherwise), and a subscriber whose buffer is full loses the event.
-// A loss is never silent: it is counted (Subscription.Dropped, Bus.Dropped), logged
-// once per subscriber, shows as a gap in Seq, and Close publishes a final Log event
-// naming every subscriber that lost events and returns an error wrapping ErrDropped.
+// A loss is never silent: it is counted (Subscription.Dropped, Bus.Dropped), shows as
+// a gap in Seq, and is announced twice on the Bus itself, so that the log records it:
+// when a subscriber loses its first event, a Log event (Source "event/bus") says so at
+// that point of the run, and Close publishes a final one naming every subscriber that
+// lost events and how many, which even a stuck subscriber receives, and returns an
+// error wrapping ErrDropped. The Bus also warns through log/slog.
 // Each subscriber receives events in Seq order. Close ends the Bus: later Publish
 // calls are ignored (and counted), and every subscriber receives what was buffered,
 // then sees its channel closed.
