@@ -1,6 +1,7 @@
 package load
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,17 +37,16 @@ func (t Target) method() string {
 }
 
 func (t Target) validate() error {
+	const form = "write it as http://HOST:PORT/PATH, e.g. http://127.0.0.1:8080/productpage"
 	u, err := url.Parse(t.URL)
-	if err != nil {
-		return fmt.Errorf("load target URL %q: %w", t.URL, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("load target URL %q: scheme must be http or https", t.URL)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("load target URL %q: no host; give the gateway's address, e.g. http://127.0.0.1:8080/productpage", t.URL)
-	}
-	if strings.ContainsAny(t.Host, " /\r\n") {
+	switch {
+	case err != nil:
+		return fmt.Errorf("load target URL %q: %w; %s", t.URL, errors.Unwrap(err), form)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("load target URL %q: scheme must be http or https; %s", t.URL, form)
+	case u.Host == "":
+		return fmt.Errorf("load target URL %q: no host; %s", t.URL, form)
+	case strings.ContainsAny(t.Host, " /\r\n"):
 		return fmt.Errorf("load target Host %q: not a host name", t.Host)
 	}
 	return nil

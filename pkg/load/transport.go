@@ -3,7 +3,7 @@ package load
 import (
 	"context"
 	"crypto/tls"
-	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -41,7 +41,12 @@ func newClient(c *config, abort context.Context) *http.Client {
 	// The timeout is applied by abortable rather than http.Client.Timeout: for a
 	// RoundTripper it does not know, http.Client enforces Timeout with a goroutine and
 	// a timer per request, a cost vegeta's own client does not pay.
-	return &http.Client{Transport: &abortable{abort: abort, timeout: c.timeout, rt: tr}}
+	return &http.Client{Transport: &abortable{
+		abort:   abort,
+		timeout: c.timeout,
+		cause:   fmt.Errorf("request timeout %s exceeded", c.timeout),
+		rt:      tr,
+	}}
 }
 
 // abortable bounds a request, body included, by timeout and cancels it when abort is
@@ -49,11 +54,12 @@ func newClient(c *config, abort context.Context) *http.Client {
 type abortable struct {
 	abort   context.Context
 	timeout time.Duration
+	cause   error // of a timeout, for the result's error text
 	rt      *http.Transport
 }
 
 func (a *abortable) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeoutCause(req.Context(), a.timeout, errTimeout)
+	ctx, cancel := context.WithTimeoutCause(req.Context(), a.timeout, a.cause)
 	stop := context.AfterFunc(a.abort, cancel)
 	release := func() {
 		stop()
@@ -72,9 +78,6 @@ func (a *abortable) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the transport.
 func (a *abortable) CloseIdleConnections() { a.rt.CloseIdleConnections() }
-
-// errTimeout is the cause of a request cut by the timeout.
-var errTimeout = errors.New("request timeout exceeded")
 
 type releaseOnClose struct {
 	io.ReadCloser
