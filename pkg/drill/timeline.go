@@ -39,8 +39,8 @@ type timeline struct {
 	sub *event.Subscription
 
 	mu      sync.Mutex
-	changed chan struct{}                  // closed and replaced whenever state changes
-	t0      time.Duration                  // load start, as bus Elapsed; valid once started
+	changed chan struct{} // closed and replaced whenever state changes
+	t0      time.Duration // load start, as bus Elapsed; valid once started
 	started bool
 	fired   map[string]time.Duration       // step name → Elapsed when it fired
 	events  map[event.Type][]time.Duration // trigger events seen, in order

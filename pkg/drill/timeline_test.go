@@ -24,10 +24,18 @@ func (a *recordingActor) record(kind string, st *scenario.Step) error {
 	a.did <- st.Name
 	return nil
 }
-func (a *recordingActor) Fault(_ context.Context, st *scenario.Step) error  { return a.record("fault", st) }
-func (a *recordingActor) Revert(_ context.Context, st *scenario.Step) error { return a.record("revert", st) }
-func (a *recordingActor) Wait(_ context.Context, st *scenario.Step) error   { return a.record("wait", st) }
-func (a *recordingActor) Apply(_ context.Context, st *scenario.Step) error  { return a.record("apply", st) }
+func (a *recordingActor) Fault(_ context.Context, st *scenario.Step) error {
+	return a.record("fault", st)
+}
+func (a *recordingActor) Revert(_ context.Context, st *scenario.Step) error {
+	return a.record("revert", st)
+}
+func (a *recordingActor) Wait(_ context.Context, st *scenario.Step) error {
+	return a.record("wait", st)
+}
+func (a *recordingActor) Apply(_ context.Context, st *scenario.Step) error {
+	return a.record("apply", st)
+}
 
 func parseSteps(t *testing.T, steps string) *scenario.Scenario {
 	t.Helper()
