@@ -99,6 +99,12 @@ type Window struct {
 	Max time.Duration `json:"max"`
 	// Rate is the achieved request rate over the window, per second.
 	Rate float64 `json:"rate"`
+	// Histogram is the window's latency distribution in nanoseconds, in
+	// HdrHistogram's V2 compressed encoding, base64 (the form HdrHistogram log files
+	// hold; hdrhistogram-go's Histogram.Encode(V2CompressedEncodingCookieBase)).
+	// Percentiles cannot be combined across windows; histograms can, so a report
+	// computes exact percentiles over any span of windows when it is present.
+	Histogram string `json:"histogram,omitempty"`
 }
 
 // Fault is a fault being applied or reverted.
@@ -210,6 +216,13 @@ type Failover struct {
 	After      string        `json:"after,omitempty"`
 	Took       time.Duration `json:"took"`
 	Resolution time.Duration `json:"resolution"`
+	// Basis is what the detection read: "istio_requests_total" (the cluster of the
+	// workload that answered) or "envoy_cluster" (the Envoy cluster the request was
+	// sent to). In the detecting scrape interval, Served of Total requests to the
+	// service were answered in To.
+	Basis  string `json:"basis,omitempty"`
+	Served int64  `json:"served,omitempty"`
+	Total  int64  `json:"total,omitempty"`
 }
 
 // LogLine is a message kept in the record.
