@@ -18,7 +18,7 @@ import (
 // maxSkippedLines bounds how many unparseable lines ParseText steps over before it
 // gives up: Envoy's known quirks cost a handful, a page that is not Envoy's costs
 // every line, and each skip re-parses the page.
-const maxSkippedLines = 32
+const maxSkippedLines = 16
 
 // maxWarnings bounds Snapshot.Warnings; the last one says how many were left out.
 const maxWarnings = 20
