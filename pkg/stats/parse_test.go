@@ -352,8 +352,19 @@ func TestParseTextTolerance(t *testing.T) {
 			total:    0,
 		},
 		{name: "empty", page: "\n\n", wantErr: "the page is empty"},
-		{name: "html", page: "<!DOCTYPE html>\n" + strings.Repeat("<p>Envoy Admin</p>\n", 40), wantErr: "line 1: "},
-		{name: "comments only", page: "# just a comment\n", wantErr: "holds no metrics"},
+		{
+			name:     "broken line in a family drill does not read",
+			page:     "# TYPE envoy_http_downstream_rq counter\nenvoy_http_downstream_rq{x=\"a\" 5\n# TYPE envoy_server_uptime gauge\nenvoy_server_uptime{} 3\n",
+			warnings: nil,
+		},
+		{name: "html", page: "<!DOCTYPE html>\n" + strings.Repeat("<p>Envoy Admin</p>\n", 40), wantErr: "holds none of the Envoy stats drill reads"},
+		{name: "comments only", page: "# just a comment\n", wantErr: "holds none of the Envoy stats drill reads"},
+		{name: "other metrics only", page: "# TYPE go_goroutines gauge\ngo_goroutines 12\n", wantErr: "holds none of the Envoy stats drill reads"},
+		{
+			name:    "too many broken lines",
+			page:    "# TYPE envoy_server_uptime gauge\n" + strings.Repeat("envoy_server_uptime{} x\n", 20),
+			wantErr: `line 2: expected float as value, got "x" (and more than 16 other broken lines)`,
+		},
 		{name: "bad json", page: "{\"stats\": [\n{\"name\": \"x\", \"value\": 1},\n]}", wantErr: "line 3, column 1"},
 		{name: "json without stats", page: "{\"clusters\": []}", wantErr: `no "stats" array`},
 	}

@@ -271,7 +271,7 @@ func TestScraperSurvivesFailures(t *testing.T) {
 	if len(failed) != 3 {
 		t.Fatalf("%d failures; want 3: %s", len(failed), describe(evs))
 	}
-	wantErr := []string{"HTTP 500 Internal Server Error: upstream connect error", "is the Envoy admin port reachable", "line 1: "}
+	wantErr := []string{"HTTP 500 Internal Server Error: upstream connect error", "is the Envoy admin port reachable", "holds none of the Envoy stats drill reads"}
 	for i, ev := range failed {
 		var f event.ScrapeFailure
 		if err := ev.Decode(&f); err != nil {
@@ -325,7 +325,7 @@ func TestScraperJSONFallback(t *testing.T) {
 		switch {
 		case r.URL.Path == DefaultPath:
 			// A page the text parser cannot read past its first line.
-			io.WriteString(w, "envoy_cluster_upstream_rq_total{cluster_name=\"a\"} \"x\"\n"+strings.Repeat("garbage garbage\n", 40))
+			io.WriteString(w, strings.Repeat("envoy_cluster_upstream_rq_total{cluster_name=\"a\"} \"x\"\n", 40))
 		case r.URL.Path == "/stats" && r.URL.Query().Get("format") == "json" && r.URL.Query().Get("histogram_buckets") == "cumulative":
 			jsonHits.Add(1)
 			w.Write(jsonPage)
