@@ -1,0 +1,741 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/stats"
+)
+
+// ErrNoRun is returned by Build for events that hold no run.started: they are not
+// the record of a drill.
+var ErrNoRun = errors.New("the events hold no run.started")
+
+// Build judges a drill from its events alone: the scenario (kept in run.started),
+// the steps as they ran, the load windows, the Envoy stats samples and the
+// failovers detected. Every report drill writes comes from here, during a run and
+// from `drill report DIR` alike.
+//
+// Build always returns a Report. A record that cannot be judged — the run did not
+// finish, ended in error, left a fault in place, or lacks data an expectation
+// needs — gets the Error verdict with the reason. The error is non-nil only for
+// events that are not a drill's record at all (ErrNoRun); the Report then says so.
+func Build(events []event.Event) (*Report, error) {
+	r := read(events)
+	rep := &Report{Schema: Schema, Expectations: []Result{}, Timings: Timings{Steps: []StepTiming{}}}
+	if r.started == nil {
+		rep.Verdict = Error
+		rep.Reason = "the event log has no run.started event: it is not the record of a drill run, or its beginning is lost"
+		if len(events) == 0 {
+			rep.Reason = "the event log is empty: the run stopped before recording anything"
+		}
+		return rep, fmt.Errorf("build report: %w", ErrNoRun)
+	}
+	ev := &evaluator{r: r, rep: rep}
+	ev.metadata()
+	ev.timings()
+	ev.scenario()
+	if ev.s != nil {
+		for i := range ev.s.Spec.Expect {
+			rep.Expectations = append(rep.Expectations, ev.expectation(&ev.s.Spec.Expect[i]))
+		}
+	}
+	ev.detectedTimings()
+	ev.loadSummary()
+	ev.notes()
+	ev.verdict()
+	rep.series = ev.series()
+	return rep, nil
+}
+
+type evaluator struct {
+	r   *run
+	rep *Report
+	s   *scenario.Scenario
+	// problems make the verdict Error, in the order found.
+	problems []string
+	// found holds failovers and failbacks the report computed, for Timings.
+	found []FailoverTiming
+}
+
+func (ev *evaluator) metadata() {
+	r, rep := ev.r, ev.rep
+	rep.Scenario = r.info.Scenario
+	rep.File = r.info.File
+	rep.Provider = r.info.Provider
+	rep.DataPlane = r.info.DataPlane
+	rep.Clusters = r.info.Clusters
+	if rep.Clusters == nil {
+		rep.Clusters = []string{}
+	}
+	rep.DrillVersion = r.info.DrillVersion
+	rep.Started = r.started.Time
+	if r.finished != nil {
+		t := r.finished.Time
+		rep.Finished = &t
+	}
+}
+
+func (ev *evaluator) timings() {
+	r, tm := ev.r, &ev.rep.Timings
+	tm.RunSeconds = seconds(r.last.Elapsed - r.started.Elapsed)
+	if r.finished != nil {
+		tm.RunSeconds = seconds(r.finished.Elapsed - r.started.Elapsed)
+	}
+	if r.loadStarted != nil {
+		tm.LoadStartSeconds = seconds(r.loadStarted.Elapsed - r.started.Elapsed)
+		tm.LoadSeconds = seconds(r.loadEnd())
+	}
+	tm.ScrapeIntervalSeconds = seconds(r.scrapeInterval())
+	tm.WindowSeconds = seconds(r.windowWidth())
+	for _, st := range r.steps {
+		s := StepTiming{Name: st.name, Trigger: st.trigger, Action: st.action, AtSeconds: seconds(r.t(st.at)), Error: st.err}
+		if st.finished != nil {
+			s.FinishedSeconds = fptr(seconds(r.t(*st.finished)))
+		}
+		tm.Steps = append(tm.Steps, s)
+	}
+	for _, f := range r.faults {
+		ft := FaultTiming{
+			Step: f.f.Step, Kind: f.f.Kind, Cluster: f.f.Cluster, Workload: f.f.Workload,
+			AppliedSeconds: seconds(r.t(f.applied)), RevertError: f.revertErr, Restore: f.f.Restore,
+		}
+		if f.reverted != nil {
+			ft.RevertedSeconds = fptr(seconds(r.t(*f.reverted)))
+		}
+		tm.Faults = append(tm.Faults, ft)
+	}
+}
+
+func (ev *evaluator) scenario() {
+	r := ev.r
+	if r.info.ScenarioYAML == "" {
+		ev.problem("run.started holds no scenario, so the expectations cannot be evaluated; the run was recorded by a drill that did not keep it")
+		return
+	}
+	file := r.info.File
+	if file == "" {
+		file = "run.started scenario"
+	}
+	s, err := scenario.Parse(file, []byte(r.info.ScenarioYAML))
+	if err != nil {
+		ev.problem(fmt.Sprintf("the scenario kept in run.started does not parse: %v", err))
+		return
+	}
+	ev.s = s
+	ev.rep.Description = s.Metadata.Description
+	ev.rep.Strategy = string(s.Spec.Mesh.Strategy)
+	if ev.rep.Scenario == "" {
+		ev.rep.Scenario = s.Metadata.Name
+	}
+	for _, st := range s.Spec.Steps {
+		if !st.Keep {
+			continue
+		}
+		for i := range ev.rep.Timings.Faults {
+			if ev.rep.Timings.Faults[i].Step == st.Name {
+				ev.rep.Timings.Faults[i].Kept = true
+			}
+		}
+	}
+}
+
+func (ev *evaluator) problem(msg string) { ev.problems = append(ev.problems, msg) }
+
+// expectation evaluates one expectation of the scenario.
+func (ev *evaluator) expectation(x *scenario.Expectation) Result {
+	res := Result{Name: x.Name, Measures: []Measure{}}
+	var err error
+	switch {
+	case x.Upstream5xx != nil:
+		res.Kind = "upstream5xx"
+		err = ev.upstream5xx(&res, x.Upstream5xx)
+	case x.Errors != nil:
+		res.Kind = "errors"
+		err = ev.count(&res, "errors", x.Errors, func(w event.Window) int64 { return w.Errors })
+	case x.Degraded != nil:
+		res.Kind = "degraded"
+		err = ev.count(&res, "degraded", x.Degraded, func(w event.Window) int64 { return w.Degraded })
+	case x.Latency != nil:
+		res.Kind = "latency"
+		err = ev.latency(&res, x.Latency)
+	case x.Failover != nil:
+		res.Kind = "failover"
+		err = ev.failover(&res, x.Failover)
+	case x.Failback != nil:
+		res.Kind = "failback"
+		err = ev.failback(&res, x.Failback)
+	default:
+		err = errors.New("the expectation sets no check")
+	}
+	switch {
+	case err != nil:
+		res.Status, res.Message = StatusError, err.Error()
+	case res.Status == "":
+		res.Status = StatusPass
+		for _, m := range res.Measures {
+			if !m.Held {
+				res.Status = StatusFail
+			}
+		}
+	}
+	return res
+}
+
+// span resolves an expectation's window on the load clock.
+func (ev *evaluator) span(w scenario.Window) (from, until time.Duration, sp *Span, err error) {
+	from, err = ev.instant(w.From, 0)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("window from: %w", err)
+	}
+	end := ev.r.loadEnd()
+	until, err = ev.instant(w.Until, end)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("window until: %w", err)
+	}
+	sp = &Span{From: "start", Until: "end", FromSeconds: seconds(from), UntilSeconds: seconds(until)}
+	if w.From != nil {
+		sp.From = w.From.String()
+	}
+	if w.Until != nil {
+		sp.Until = w.Until.String()
+	}
+	if until <= from {
+		return from, until, sp, fmt.Errorf("the window [%s, %s) is empty as the run went: %s came at %s, %s at %s",
+			sp.From, sp.Until, sp.From, fmtT(from), sp.Until, fmtT(until))
+	}
+	return from, until, sp, nil
+}
+
+// instant resolves a scenario instant on the load clock; nil is def.
+func (ev *evaluator) instant(in *scenario.Instant, def time.Duration) (time.Duration, error) {
+	if in == nil {
+		return def, nil
+	}
+	switch in.Anchor {
+	case scenario.AnchorStart:
+		return in.Offset, nil
+	case scenario.AnchorEnd:
+		return ev.r.loadEnd() + in.Offset, nil
+	}
+	st := ev.r.step(in.Anchor)
+	if st == nil {
+		return 0, fmt.Errorf("step %q never started, so %q is not a moment of this run (%s)", in.Anchor, in.String(), ev.stepsSeen())
+	}
+	return ev.r.t(st.at) + in.Offset, nil
+}
+
+func (ev *evaluator) stepsSeen() string {
+	if len(ev.r.steps) == 0 {
+		return "no step started"
+	}
+	names := make([]string, len(ev.r.steps))
+	for i, s := range ev.r.steps {
+		names[i] = s.name
+	}
+	return "steps that started: " + strings.Join(names, ", ")
+}
+
+// within reports whether an interval [a, b) counts in [from, until): its middle does.
+func within(a, b, from, until time.Duration) bool {
+	mid := a + (b-a)/2
+	return mid >= from && mid < until
+}
+
+func bounds(m *Measure, max, min *int) {
+	if max != nil {
+		m.Max = fptr(float64(*max))
+	}
+	if min != nil {
+		m.Min = fptr(float64(*min))
+	}
+	m.Held = m.Observed != nil && (m.Max == nil || *m.Observed <= *m.Max) && (m.Min == nil || *m.Observed >= *m.Min)
+}
+
+func (ev *evaluator) count(res *Result, what string, c *scenario.CountExpect, get func(event.Window) int64) error {
+	res.Check = fmt.Sprintf("%s answers seen by the load", what)
+	if what == "errors" {
+		res.Check = "client-side errors (transport errors and non-2xx/3xx answers) seen by the load"
+	}
+	from, until, sp, err := ev.span(c.Window)
+	res.Window = sp
+	if err != nil {
+		return err
+	}
+	if len(ev.r.windows) == 0 {
+		return errors.New("the log holds no load windows: load never ran or its results were lost")
+	}
+	var n, requests int64
+	counted := 0
+	for _, w := range ev.r.windows {
+		if within(w.Start, w.End, from, until) {
+			n += get(w)
+			requests += w.Requests
+			counted++
+		}
+	}
+	if counted == 0 {
+		return fmt.Errorf("no load window lies in %s: load ran from 0 s to %s", spanText(sp), fmtT(ev.r.loadEnd()))
+	}
+	m := Measure{Name: what, Unit: UnitRequests, Observed: fptr(float64(n))}
+	bounds(&m, c.Max, c.Min)
+	res.Measures = append(res.Measures, m)
+	res.Message = fmt.Sprintf("%s %s of %s requests in %s", formatCount(float64(n)), what, formatCount(float64(requests)), spanText(sp))
+	return nil
+}
+
+// serviceHosts are the failover hosts backed by service: their traffic is the
+// service's.
+func (ev *evaluator) serviceHosts(service string) []string {
+	var hosts []string
+	meshes := []*scenario.Mesh{&ev.s.Spec.Mesh}
+	for i := range ev.s.Spec.Steps {
+		if a := ev.s.Spec.Steps[i].Apply; a != nil && a.Mesh != nil {
+			meshes = append(meshes, a.Mesh)
+		}
+	}
+	for _, m := range meshes {
+		for _, fs := range m.FailoverServices {
+			for _, b := range fs.BackingServices {
+				if b.Service == service && fs.Hostname != "" && !slices.Contains(hosts, fs.Hostname) {
+					hosts = append(hosts, fs.Hostname)
+				}
+			}
+		}
+	}
+	return hosts
+}
+
+func (ev *evaluator) hostMatcher(service string) func(string) bool {
+	keys := []string{service + "." + ev.s.Spec.Namespace}
+	hosts := ev.serviceHosts(service)
+	for _, h := range hosts {
+		keys = append(keys, stats.ServiceKey(h))
+	}
+	return func(host string) bool {
+		return slices.Contains(hosts, host) || slices.Contains(keys, stats.ServiceKey(host))
+	}
+}
+
+func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) error {
+	res.Check = fmt.Sprintf("upstream 5xx answers %s's Envoy in %s got from %s", u.From, u.Cluster, u.To)
+	from, until, sp, err := ev.span(u.Window)
+	res.Window = sp
+	if err != nil {
+		return err
+	}
+	match := ev.hostMatcher(u.To)
+	var total, requests int64
+	samples, sawService := 0, false
+	breakdown := map[string]int64{}
+	for _, sr := range ev.r.samples {
+		if sr.e.Cluster != u.Cluster || !observedBy(sr.e, sr.s, u.From) {
+			continue
+		}
+		samples++
+		a, b := ev.r.sampleSpan(sr)
+		in := within(a, b, from, until)
+		for name, cd := range sr.s.Clusters {
+			ec, ok := stats.ParseClusterName(name, sr.e.Cluster)
+			if !ok || ec.Direction != "outbound" || !match(ec.Host) {
+				continue
+			}
+			sawService = true
+			if in {
+				total += cd.Upstream5xx
+				requests += cd.Requests
+				if cd.Upstream5xx > 0 {
+					breakdown[name] += cd.Upstream5xx
+				}
+			}
+		}
+	}
+	switch {
+	case samples == 0:
+		msg := fmt.Sprintf("the log holds no stats samples of %s's Envoy in %s", u.From, u.Cluster)
+		if n := ev.r.scrapeFailures[u.From]; n > 0 {
+			return fmt.Errorf("%s: all %d scrapes failed; see the stats.scrape-failed events for why", msg, n)
+		}
+		return fmt.Errorf("%s: it was not scraped; observe it under spec.observe.envoy", msg)
+	case !sawService:
+		return fmt.Errorf("%s's Envoy in %s reported no outbound Envoy cluster for %s in any of its %d samples: either it never called %s, or its sidecar hides per-cluster stats (Istio's default stats matcher does; the pod needs proxyStatsMatcher inclusion of cluster.outbound)",
+			u.From, u.Cluster, u.To, samples, u.To)
+	}
+	m := Measure{Name: "upstream 5xx", Unit: UnitRequests, Observed: fptr(float64(total))}
+	bounds(&m, u.Max, u.Min)
+	res.Measures = append(res.Measures, m)
+	if len(breakdown) > 0 {
+		res.Breakdown = breakdown
+	}
+	res.Message = fmt.Sprintf("%s of %s requests from %s to %s were answered 5xx in %s", formatCount(float64(total)), formatCount(float64(requests)), u.From, u.To, spanText(sp))
+	return nil
+}
+
+func (ev *evaluator) failover(res *Result, f *scenario.FailoverExpect) error {
+	res.Check = fmt.Sprintf("traffic for %s moves from %s to %s within %s of %s", f.Service, f.From, f.To, f.Within, f.After)
+	m := Measure{Name: "failover time", Unit: UnitSeconds, Max: fptr(seconds(f.Within.D()))}
+	res.Measures = append(res.Measures, m)
+	st := ev.r.step(f.After)
+	if st == nil {
+		return fmt.Errorf("step %s never started, so failover after it cannot be judged (%s)", f.After, ev.stepsSeen())
+	}
+	w := Watch{Service: f.Service, Namespace: ev.s.Spec.Namespace, From: f.From, To: f.To,
+		Hosts: ev.serviceHosts(f.Service), FailoverAfter: f.After}
+	return ev.detect(res, w, false, f.Within.D())
+}
+
+func (ev *evaluator) failback(res *Result, f *scenario.FailbackExpect) error {
+	backup := ev.backupOf(f.Service, f.To)
+	res.Check = fmt.Sprintf("traffic for %s comes back to %s within %s of %s", f.Service, f.To, f.Within, f.After)
+	m := Measure{Name: "failback time", Unit: UnitSeconds, Max: fptr(seconds(f.Within.D()))}
+	res.Measures = append(res.Measures, m)
+	st := ev.r.step(f.After)
+	if st == nil {
+		return fmt.Errorf("step %s never started, so failback after it cannot be judged (%s)", f.After, ev.stepsSeen())
+	}
+	if backup == "" {
+		return fmt.Errorf("no other cluster to fail back from: the scenario names only %s", f.To)
+	}
+	w := Watch{Service: f.Service, Namespace: ev.s.Spec.Namespace, From: f.To, To: backup,
+		Hosts: ev.serviceHosts(f.Service), FailbackAfter: f.After}
+	return ev.detect(res, w, true, f.Within.D())
+}
+
+// backupOf is the cluster a failback to home comes from: the one a failover
+// expectation of the service moves it to, else the first other cluster.
+func (ev *evaluator) backupOf(service, home string) string {
+	for _, x := range ev.s.Spec.Expect {
+		if fo := x.Failover; fo != nil && fo.Service == service && fo.From == home {
+			return fo.To
+		}
+	}
+	for _, d := range ev.r.detections {
+		if d.e.Type == event.FailoverDetected && d.f.Service == service && d.f.From == home {
+			return d.f.To
+		}
+	}
+	for _, c := range ev.s.Spec.Clusters {
+		if c.Name != home {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+// detect judges a failover or failback: the recorded detection when the engine made
+// one during the run, else the Detector run over the log.
+func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Duration) error {
+	typ, kind, step, awaited := event.FailoverDetected, "failover", w.FailoverAfter, w.To
+	if failback {
+		typ, kind, step, awaited = event.FailbackDetected, "failback", w.FailbackAfter, w.From
+	}
+	m := &res.Measures[0]
+	d, err := NewDetector(w)
+	if err != nil {
+		return err
+	}
+	var found *event.Event
+	for _, e := range ev.r.events {
+		for _, out := range d.Observe(e) {
+			if out.Type == typ && found == nil {
+				found = &out
+			}
+		}
+	}
+	wr := d.report(failback)
+	var ft *FailoverTiming
+	for _, rec := range ev.r.detections {
+		f := rec.f
+		if rec.e.Type == typ && f.Service == w.Service && f.After == step && f.To == awaited &&
+			(failback || f.From == w.From) {
+			ft = ev.timing(kind, rec.e, f, true)
+			break
+		}
+	}
+	if found != nil {
+		var f event.Failover
+		_ = found.Decode(&f) // the Detector encoded it
+		computed := ev.timing(kind, *found, f, false)
+		if ft == nil {
+			ft = computed
+		} else if ft.TookSeconds != computed.TookSeconds {
+			ev.rep.Notes = append(ev.rep.Notes, fmt.Sprintf("%s: the %s the engine detected during the run (%s after %s) differs from the one the log's samples show (%s); the report uses the engine's",
+				res.Name, kind, formatSeconds(ft.TookSeconds), step, formatSeconds(computed.TookSeconds)))
+		}
+		ev.addFound(*computed)
+	}
+	if ft == nil {
+		if wr.seen == 0 {
+			return fmt.Errorf("the log holds no stats samples from Envoys in %s after %s: was a workload there observed (spec.observe.envoy) and did its scrapes succeed?", w.From, step)
+		}
+		res.Status = StatusFail
+		if wr.best > 0 {
+			res.Message = fmt.Sprintf("traffic for %s never moved to %s after %s: in %d scrape intervals %s answered at most %.0f%% of it", w.Service, awaited, step, wr.seen, awaited, wr.best*100)
+		} else {
+			res.Message = fmt.Sprintf("traffic for %s never moved to %s after %s: %s answered none of it in %d scrape intervals", w.Service, awaited, step, awaited, wr.seen)
+		}
+		return nil
+	}
+	res.Detection = ft
+	m.Observed = fptr(ft.TookSeconds)
+	m.ResolutionSeconds = fptr(ft.ResolutionSeconds)
+	m.Held = ft.TookSeconds <= *m.Max
+	how := "answered"
+	if ft.Basis == string(stats.SourceEnvoyCluster) {
+		how = "succeeded through Envoy clusters of"
+	}
+	res.Message = fmt.Sprintf("%s of %s %s requests in the scrape interval ending %s after %s %s %s (%s)",
+		formatCount(float64(ft.Served)), formatCount(float64(ft.Total)), w.Service, formatSeconds(ft.TookSeconds), step, how, awaited, basisText(ft.Basis))
+	if !m.Held {
+		res.Message = fmt.Sprintf("too slow: traffic for %s reached %s %s after %s, later than %s: %s",
+			w.Service, awaited, formatSeconds(ft.TookSeconds), step, formatSeconds(*m.Max), res.Message)
+	}
+	if !failback && wr.prior == w.To {
+		res.Status = StatusFail
+		m.Held = false
+		res.Message = fmt.Sprintf("nothing moved: %s already answered most %s requests before %s", w.To, w.Service, step)
+	}
+	return nil
+}
+
+func basisText(b string) string {
+	switch b {
+	case string(stats.SourceIstio):
+		return "by istio_requests_total destination_cluster"
+	case string(stats.SourceEnvoyCluster):
+		return "by Envoy cluster"
+	}
+	return b
+}
+
+func (ev *evaluator) timing(kind string, e event.Event, f event.Failover, live bool) *FailoverTiming {
+	return &FailoverTiming{
+		Kind: kind, Service: f.Service, From: f.From, To: f.To, After: f.After,
+		AtSeconds: seconds(ev.r.t(e.Elapsed)), TookSeconds: seconds(f.Took), ResolutionSeconds: seconds(f.Resolution),
+		Basis: f.Basis, Served: f.Served, Total: f.Total, Live: live,
+	}
+}
+
+func (ev *evaluator) addFound(ft FailoverTiming) {
+	for _, f := range ev.found {
+		if f.Kind == ft.Kind && f.Service == ft.Service && f.From == ft.From && f.To == ft.To && f.After == ft.After {
+			return
+		}
+	}
+	ev.found = append(ev.found, ft)
+}
+
+// detectedTimings lists every failover and failback: those the engine recorded,
+// and those the report found that it did not.
+func (ev *evaluator) detectedTimings() {
+	var all []FailoverTiming
+	for _, rec := range ev.r.detections {
+		kind := "failover"
+		if rec.e.Type == event.FailbackDetected {
+			kind = "failback"
+		}
+		all = append(all, *ev.timing(kind, rec.e, rec.f, true))
+	}
+	for _, f := range ev.found {
+		dup := false
+		for _, a := range all {
+			if a.Kind == f.Kind && a.Service == f.Service && a.To == f.To && a.After == f.After {
+				dup = true
+			}
+		}
+		if !dup {
+			all = append(all, f)
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].AtSeconds < all[j].AtSeconds })
+	ev.rep.Timings.Failovers = all
+}
+
+func (ev *evaluator) loadSummary() {
+	r := ev.r
+	if r.loadStarted == nil {
+		return
+	}
+	ls := &LoadSummary{Target: r.loadInfo.Target, Rate: r.loadInfo.Rate}
+	if ev.s != nil {
+		ls.Rate = rateText(ev.s.Spec.Load.Rate)
+	}
+	if f := r.loadFinished; f != nil {
+		ls.Requests, ls.Errors, ls.Degraded, ls.Codes = f.Requests, f.Errors, f.Degraded, f.Codes
+		ls.P50Seconds, ls.P90Seconds, ls.P99Seconds, ls.MaxSeconds = seconds(f.P50), seconds(f.P90), seconds(f.P99), seconds(f.Max)
+		ls.RatePerSecond = roundTo(f.Rate, 3)
+	} else {
+		codes := map[string]int64{}
+		var maxLat time.Duration
+		for _, w := range r.windows {
+			ls.Requests += w.Requests
+			ls.Errors += w.Errors
+			ls.Degraded += w.Degraded
+			for c, n := range w.Codes {
+				codes[c] += n
+			}
+			maxLat = max(maxLat, w.Max)
+		}
+		if len(codes) > 0 {
+			ls.Codes = codes
+		}
+		ls.MaxSeconds = seconds(maxLat)
+		if p, ok := mergedPercentiles(r.windows); ok {
+			ls.P50Seconds, ls.P90Seconds, ls.P99Seconds = seconds(p[0]), seconds(p[1]), seconds(p[2])
+		}
+		if end := r.loadEnd(); end > 0 {
+			ls.RatePerSecond = roundTo(float64(ls.Requests)/end.Seconds(), 3)
+		}
+	}
+	ev.rep.Load = ls
+}
+
+func rateText(r scenario.Rate) string {
+	switch {
+	case r.Constant != nil:
+		return r.Constant.String()
+	case r.Ramp != nil:
+		return fmt.Sprintf("ramp %s → %s", r.Ramp.From, r.Ramp.To)
+	case len(r.Steps) > 0:
+		parts := make([]string, len(r.Steps))
+		for i, s := range r.Steps {
+			parts[i] = fmt.Sprintf("%s for %s", s.Rate, s.For)
+		}
+		return strings.Join(parts, ", then ")
+	}
+	return ""
+}
+
+func (ev *evaluator) notes() {
+	r, rep := ev.r, ev.rep
+	var notes []string
+	if rep.Emulated() {
+		notes = append(notes, fmt.Sprintf("The data plane was emulated (provider %s): drill's Envoy-compatible sidecar, configured over xDS by the real istiod, stood in for Envoy. What Envoy itself decides — outlier ejection, priority spill-over, retries — happened in the emulation; run the scenario on kind or an existing cluster to see Envoy do it.", rep.Provider))
+	}
+	if r.loadStarted != nil && r.info.DataPlane == "" {
+		notes = append(notes, "run.started does not say whether the data plane was Envoy or emulated.")
+	}
+	for _, f := range rep.Timings.Faults {
+		if f.RevertedSeconds == nil && f.RevertError == "" {
+			if f.Kept {
+				notes = append(notes, fmt.Sprintf("The fault of step %s was kept in place, as the scenario asks (keep: true). Undo it with: %s", f.Step, orText(f.Restore, "(no restore command recorded)")))
+			} else if r.finished != nil {
+				notes = append(notes, fmt.Sprintf("The log does not show the fault of step %s reverted. If it is still in place, undo it with: %s", f.Step, orText(f.Restore, "(no restore command recorded)")))
+			}
+		}
+	}
+	for wl, n := range sortedCounts(r.scrapeFailures) {
+		notes = append(notes, fmt.Sprintf("%d scrapes of %s's Envoy failed; counts read from Envoy miss those intervals' requests only if the next scrape failed too (counters are cumulative).", n, wl))
+	}
+	for _, w := range r.warnings {
+		notes = append(notes, "Logged during the run: "+w)
+	}
+	if r.undecoded > 0 {
+		notes = append(notes, fmt.Sprintf("%d events had payloads that did not decode and were left out, e.g. %s", r.undecoded, r.decodeErrs[0]))
+	}
+	for _, x := range rep.Expectations {
+		for _, m := range x.Measures {
+			if m.UpperBound {
+				notes = append(notes, fmt.Sprintf("%s: the load windows carry no latency histograms, so percentiles over a window of the run are bounded by the largest window's percentile, not computed exactly.", x.Name))
+				break
+			}
+		}
+	}
+	rep.Notes = append(notes, rep.Notes...)
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// sortedCounts iterates a map of counts by key.
+func sortedCounts(m map[string]int) func(func(string, int) bool) {
+	return func(yield func(string, int) bool) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}
+
+func (ev *evaluator) verdict() {
+	r, rep := ev.r, ev.rep
+	var reasons []string
+	switch {
+	case r.finished == nil:
+		reasons = append(reasons, fmt.Sprintf("the run did not finish: the log ends %s without run.finished (the run was killed, or its log was cut short)", r.describeEnd()))
+	case r.result.Verdict == string(Error):
+		reasons = append(reasons, "the run ended in error: "+orText(r.result.Reason, "no reason recorded"))
+	}
+	for _, f := range rep.Timings.Faults {
+		if f.RevertError != "" {
+			reasons = append(reasons, fmt.Sprintf("the fault of step %s (%s %s in %s) could not be reverted: %s; undo it by hand: %s",
+				f.Step, f.Kind, f.Workload, f.Cluster, f.RevertError, orText(f.Restore, "(no restore command recorded)")))
+		}
+	}
+	for _, st := range rep.Timings.Steps {
+		if st.Error != "" {
+			reasons = append(reasons, fmt.Sprintf("step %s failed: %s", st.Name, st.Error))
+		}
+	}
+	reasons = append(reasons, ev.problems...)
+	var failed, errored []string
+	for _, x := range rep.Expectations {
+		switch x.Status {
+		case StatusFail:
+			failed = append(failed, x.Name)
+		case StatusError:
+			errored = append(errored, x.Name)
+			reasons = append(reasons, fmt.Sprintf("expectation %s could not be evaluated: %s", x.Name, x.Message))
+		}
+	}
+	switch {
+	case len(reasons) > 0:
+		rep.Verdict = Error
+		rep.Reason = strings.Join(reasons, "; ")
+	case len(failed) > 0:
+		rep.Verdict = Fail
+		rep.Reason = fmt.Sprintf("%d of %d expectations failed: %s", len(failed), len(rep.Expectations), strings.Join(failed, ", "))
+	default:
+		rep.Verdict = Pass
+		if len(rep.Expectations) == 0 {
+			rep.Notes = append(rep.Notes, "The scenario has no expectations: the drill passes when it runs to its end.")
+		}
+	}
+	if r.finished != nil && r.result.Verdict != "" && r.result.Verdict != string(rep.Verdict) && r.result.Verdict != string(Error) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The run recorded the verdict %q; judged again from its events it is %q.", r.result.Verdict, rep.Verdict))
+	}
+}
+
+func spanText(sp *Span) string {
+	if sp == nil || (sp.From == "start" && sp.Until == "end") {
+		return "the whole load"
+	}
+	return fmt.Sprintf("[%s, %s) = [%s, %s)", sp.From, sp.Until, formatSeconds(sp.FromSeconds), formatSeconds(sp.UntilSeconds))
+}
+
+// fmtT writes a moment on the load clock.
+func fmtT(d time.Duration) string { return formatSeconds(seconds(d)) }
+
+func roundTo(v float64, decimals int) float64 {
+	p := 1.0
+	for range decimals {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}

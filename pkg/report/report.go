@@ -1,0 +1,428 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schema names the report.json format; it changes only when a field changes meaning
+// or goes away. Fields may be added within a schema.
+const Schema = "drill.report/v1"
+
+// Verdict is the outcome of a drill.
+type Verdict string
+
+const (
+	// Pass: every expectation held.
+	Pass Verdict = "pass"
+	// Fail: the drill ran and an expectation failed.
+	Fail Verdict = "fail"
+	// Error: the drill could not run to its end or could not be judged: aborted,
+	// provider error, a fault left unreverted, or data an expectation needs missing.
+	Error Verdict = "error"
+)
+
+// ExitCode is the exit code of drill for the verdict (ARCHITECTURE.md): 0 pass, 1
+// fail, 2 error.
+func (v Verdict) ExitCode() int {
+	switch v {
+	case Pass:
+		return 0
+	case Fail:
+		return 1
+	}
+	return 2
+}
+
+// Word is the verdict in capitals, for headlines: PASS, FAIL, ERROR.
+func (v Verdict) Word() string {
+	switch v {
+	case Pass:
+		return "PASS"
+	case Fail:
+		return "FAIL"
+	}
+	return "ERROR"
+}
+
+// Mark is ✔ for a pass and ✘ otherwise.
+func (v Verdict) Mark() string {
+	if v == Pass {
+		return "✔"
+	}
+	return "✘"
+}
+
+// Report is the judged record of one drill: what ran, where, what happened when, and
+// each expectation with what was observed against its limit. Build makes it from the
+// run's events alone; report.json is its JSON form.
+type Report struct {
+	Schema       string   `json:"schema"`
+	Scenario     string   `json:"scenario"`
+	Description  string   `json:"description,omitempty"`
+	File         string   `json:"file,omitempty"`
+	Provider     string   `json:"provider"`
+	DataPlane    string   `json:"dataPlane"` // "envoy" or "emulated"
+	Clusters     []string `json:"clusters"`
+	Strategy     string   `json:"strategy,omitempty"`
+	DrillVersion string   `json:"drillVersion,omitempty"`
+
+	Verdict Verdict `json:"verdict"`
+	// Reason says why the verdict is error, or which expectations failed.
+	Reason string `json:"reason,omitempty"`
+
+	// Started and Finished are the wall-clock times of run.started and run.finished.
+	Started  time.Time  `json:"started"`
+	Finished *time.Time `json:"finished,omitempty"`
+
+	Timings      Timings      `json:"timings"`
+	Load         *LoadSummary `json:"load,omitempty"`
+	Expectations []Result     `json:"expectations"`
+	// Notes are things the reader of the report should know: an emulated data
+	// plane, events lost, scrapes that failed, a fault left in place.
+	Notes []string `json:"notes,omitempty"`
+
+	// series holds what the charts of report.html draw.
+	series *series
+}
+
+// Emulated reports whether the data plane was drill's Envoy emulation rather than
+// Envoy itself.
+func (r *Report) Emulated() bool { return r.DataPlane == "emulated" }
+
+// Timings place the run's moments on one clock: seconds since load started, the
+// clock scenario steps are written in (at: 30s).
+type Timings struct {
+	// RunSeconds is the time from run.started to run.finished (or the last event).
+	RunSeconds float64 `json:"runSeconds"`
+	// LoadStartSeconds is when load started, in seconds since run.started.
+	LoadStartSeconds float64 `json:"loadStartSeconds"`
+	// LoadSeconds is how long load ran.
+	LoadSeconds float64 `json:"loadSeconds"`
+	// ScrapeIntervalSeconds is the Envoy stats scrape interval: the resolution of
+	// every failover time and of every count read from Envoy.
+	ScrapeIntervalSeconds float64 `json:"scrapeIntervalSeconds,omitempty"`
+	// WindowSeconds is the width of a load window: the resolution of windows of
+	// load results.
+	WindowSeconds float64          `json:"windowSeconds,omitempty"`
+	Steps         []StepTiming     `json:"steps"`
+	Faults        []FaultTiming    `json:"faults,omitempty"`
+	Failovers     []FailoverTiming `json:"failovers,omitempty"`
+}
+
+// StepTiming is one step of the timeline as it ran.
+type StepTiming struct {
+	Name    string `json:"name"`
+	Trigger string `json:"trigger,omitempty"`
+	Action  string `json:"action,omitempty"`
+	// AtSeconds is when the step started, since load start; FinishedSeconds when it
+	// finished, absent when it did not.
+	AtSeconds       float64  `json:"atSeconds"`
+	FinishedSeconds *float64 `json:"finishedSeconds,omitempty"`
+	Error           string   `json:"error,omitempty"`
+}
+
+// FaultTiming is a fault applied and reverted.
+type FaultTiming struct {
+	Step     string `json:"step"`
+	Kind     string `json:"kind"`
+	Cluster  string `json:"cluster"`
+	Workload string `json:"workload"`
+	// AppliedSeconds and RevertedSeconds are since load start; RevertedSeconds is
+	// absent while the fault was never reverted.
+	AppliedSeconds  float64  `json:"appliedSeconds"`
+	RevertedSeconds *float64 `json:"revertedSeconds,omitempty"`
+	RevertError     string   `json:"revertError,omitempty"`
+	// Restore is the command that undoes the fault by hand.
+	Restore string `json:"restore,omitempty"`
+	Kept    bool   `json:"kept,omitempty"`
+}
+
+// FailoverTiming is a failover or failback detected.
+type FailoverTiming struct {
+	Kind    string `json:"kind"` // "failover" or "failback"
+	Service string `json:"service"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	After   string `json:"after"`
+	// AtSeconds is the end of the scrape interval that showed it, since load start;
+	// TookSeconds the time from the step After started to then. The move happened
+	// within (TookSeconds - ResolutionSeconds, TookSeconds].
+	AtSeconds         float64 `json:"atSeconds"`
+	TookSeconds       float64 `json:"tookSeconds"`
+	ResolutionSeconds float64 `json:"resolutionSeconds"`
+	// Basis, Served and Total: in that interval, Served of Total answered requests
+	// to the service were answered in To, by istio_requests_total or envoy_cluster.
+	Basis  string `json:"basis,omitempty"`
+	Served int64  `json:"served,omitempty"`
+	Total  int64  `json:"total,omitempty"`
+	// Live is true when the engine detected it during the run (the event is in the
+	// log) and false when the report found it in the log's stats samples.
+	Live bool `json:"live"`
+}
+
+// LoadSummary is what the load saw over the whole attack.
+type LoadSummary struct {
+	Target   string           `json:"target,omitempty"`
+	Rate     string           `json:"rate,omitempty"`
+	Requests int64            `json:"requests"`
+	Errors   int64            `json:"errors"`
+	Degraded int64            `json:"degraded"`
+	Codes    map[string]int64 `json:"codes,omitempty"`
+	// Latency over the whole attack, in seconds.
+	P50Seconds float64 `json:"p50Seconds"`
+	P90Seconds float64 `json:"p90Seconds"`
+	P99Seconds float64 `json:"p99Seconds"`
+	MaxSeconds float64 `json:"maxSeconds"`
+	// RatePerSecond is the achieved request rate.
+	RatePerSecond float64 `json:"ratePerSecond"`
+}
+
+// Status is the outcome of one expectation.
+type Status string
+
+const (
+	StatusPass  Status = "pass"
+	StatusFail  Status = "fail"
+	StatusError Status = "error" // could not be evaluated; Message says why
+)
+
+// Result is one expectation, judged.
+type Result struct {
+	Name string `json:"name"`
+	// Kind is the expectation's kind as the scenario writes it: upstream5xx, errors,
+	// degraded, latency, failover or failback.
+	Kind string `json:"kind"`
+	// Check is what was checked, in words.
+	Check  string `json:"check"`
+	Status Status `json:"status"`
+	// Window is the part of the run the expectation was evaluated over.
+	Window *Span `json:"window,omitempty"`
+	// Measures are the values observed against their limits; the expectation holds
+	// when every measure does.
+	Measures []Measure `json:"measures"`
+	// Message says in a sentence why it passed, failed or could not be evaluated.
+	Message string `json:"message"`
+	// Breakdown splits an upstream5xx count by Envoy cluster.
+	Breakdown map[string]int64 `json:"breakdown,omitempty"`
+	// Detection is the failover or failback a failover/failback expectation judged.
+	Detection *FailoverTiming `json:"detection,omitempty"`
+}
+
+// Span is a part of the run, as the scenario wrote it and as resolved, in seconds
+// since load start. Results are counted per load window or scrape interval: those
+// whose middle lies in [FromSeconds, UntilSeconds).
+type Span struct {
+	From         string  `json:"from"`
+	Until        string  `json:"until"`
+	FromSeconds  float64 `json:"fromSeconds"`
+	UntilSeconds float64 `json:"untilSeconds"`
+}
+
+// Units of a Measure.
+const (
+	UnitRequests = "requests"
+	UnitSeconds  = "seconds"
+)
+
+// Measure is one value observed against its limit.
+type Measure struct {
+	Name string `json:"name"`
+	Unit string `json:"unit"`
+	// Observed is absent when nothing could be measured.
+	Observed *float64 `json:"observed"`
+	Max      *float64 `json:"max,omitempty"`
+	Min      *float64 `json:"min,omitempty"`
+	Held     bool     `json:"held"`
+	// UpperBound is true when Observed is not the exact value but a bound on it:
+	// latency percentiles over several load windows whose histograms the log does
+	// not hold are bounded by the largest window's percentile.
+	UpperBound bool `json:"upperBound,omitempty"`
+	// ResolutionSeconds bounds the error of a time read from scrapes: the exact
+	// value lies within (Observed - ResolutionSeconds, Observed].
+	ResolutionSeconds *float64 `json:"resolutionSeconds,omitempty"`
+}
+
+// ObservedText is the observed value for people: "7", "212 ms", "3.0 s (±1 s)".
+func (m Measure) ObservedText() string {
+	if m.Observed == nil {
+		return "—"
+	}
+	s := m.format(*m.Observed)
+	if m.UpperBound {
+		s = "≤ " + s
+	}
+	if m.ResolutionSeconds != nil && *m.ResolutionSeconds > 0 {
+		s += " (−" + formatSeconds(*m.ResolutionSeconds) + ")"
+	}
+	return s
+}
+
+// LimitText is the limit for people: "≤ 20", "≥ 1", "1 – 20", "≤ 500 ms".
+func (m Measure) LimitText() string {
+	switch {
+	case m.Max != nil && m.Min != nil:
+		return m.format(*m.Min) + " – " + m.format(*m.Max)
+	case m.Max != nil:
+		return "≤ " + m.format(*m.Max)
+	case m.Min != nil:
+		return "≥ " + m.format(*m.Min)
+	}
+	return "—"
+}
+
+func (m Measure) format(v float64) string {
+	if m.Unit == UnitSeconds {
+		return formatSeconds(v)
+	}
+	return formatCount(v)
+}
+
+// formatSeconds writes a duration given in seconds the way SREs read latencies and
+// failover times: 850 µs, 42 ms, 1.25 s, 2m30s.
+func formatSeconds(v float64) string {
+	switch a := math.Abs(v); {
+	case a == 0:
+		return "0 s"
+	case a < 1e-3:
+		return trimFloat(v*1e6, 0) + " µs"
+	case a < 1:
+		if a < 0.01 {
+			return trimFloat(v*1e3, 2) + " ms"
+		}
+		return trimFloat(v*1e3, 1) + " ms"
+	case a < 120:
+		return trimFloat(v, 2) + " s"
+	}
+	return time.Duration(v * float64(time.Second)).Round(time.Second).String()
+}
+
+// formatCount writes a count with thousands separators.
+func formatCount(v float64) string {
+	if v != math.Trunc(v) {
+		return trimFloat(v, 2)
+	}
+	s := strconv.FormatInt(int64(math.Abs(v)), 10)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if v < 0 {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+// trimFloat formats v with at most prec decimals, dropping trailing zeros.
+func trimFloat(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if prec > 0 {
+		for s[len(s)-1] == '0' {
+			s = s[:len(s)-1]
+		}
+		s = trimDot(s)
+	}
+	return s
+}
+
+func trimDot(s string) string {
+	if s[len(s)-1] == '.' {
+		return s[:len(s)-1]
+	}
+	return s
+}
+
+// seconds converts a duration for the JSON form, rounded to the microsecond so that
+// the file reads well and compares stably.
+func seconds(d time.Duration) float64 {
+	return math.Round(d.Seconds()*1e6) / 1e6
+}
+
+func fptr(v float64) *float64 { return &v }
+
+func (r Result) failedMeasures() []string {
+	var out []string
+	for _, m := range r.Measures {
+		if !m.Held {
+			out = append(out, fmt.Sprintf("%s %s (limit %s)", m.Name, m.ObservedText(), m.LimitText()))
+		}
+	}
+	return out
+}
+
+// ObservedText is what was observed, for a table cell: the measure's value, or
+// "p50 12 ms · p99 212 ms" when the expectation has several.
+func (r Result) ObservedText() string {
+	return r.join(Measure.ObservedText)
+}
+
+// LimitText is the limit, for a table cell.
+func (r Result) LimitText() string {
+	return r.join(Measure.LimitText)
+}
+
+func (r Result) join(f func(Measure) string) string {
+	if len(r.Measures) == 0 {
+		return "—"
+	}
+	if len(r.Measures) == 1 {
+		return f(r.Measures[0])
+	}
+	parts := make([]string, len(r.Measures))
+	for i, m := range r.Measures {
+		parts[i] = m.Name + " " + f(m)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// Moment is one thing that happened, on the load clock.
+type Moment struct {
+	AtSeconds float64
+	Kind      string // "load", "step", "fault", "revert", "failover", "failback"
+	What      string
+}
+
+// Moments lists the run's moments in time order: load start and end, steps, faults
+// applied and reverted, failovers and failbacks detected.
+func (r *Report) Moments() []Moment {
+	var ms []Moment
+	if r.Load != nil {
+		ms = append(ms, Moment{0, "load", fmt.Sprintf("load starts: %s at %s", orText(r.Load.Rate, "load"), orText(r.Load.Target, "the target"))})
+	}
+	for _, s := range r.Timings.Steps {
+		what := fmt.Sprintf("step %s (%s", s.Name, orText(s.Action, "step"))
+		if s.Trigger != "" {
+			what += ", " + s.Trigger
+		}
+		what += ")"
+		if s.Error != "" {
+			what += ": failed: " + s.Error
+		}
+		ms = append(ms, Moment{s.AtSeconds, "step", what})
+	}
+	for _, f := range r.Timings.Faults {
+		ms = append(ms, Moment{f.AppliedSeconds, "fault", fmt.Sprintf("fault applied: %s %s in %s", f.Kind, f.Workload, f.Cluster)})
+		switch {
+		case f.RevertedSeconds != nil:
+			ms = append(ms, Moment{*f.RevertedSeconds, "revert", fmt.Sprintf("fault reverted: %s %s in %s", f.Kind, f.Workload, f.Cluster)})
+		case f.RevertError != "":
+			ms = append(ms, Moment{r.Timings.LoadSeconds, "revert", fmt.Sprintf("fault NOT reverted: %s %s in %s: %s", f.Kind, f.Workload, f.Cluster, f.RevertError)})
+		}
+	}
+	for _, f := range r.Timings.Failovers {
+		ms = append(ms, Moment{f.AtSeconds, f.Kind, fmt.Sprintf("%s detected: %s from %s to %s, %s after %s (resolution %s)",
+			f.Kind, f.Service, f.From, f.To, formatSeconds(f.TookSeconds), f.After, formatSeconds(f.ResolutionSeconds))})
+	}
+	if r.Load != nil && r.Timings.LoadSeconds > 0 {
+		ms = append(ms, Moment{r.Timings.LoadSeconds, "load", fmt.Sprintf("load ends: %s requests", formatCount(float64(r.Load.Requests)))})
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].AtSeconds < ms[j].AtSeconds })
+	return ms
+}
