@@ -2,6 +2,7 @@ package stats
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -104,8 +105,7 @@ func wentBack(p, c *ClusterStats) bool {
 	return p.RqTime != nil && c.RqTime != nil && c.RqTime.Count < p.RqTime.Count
 }
 
-// clusterDelta computes c − base for counters (skipping stats missing from either)
-// and takes gauges from c.
+// clusterDelta computes c − base for the counters c has and takes gauges from c.
 func clusterDelta(base, c *ClusterStats) event.ClusterDelta {
 	// A counter missing from base counts from zero: Envoy creates some stats at
 	// their first use (upstream_rq_<code>; all traffic stats of a cluster with
@@ -120,9 +120,9 @@ func clusterDelta(base, c *ClusterStats) event.ClusterDelta {
 		ConnectFail:       counter(StatCxConnectFail),
 		Retries:           counter(StatRqRetry),
 		EjectionsEnforced: counter(StatEjectionsEnforced),
-		EjectionsActive:   int64(c.Get(StatEjectionsActive)),
-		MembershipHealthy: int64(c.Get(StatMembershipHealthy)),
-		MembershipTotal:   int64(c.Get(StatMembershipTotal)),
+		EjectionsActive:   i64(c.Get(StatEjectionsActive)),
+		MembershipHealthy: i64(c.Get(StatMembershipHealthy)),
+		MembershipTotal:   i64(c.Get(StatMembershipTotal)),
 	}
 	var codes5xx, codesAll int64
 	for code, v := range c.Codes {
@@ -164,8 +164,11 @@ func sub(a, b uint64) int64 {
 	if a <= b {
 		return 0
 	}
-	return int64(a - b)
+	return i64(a - b)
 }
+
+// i64 converts an Envoy value to the event's int64, saturating.
+func i64(u uint64) int64 { return int64(min(u, math.MaxInt64)) }
 
 // moved reports whether a cluster belongs in a Delta.
 func moved(cd event.ClusterDelta, p, c *ClusterStats) bool {
@@ -186,18 +189,13 @@ func servedDelta(prev, cur *Snapshot, restarted bool) (map[string]map[string]int
 			continue
 		}
 		pv, ok := prev.Requests[k]
-		n := int64(0)
-		switch {
-		case restarted || (ok && v < pv):
-			if ok || restarted {
-				if reset == nil {
-					reset = make(map[string]bool)
-				}
-				reset[k.DestinationService] = true
+		n := sub(v, pv) // a series new in cur counts from zero
+		if restarted || (ok && v < pv) {
+			if reset == nil {
+				reset = make(map[string]bool)
 			}
-			n = int64(v)
-		default:
-			n = sub(v, pv)
+			reset[k.DestinationService] = true
+			n = i64(v)
 		}
 		if n == 0 {
 			continue
@@ -273,7 +271,7 @@ func Ejections(prev, cur *Snapshot) []EjectionChange {
 			was = p.Get(StatEjectionsActive)
 		}
 		if now := c.Get(StatEjectionsActive); now != was {
-			out = append(out, EjectionChange{EnvoyCluster: name, Active: int64(now), Previous: int64(was)})
+			out = append(out, EjectionChange{EnvoyCluster: name, Active: i64(now), Previous: i64(was)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].EnvoyCluster < out[j].EnvoyCluster })

@@ -62,6 +62,17 @@ func FuzzParse(f *testing.F) {
 		if len(s.Warnings) > maxWarnings+1 {
 			t.Fatalf("%d warnings", len(s.Warnings))
 		}
+		// Against an empty page every delta is the page's own count, never below zero.
+		for name, cd := range Diff(newSnapshot(FormatPrometheus), s).Clusters {
+			if cd.Requests < 0 || cd.Upstream5xx < 0 || cd.ConnectFail < 0 || cd.MembershipTotal < 0 || cd.EjectionsActive < 0 {
+				t.Fatalf("cluster %q: negative delta %+v", name, cd)
+			}
+			for code, n := range cd.Codes {
+				if n <= 0 {
+					t.Fatalf("cluster %q: code %s delta %d", name, code, n)
+				}
+			}
+		}
 		// Diffing a page against itself finds nothing, whatever the page.
 		d := Diff(s, s)
 		if d.HasReset() {

@@ -55,17 +55,17 @@ func CheckOutboundStats(s *Snapshot, workload string) error {
 	if HasOutboundStats(s) {
 		return nil
 	}
-	key, value := StatsAnnotation()
-	has := "it reports no active clusters count"
+	has := ""
 	if s.ActiveClusters >= 0 {
-		has = fmt.Sprintf("it has %d active clusters", s.ActiveClusters)
+		has = fmt.Sprintf(" although it has %d active clusters", s.ActiveClusters)
 	}
-	return fmt.Errorf("%w: the sidecar of %s shows no %s… stats (%s). Istio's sidecar records "+
-		"only cluster_manager, listener_manager, server and cluster.xds-grpc stats unless the pod asks for more: "+
-		"add the annotation %s: %q to the pod template of %s (a ProxyConfig proxyStatsMatcher; "+
-		"inclusionRegexps works too, as does the deprecated %s: %s) and let the pods restart, "+
-		"since the sidecar reads it at startup. If the pod was just created, wait until it is ready and scrape again",
-		ErrNoOutboundStats, workload, OutboundStatsPrefix, has, key, value, workload, LegacyInclusionAnnotation, OutboundStatsPrefix)
+	return fmt.Errorf("%w: the sidecar of %s shows no %s… stats%s, so drill cannot see its upstream requests. "+
+		"Istio's sidecar records only cluster_manager, listener_manager, server and cluster.xds-grpc stats unless the pod asks for more. "+
+		"Add to the pod template of %s the annotation %s: 'proxyStatsMatcher: {inclusionPrefixes: [%s]}' "+
+		"(proxyStatsMatcher.inclusionRegexps works too, as does the deprecated %s: %s), then let the pods restart: "+
+		"the sidecar reads it at startup. If the pod has only just started, wait until it is ready and scrape again",
+		ErrNoOutboundStats, workload, OutboundStatsPrefix, has, workload, ProxyConfigAnnotation, OutboundStatsPrefix,
+		LegacyInclusionAnnotation, OutboundStatsPrefix)
 }
 
 // StatsAnnotation is the pod annotation drill sets on the workloads it observes so

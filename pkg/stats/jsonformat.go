@@ -87,10 +87,10 @@ func jsonNumber(raw json.RawMessage) (uint64, bool) {
 func addFlat(s *Snapshot, name string, v uint64) {
 	switch name {
 	case "cluster_manager.active_clusters":
-		s.ActiveClusters = int64(v)
+		s.ActiveClusters = i64(v)
 		return
 	case "server.uptime":
-		s.Uptime = int64(v)
+		s.Uptime = i64(v)
 		return
 	}
 	cluster, stat, ok := splitClusterStat(name)

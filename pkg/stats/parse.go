@@ -323,11 +323,11 @@ func fromFamilies(s *Snapshot, fams map[string]*dto.MetricFamily, warn *warnings
 		switch {
 		case name == "envoy_cluster_manager_active_clusters":
 			if m := mf.GetMetric(); len(m) > 0 {
-				s.ActiveClusters = int64(toUint(metricValue(m[0])))
+				s.ActiveClusters = i64(toUint(metricValue(m[0])))
 			}
 		case name == "envoy_server_uptime":
 			if m := mf.GetMetric(); len(m) > 0 {
-				s.Uptime = int64(toUint(metricValue(m[0])))
+				s.Uptime = i64(toUint(metricValue(m[0])))
 			}
 		case name == "istio_requests_total":
 			if seenRequests == nil {
