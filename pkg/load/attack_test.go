@@ -2,8 +2,11 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,13 +128,16 @@ func run(t *testing.T, target Target, opts ...Option) (event.Window, []event.Win
 	return total, rec.check(t, total)
 }
 
-// within checks a request count against the pacer's, allowing for a loaded machine: a
-// pacer that falls behind sends the missed hits at once, but the last ones may not be
-// sent before the duration is up.
+// within checks a request count against the pacer's. vegeta's pacers never send
+// ahead, and the last hit of a constant rate is due at the duration itself, so there
+// are never more; on a loaded machine vegeta's loop may fall behind and reach the end of
+// the duration before catching up, so there may be fewer. Exact counts are the pacer
+// tests' business (rate_test.go); these tests make their expectations from the number
+// of requests actually sent.
 func within(t *testing.T, got int64, want int) {
 	t.Helper()
-	if got > int64(want) || got < int64(want*9/10) {
-		t.Fatalf("%d requests, want %d (or up to 10%% fewer)", got, want)
+	if got <= 0 || got > int64(want) {
+		t.Fatalf("%d requests, want 1 to %d", got, want)
 	}
 }
 
@@ -152,8 +158,9 @@ func TestRunStatusCodes(t *testing.T) {
 		WithRate(Constant(perSec(50))), WithDuration(2*time.Second), WithWindow(500*time.Millisecond))
 
 	within(t, total.Requests, 100)
-	if total.Codes["503"] != 35 || total.Errors != 35 || total.Codes["200"] != total.Requests-35 {
-		t.Errorf("codes %v, errors %d; want 35 × 503 (seq 25 to 59), the rest 200", total.Codes, total.Errors)
+	want503 := min(max(total.Requests-25, 0), 35) // seq 25 to 59 of 0 … requests-1
+	if total.Codes["503"] != want503 || total.Errors != want503 || total.Codes["200"] != total.Requests-want503 {
+		t.Errorf("codes %v, errors %d; want %d × 503 (seq 25 to 59), the rest 200", total.Codes, total.Errors, want503)
 	}
 	if len(windows) != 4 || windows[3].End != 2*time.Second {
 		t.Fatalf("%d windows ending at %s, want 4 over 2s", len(windows), windows[len(windows)-1].End)
@@ -425,5 +432,99 @@ func TestNewDefaults(t *testing.T) {
 	}
 	if a.maxBody != 0 {
 		t.Errorf("without a matcher MaxBody = %d, want 0: no body kept", a.maxBody)
+	}
+}
+
+func TestRunConnections(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		mu            sync.Mutex
+		conns, proto2 int
+		requests      int
+	}
+	start := func(t *testing.T, tlsOn bool) (*httptest.Server, *seen) {
+		s := &seen{}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			s.requests++
+			if r.ProtoMajor == 2 {
+				s.proto2++
+			}
+			s.mu.Unlock()
+			io.WriteString(w, "ok")
+		}))
+		srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.mu.Lock()
+				s.conns++
+				s.mu.Unlock()
+			}
+		}
+		if tlsOn {
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		t.Cleanup(srv.Close)
+		return srv, s
+	}
+	trust := func(srv *httptest.Server) *tls.Config {
+		pool := x509.NewCertPool()
+		pool.AddCert(srv.Certificate())
+		return &tls.Config{RootCAs: pool}
+	}
+
+	tests := []struct {
+		name  string
+		tls   bool
+		opts  func(srv *httptest.Server) []Option
+		check func(t *testing.T, s *seen, requests int)
+	}{
+		// Two workers have at most two requests in flight: two connections, reused.
+		{"keep-alive reuses connections", false, func(*httptest.Server) []Option { return []Option{WithMaxWorkers(2)} },
+			func(t *testing.T, s *seen, n int) {
+				if s.conns > 2 {
+					t.Errorf("%d connections for %d requests by 2 workers, want at most 2", s.conns, n)
+				}
+			}},
+		{"no keep-alive: a connection per request", false, func(*httptest.Server) []Option { return []Option{WithKeepAlive(false)} },
+			func(t *testing.T, s *seen, n int) {
+				if s.conns != n {
+					t.Errorf("%d connections for %d requests, want one each", s.conns, n)
+				}
+			}},
+		{"HTTP/2 over TLS", true, func(srv *httptest.Server) []Option { return []Option{WithTLSConfig(trust(srv))} },
+			func(t *testing.T, s *seen, n int) {
+				if s.proto2 != n {
+					t.Errorf("%d of %d requests over HTTP/2, want all", s.proto2, n)
+				}
+			}},
+		{"HTTP/2 off", true, func(srv *httptest.Server) []Option { return []Option{WithTLSConfig(trust(srv)), WithHTTP2(false)} },
+			func(t *testing.T, s *seen, n int) {
+				if s.proto2 != 0 {
+					t.Errorf("%d of %d requests over HTTP/2, want none", s.proto2, n)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, s := start(t, tt.tls)
+			opts := []Option{WithRate(Constant(perSec(30))), WithDuration(time.Second)}
+			if tt.opts != nil {
+				opts = append(opts, tt.opts(srv)...)
+			}
+			total, _ := run(t, Target{URL: srv.URL}, opts...)
+			if total.Errors != 0 {
+				t.Fatalf("%d errors: %v", total.Errors, total.Codes)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if int64(s.requests) != total.Requests {
+				t.Fatalf("server saw %d requests, drill counted %d", s.requests, total.Requests)
+			}
+			tt.check(t, s, s.requests)
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,6 +24,7 @@ type config struct {
 	maxWorkers     uint64
 	http2          bool
 	keepAlive      bool
+	tls            *tls.Config
 	headers        http.Header
 	window         time.Duration
 	degraded       *DegradedWhen
@@ -79,6 +81,10 @@ func WithMaxWorkers(n uint64) Option { return func(c *config) { c.maxWorkers = n
 // WithHTTP2 allows HTTP/2 with servers that offer it over TLS. Default true, as
 // `vegeta attack`.
 func WithHTTP2(enabled bool) Option { return func(c *config) { c.http2 = enabled } }
+
+// WithTLSConfig sets the TLS configuration for https targets, e.g. the root CA of a
+// gateway's self-signed certificate. Default: the system's roots, as vegeta.
+func WithTLSConfig(c *tls.Config) Option { return func(cfg *config) { cfg.tls = c } }
 
 // WithKeepAlive reuses connections between requests. Default true. Without it every
 // request opens a new connection, which is what a fleet of fresh clients looks like to

@@ -26,6 +26,7 @@ func newClient(c *config, abort context.Context) *http.Client {
 		MaxIdleConnsPerHost: c.connections,
 		MaxConnsPerHost:     c.maxConnections,
 		DisableKeepAlives:   !c.keepAlive,
+		TLSClientConfig:     c.tls.Clone(),
 		// With a custom dialer net/http only tries HTTP/2 when asked; vegeta asks
 		// through golang.org/x/net/http2.ConfigureTransport, which amounts to this.
 		ForceAttemptHTTP2: c.http2,
