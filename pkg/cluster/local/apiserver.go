@@ -40,7 +40,9 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context) error {
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
 		"--profiling=false",
-		"--v=1",
+		// At -v=1 and above both print every flag at start, burying the
+		// error a failed start ends with.
+		"--v=0",
 	)
 	if err != nil {
 		return err

@@ -29,7 +29,9 @@ func (cp *ControlPlane) startControllerManager() (*process, error) {
 		// One controller-manager per cluster: nothing to elect, and election
 		// would delay the controllers by a lease period.
 		"--leader-elect=false",
-		"--v=1",
+		// At -v=1 and above both print every flag at start, burying the
+		// error a failed start ends with.
+		"--v=0",
 	)
 }
 

@@ -441,15 +441,15 @@ func TestStartFailure(t *testing.T) {
 			wantText: "make tools",
 		},
 		{
-			// Accepted by drill, refused by the API server itself at start-up
-			// (its largest IPv4 service range is a /12): etcd is already up
-			// when kube-apiserver exits, and must be stopped.
-			name: "API server refuses its flags",
+			// Accepted by drill, refused by kube-controller-manager when it
+			// validates its flags: etcd and the API server are up by then,
+			// and must be stopped.
+			name: "controller-manager refuses its flags",
 			opts: func(t *testing.T) []local.Option {
-				return []local.Option{local.WithoutIstiod(), local.WithServiceCIDR(netip.MustParsePrefix("10.0.0.0/8"))}
+				return []local.Option{local.WithoutIstiod(), local.WithControllers("no-such-controller")}
 			},
-			wantProcess: "kube-apiserver",
-			wantText:    "service-cluster-ip-range",
+			wantProcess: "kube-controller-manager",
+			wantText:    "no-such-controller",
 		},
 	}
 	for _, tt := range tests {
