@@ -11,10 +11,11 @@ import (
 // chart is one time chart of report.html, drawn as inline SVG: no script, no font
 // or file to fetch, so the report opens anywhere, offline, and prints.
 type chart struct {
-	unit    string // the y axis unit, e.g. "req/s"
-	xMax    float64
-	logY    bool
-	yFormat func(float64) string
+	id         string  // unique in the page, for the plot's clip path
+	unit       string  // the y axis unit, e.g. "req/s"
+	xMin, xMax float64 // the time range shown, seconds on the load clock
+	logY       bool
+	yFormat    func(float64) string
 	// Layers are drawn in this order: stacked areas, stacked bars, lines.
 	areas   []layer
 	bars    []layer
@@ -36,54 +37,91 @@ type layer struct {
 // Geometry of every chart, in SVG user units (the SVG scales to the page width).
 const (
 	chartW      = 1120
-	chartH      = 300
+	plotHeight  = 230
 	padL        = 64
 	padR        = 20
-	padT        = 46 // legend row and marker labels
+	legendH     = 28 // the legend row above the marker labels
 	padB        = 34
-	markerRowsH = 13
+	markerRowsH = 14
 )
+
+// labelWidth estimates the width of a label in the 11px sans-serif of the charts.
+func labelWidth(s string) float64 { return float64(len([]rune(s)))*6.3 + 8 }
 
 func (c *chart) svg(title string) string {
 	var b strings.Builder
-	plotW, plotH := float64(chartW-padL-padR), float64(chartH-padT-padB)
-	xMax := c.xMax
-	if xMax <= 0 {
-		xMax = 1
+	xMin, xMax := c.xMin, c.xMax
+	if xMax <= xMin {
+		xMax = xMin + 1
 	}
-	X := func(x float64) float64 { return padL + x/xMax*plotW }
+	plotW, plotH := float64(chartW-padL-padR), float64(plotHeight)
+	X := func(x float64) float64 { return padL + (x-xMin)/(xMax-xMin)*plotW }
+	visible := func(x float64) bool { return x >= xMin && x <= xMax }
 
-	// The y range: from 0 (or the lowest decade on a log scale) to a round top.
+	// Marker labels sit in rows between the legend and the plot, a label moving
+	// down a row when it would overlap one before it.
+	type placed struct {
+		m     marker
+		x, tx float64
+		row   int
+		end   bool
+	}
+	var labels []placed
+	var rowEnd []float64
+	for _, m := range c.markers {
+		if !visible(m.at) {
+			continue
+		}
+		x := X(m.at)
+		w := labelWidth(m.label)
+		p := placed{m: m, x: x, tx: x + 3}
+		left := x
+		if x+w > chartW-padR {
+			p.end, p.tx, left = true, x-3, x-w
+		}
+		for p.row < len(rowEnd) && rowEnd[p.row] > left {
+			p.row++
+		}
+		if p.row == len(rowEnd) {
+			rowEnd = append(rowEnd, 0)
+		}
+		rowEnd[p.row] = left + w
+		labels = append(labels, p)
+	}
+	padTi := legendH + len(rowEnd)*markerRowsH + 6
+	padT := float64(padTi)
+	chartH := padTi + plotHeight + padB
+
+	// The y range covers what is visible: from 0 (or the lowest decade on a log
+	// scale) to a round number above the highest value.
 	lo, hi := 0.0, 0.0
 	visit := func(v float64) {
-		if v > hi {
-			hi = v
+		if math.IsNaN(v) {
+			return
 		}
+		hi = max(hi, v)
 		if v > 0 && (lo == 0 || v < lo) {
 			lo = v
 		}
 	}
-	if len(c.areas) > 0 {
-		for i := range c.x {
-			sum := 0.0
-			for _, l := range c.areas {
-				sum += l.y[i]
-			}
-			visit(sum)
+	for _, stack := range [][]layer{c.areas, c.bars} {
+		if len(stack) == 0 {
+			continue
 		}
-	}
-	if len(c.bars) > 0 {
-		for i := range c.x {
+		for i, x := range c.x {
+			if !visible(x) {
+				continue
+			}
 			sum := 0.0
-			for _, l := range c.bars {
+			for _, l := range stack {
 				sum += l.y[i]
 			}
 			visit(sum)
 		}
 	}
 	for _, l := range c.lines {
-		for _, v := range l.y {
-			if !math.IsNaN(v) {
+		for i, v := range l.y {
+			if visible(l.xs(c)[i]) {
 				visit(v)
 			}
 		}
@@ -102,29 +140,27 @@ func (c *chart) svg(title string) string {
 			dhi = dlo + 1
 		}
 		Y = func(v float64) float64 {
-			if v <= 0 {
-				v = math.Pow(10, dlo)
-			}
-			f := (math.Log10(v) - dlo) / (dhi - dlo)
-			return padT + plotH*(1-f)
+			v = max(v, math.Pow(10, dlo))
+			return padT + plotH*(1-(math.Log10(v)-dlo)/(dhi-dlo))
 		}
 		for d := dlo; d <= dhi; d++ {
 			for _, m := range []float64{1, 2, 5} {
-				v := m * math.Pow(10, d)
-				if v >= math.Pow(10, dlo) && v <= math.Pow(10, dhi)*1.0001 {
-					ticks = append(ticks, v)
+				if d == dhi && m > 1 {
+					break
 				}
+				ticks = append(ticks, m*math.Pow(10, d))
 			}
 		}
 	} else {
-		step := niceStep(hi, 5)
-		top := math.Ceil(hi/step) * step
+		// Headroom, so that a flat line at the top stays readable.
+		step := niceStep(hi*1.1, 5)
+		top := math.Ceil(hi*1.1/step) * step
 		if top <= 0 {
 			top, step = 1, 0.2
 		}
 		Y = func(v float64) float64 { return padT + plotH*(1-v/top) }
-		for v := 0.0; v <= top*1.0001; v += step {
-			ticks = append(ticks, v)
+		for i := 0; float64(i)*step <= top*1.0001; i++ {
+			ticks = append(ticks, float64(i)*step)
 		}
 	}
 	yFmt := c.yFormat
@@ -134,54 +170,68 @@ func (c *chart) svg(title string) string {
 
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="%s" class="chart">`, chartW, chartH, esc(title))
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(title))
-	// Fault bands behind everything.
+	fmt.Fprintf(&b, `<defs><clipPath id="%s"><rect x="%d" y="%d" width="%s" height="%s"/></clipPath></defs>`, c.id, padL, padTi, f1(plotW), f1(plotH))
+	// Fault bands behind the data.
 	for _, bd := range c.bands {
-		x1, x2 := X(clamp(bd.from, 0, xMax)), X(clamp(bd.to, 0, xMax))
-		fmt.Fprintf(&b, `<rect x="%s" y="%d" width="%s" height="%s" class="band"><title>%s</title></rect>`,
-			f1(x1), padT, f1(max(x2-x1, 0)), f1(plotH), esc(bd.label))
+		x1, x2 := X(clamp(bd.from, xMin, xMax)), X(clamp(bd.to, xMin, xMax))
+		if x2 > x1 {
+			fmt.Fprintf(&b, `<rect x="%s" y="%d" width="%s" height="%s" class="band"><title>%s</title></rect>`,
+				f1(x1), padTi, f1(x2-x1), f1(plotH), esc(bd.label))
+		}
 	}
-	// Grid and y axis.
+	// Grid and axes.
 	for _, t := range ticks {
 		y := Y(t)
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%s" y2="%s" class="grid"/>`, padL, chartW-padR, f1(y), f1(y))
 		fmt.Fprintf(&b, `<text x="%d" y="%s" class="ytick">%s</text>`, padL-6, f1(y+4), esc(yFmt(t)))
 	}
 	fmt.Fprintf(&b, `<text x="14" y="%s" class="yunit" transform="rotate(-90 14 %s)">%s</text>`, f1(padT+plotH/2), f1(padT+plotH/2), esc(c.unit))
-	// x axis.
-	xs := niceTimeStep(xMax)
-	for t := 0.0; t <= xMax+1e-9; t += xs {
+	xs := niceTimeStep(xMax - xMin)
+	for t := math.Ceil(xMin/xs) * xs; t <= xMax+1e-9; t += xs {
 		x := X(t)
-		fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%d" y2="%s" class="xgrid"/>`, f1(x), f1(x), padT, f1(padT+plotH))
+		fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%d" y2="%s" class="xgrid"/>`, f1(x), f1(x), padTi, f1(padT+plotH))
 		fmt.Fprintf(&b, `<text x="%s" y="%s" class="xtick">%s</text>`, f1(x), f1(padT+plotH+16), clockText(t))
 	}
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%s" y2="%s" class="axis"/>`, padL, chartW-padR, f1(padT+plotH), f1(padT+plotH))
 
-	// Stacked areas.
+	fmt.Fprintf(&b, `<g clip-path="url(#%s)">`, c.id)
+	// Stacked areas. With a bar width each value holds over its interval, as
+	// counts per window or per scrape do; without, the outline joins the middles.
 	if len(c.areas) > 0 && len(c.x) > 0 {
+		half := c.barW / 2
+		edge := func(pts []string, x, y float64, rev bool) []string {
+			if half == 0 {
+				return append(pts, f1(X(x))+","+f1(Y(y)))
+			}
+			a, b := x-half, x+half
+			if rev {
+				a, b = b, a
+			}
+			return append(pts, f1(X(a))+","+f1(Y(y)), f1(X(b))+","+f1(Y(y)))
+		}
 		base := make([]float64, len(c.x))
 		for _, l := range c.areas {
 			top := make([]float64, len(c.x))
-			var pts []string
+			pts := make([]string, 0, 4*len(c.x))
 			for i, x := range c.x {
 				top[i] = base[i] + l.y[i]
-				pts = append(pts, f1(X(x))+","+f1(Y(top[i])))
+				pts = edge(pts, x, top[i], false)
 			}
 			for i := len(c.x) - 1; i >= 0; i-- {
-				pts = append(pts, f1(X(c.x[i]))+","+f1(Y(base[i])))
+				pts = edge(pts, c.x[i], base[i], true)
 			}
-			fmt.Fprintf(&b, `<polygon points="%s" fill="%s" fill-opacity="0.78" stroke="%s" stroke-width="0.6"><title>%s</title></polygon>`,
-				strings.Join(pts, " "), l.color, l.color, esc(l.name))
+			fmt.Fprintf(&b, `<polygon points="%s" fill="%s" fill-opacity="0.8"><title>%s</title></polygon>`,
+				strings.Join(pts, " "), l.color, esc(l.name))
 			base = top
 		}
 	}
-	// Stacked bars.
+	// Stacked bars, one per interval.
 	if len(c.bars) > 0 {
-		bw := c.barW / xMax * plotW
-		bw = max(bw*0.8, 1.2)
+		bw := max(c.barW/(xMax-xMin)*plotW*0.8, 1.5)
 		base := make([]float64, len(c.x))
 		for _, l := range c.bars {
 			for i, x := range c.x {
-				if l.y[i] <= 0 {
+				if l.y[i] <= 0 || !visible(x) {
 					continue
 				}
 				y0, y1 := Y(base[i]), Y(base[i]+l.y[i])
@@ -193,20 +243,18 @@ func (c *chart) svg(title string) string {
 	}
 	// Lines, broken at gaps (NaN).
 	for _, l := range c.lines {
-		x := l.x
-		if x == nil {
-			x = c.x
-		}
+		x := l.xs(c)
 		var seg []string
 		flush := func() {
-			if len(seg) > 1 {
+			switch {
+			case len(seg) > 1:
 				dash := ""
 				if l.dash {
 					dash = ` stroke-dasharray="5 3"`
 				}
 				fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s><title>%s</title></polyline>`,
 					strings.Join(seg, " "), l.color, dash, esc(l.name))
-			} else if len(seg) == 1 {
+			case len(seg) == 1:
 				p := strings.Split(seg[0], ",")
 				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="2" fill="%s"/>`, p[0], p[1], l.color)
 			}
@@ -221,46 +269,52 @@ func (c *chart) svg(title string) string {
 		}
 		flush()
 	}
-	// Markers on top, their labels in rows so that close ones do not overlap.
-	var rowEnd []float64
-	for _, m := range c.markers {
-		if m.at < 0 || m.at > xMax {
-			continue
+	b.WriteString(`</g>`)
+	// A fault in place is also a strip along the top of the plot, which areas do
+	// not cover.
+	for _, bd := range c.bands {
+		x1, x2 := X(clamp(bd.from, xMin, xMax)), X(clamp(bd.to, xMin, xMax))
+		if x2 > x1 {
+			fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="4" class="strip"><title>%s</title></rect>`, f1(x1), f1(padT-4), f1(x2-x1), esc(bd.label))
 		}
-		x := X(m.at)
-		label := m.label
-		w := float64(len([]rune(label)))*6.1 + 6
-		row := 0
-		for row < len(rowEnd) && rowEnd[row] > x-2 {
-			row++
-		}
-		if row == len(rowEnd) {
-			rowEnd = append(rowEnd, 0)
-		}
-		rowEnd[row] = x + w
-		anchor, tx := "start", x+3
-		if x+w > chartW-padR {
-			anchor, tx = "end", x-3
-		}
-		ly := float64(padT) + 11 + float64(row)*markerRowsH
-		fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%d" y2="%s" class="marker %s"/>`, f1(x), f1(x), padT, f1(padT+plotH), m.kind)
-		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="%s" class="mlabel %s">%s</text>`, f1(tx), f1(ly), anchor, m.kind, esc(label))
 	}
-	// Legend above the plot.
+	// Markers on top.
+	for _, p := range labels {
+		anchor := "start"
+		if p.end {
+			anchor = "end"
+		}
+		ly := float64(legendH) + 10 + float64(p.row)*markerRowsH
+		fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%s" y2="%s" class="marker %s"/>`, f1(p.x), f1(p.x), f1(ly+3), f1(padT+plotH), p.m.kind)
+		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="%s" class="mlabel %s">%s</text>`, f1(p.tx), f1(ly), anchor, p.m.kind, esc(p.m.label))
+	}
+	// The legend, above everything: a swatch for areas and bars, a stroke for lines.
 	lx := float64(padL)
-	for _, group := range [][]layer{c.areas, c.bars, c.lines} {
+	for gi, group := range [][]layer{c.areas, c.bars, c.lines} {
 		for _, l := range group {
-			if l.dash {
-				fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="17" y2="17" stroke="%s" stroke-width="2" stroke-dasharray="5 3"/>`, f1(lx), f1(lx+14), l.color)
+			if gi == 2 {
+				dash := ""
+				if l.dash {
+					dash = ` stroke-dasharray="5 3"`
+				}
+				fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="16.5" y2="16.5" stroke="%s" stroke-width="2.5"%s/>`, f1(lx), f1(lx+16), l.color, dash)
 			} else {
 				fmt.Fprintf(&b, `<rect x="%s" y="11" width="14" height="11" rx="2" fill="%s"/>`, f1(lx), l.color)
 			}
-			fmt.Fprintf(&b, `<text x="%s" y="21" class="legend">%s</text>`, f1(lx+19), esc(l.name))
-			lx += 19 + float64(len([]rune(l.name)))*6.6 + 18
+			fmt.Fprintf(&b, `<text x="%s" y="21" class="legend">%s</text>`, f1(lx+21), esc(l.name))
+			lx += 21 + labelWidth(l.name) + 14
 		}
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// xs is the x of a line: its own, or the chart's.
+func (l layer) xs(c *chart) []float64 {
+	if l.x != nil {
+		return l.x
+	}
+	return c.x
 }
 
 func clamp(v, lo, hi float64) float64 { return max(lo, min(v, hi)) }
@@ -297,6 +351,9 @@ func niceTimeStep(span float64) float64 {
 // clockText writes a time on the load clock: 45s, 1m30s.
 func clockText(t float64) string {
 	s := int(math.Round(t))
+	if s < 0 {
+		return "-" + clockText(-t)
+	}
 	if s < 60 {
 		return strconv.Itoa(s) + "s"
 	}

@@ -58,6 +58,10 @@ func (r *Report) charts() []htmlChart {
 		return nil
 	}
 	var out []htmlChart
+	add := func(title, caption string, c *chart) {
+		c.id = fmt.Sprintf("plot%d", len(out)+1)
+		out = append(out, htmlChart{Title: title, Caption: caption, SVG: template.HTML(c.svg(title))})
+	}
 	base := func(unit string) *chart {
 		return &chart{unit: unit, xMax: s.end, markers: s.markers, bands: s.bands}
 	}
@@ -71,14 +75,14 @@ func (r *Report) charts() []htmlChart {
 			p50[i], p90[i], p99[i] = nanIfZero(w.p50, w.requests), nanIfZero(w.p90, w.requests), nanIfZero(w.p99, w.requests)
 		}
 		c := base("req/s")
-		c.x = x
+		c.x, c.barW = x, r.Timings.WindowSeconds
 		c.areas = []layer{
 			{name: "ok", color: colorOK, y: ok},
 			{name: "degraded (2xx, degradedWhen matched)", color: colorDegraded, y: deg},
 			{name: "error (non-2xx/3xx, transport)", color: colorError, y: bad},
 		}
-		out = append(out, htmlChart{Title: "Requests per second by outcome", SVG: template.HTML(c.svg("Requests per second by outcome")),
-			Caption: fmt.Sprintf("What the load saw at the ingress, per %s window of send time.", formatSeconds(r.Timings.WindowSeconds))})
+		add("Requests per second by outcome",
+			fmt.Sprintf("What the load saw at the ingress, per %s window of send time.", formatSeconds(r.Timings.WindowSeconds)), c)
 
 		c = base("latency")
 		c.x, c.logY = x, true
@@ -88,8 +92,7 @@ func (r *Report) charts() []htmlChart {
 			{name: "p90", color: palette[1], y: p90},
 			{name: "p99", color: palette[5], y: p99},
 		}
-		out = append(out, htmlChart{Title: "Latency percentiles", SVG: template.HTML(c.svg("Latency percentiles")),
-			Caption: "Per load window, logarithmic scale."})
+		add("Latency percentiles", "Per load window, logarithmic scale.", c)
 	}
 	for _, o := range s.observers {
 		who := fmt.Sprintf("%s in %s", o.workload, o.cluster)
@@ -97,52 +100,88 @@ func (r *Report) charts() []htmlChart {
 		if len(o.services) > 0 {
 			svc = strings.Join(o.services, ", ")
 		}
+		answered := o.answeredLayers()
 		if len(o.upstream) > 0 {
 			c := base("req/s")
-			c.x = o.x
+			c.x, c.barW = o.x, o.width
 			c.areas = layersOf(o.upstream, upstreamOrder)
-			title := fmt.Sprintf("Requests from %s to %s, per Envoy cluster", who, svc)
-			out = append(out, htmlChart{Title: title, SVG: template.HTML(c.svg(title)),
-				Caption: fmt.Sprintf("From %s's Envoy stats (upstream_rq_total per Envoy cluster), per %s scrape. Local is the service in %s; .global clusters are the backing services in other clusters; the aggregate is the failover host.", o.workload, formatSeconds(o.width), o.cluster)})
+			add(fmt.Sprintf("Requests from %s to %s, per Envoy cluster", who, svc),
+				fmt.Sprintf("From %s's Envoy stats (upstream_rq_total per Envoy cluster), per %s scrape. Local is the service in %s; .global clusters are the backing services in other clusters; the aggregate is the failover host.", o.workload, formatSeconds(o.width), o.cluster), c)
 		}
-		if len(o.answered) > 0 {
+		if len(answered) > 0 {
 			c := base("req/s")
-			c.x = o.x
-			c.areas = layersOf(o.answered, func(a, b string) int {
-				// "unknown" (nobody answered) last, on top.
-				if (a == "unknown") != (b == "unknown") {
-					if a == "unknown" {
-						return 1
-					}
-					return -1
-				}
-				return strings.Compare(a, b)
-			})
-			for i := range c.areas {
-				if c.areas[i].name == "unknown" {
-					c.areas[i].color, c.areas[i].name = colorError, "unknown (no workload answered)"
-				}
-			}
-			title := fmt.Sprintf("Requests from %s to %s, by the cluster that answered", who, svc)
-			out = append(out, htmlChart{Title: title, SVG: template.HTML(c.svg(title)),
-				Caption: "From istio_requests_total (reporter=source) destination_cluster: the identity of the workload that answered."})
+			c.x, c.barW, c.areas = o.x, o.width, answered
+			add(fmt.Sprintf("Requests from %s to %s, by the cluster that answered", who, svc),
+				"From istio_requests_total (reporter=source) destination_cluster: the identity of the workload that answered. Unknown: no workload answered (the request failed before reaching one).", c)
 		}
-		c := base("503/s")
+		c := base("per second")
 		c.x, c.barW = o.x, o.width
 		c.bars = layersOf(o.code503, upstreamOrder)
+		for i := range c.bars {
+			c.bars[i].name = "503 from " + c.bars[i].name
+		}
+		var total503 float64
+		for _, ys := range o.code503 {
+			for _, y := range ys {
+				total503 += y * o.width
+			}
+		}
 		if len(s.windows) > 0 {
 			x := make([]float64, len(s.windows))
-			y := make([]float64, len(s.windows))
+			deg, bad := make([]float64, len(x)), make([]float64, len(x))
 			for i, w := range s.windows {
-				x[i], y[i] = (w.from+w.to)/2, w.server5xxRate
+				x[i], deg[i], bad[i] = (w.from+w.to)/2, w.degraded, w.errors
 			}
-			c.lines = []layer{{name: "5xx at the ingress (load)", color: "#222222", x: x, y: y, dash: true}}
+			c.lines = []layer{
+				{name: "degraded answers at the ingress", color: colorDegraded, x: x, y: deg},
+				{name: "errors at the ingress", color: colorError, x: x, y: bad, dash: true},
+			}
 		}
-		title := fmt.Sprintf("503 answers to %s from %s", o.workload, svc)
-		out = append(out, htmlChart{Title: title, SVG: template.HTML(c.svg(title)),
-			Caption: fmt.Sprintf("Bars: upstream 503s in %s's Envoy, per Envoy cluster. Line: 5xx answers the load got at the ingress.", o.workload)})
+		add(fmt.Sprintf("503s %s got from %s, and what the load saw", who, svc),
+			fmt.Sprintf("Bars: upstream 503 answers in %s's Envoy per Envoy cluster, %s in all. Lines: degraded and failed answers the load got at the ingress, per window.",
+				o.workload, formatCount(math.Round(total503))), c)
+
+		// A close-up of each failover and failback this observer saw, at the
+		// resolution of its scrapes.
+		for _, f := range r.Timings.Failovers {
+			if f.From != o.cluster && f.To != o.cluster {
+				continue
+			}
+			step := f.AtSeconds - f.TookSeconds
+			c := base("req/s")
+			c.xMin, c.xMax = math.Max(0, math.Floor(step-5)), math.Ceil(f.AtSeconds+8)
+			c.x, c.barW = o.x, o.width
+			c.areas = answered
+			src := "the cluster that answered"
+			if len(answered) == 0 {
+				c.areas, src = layersOf(o.upstream, upstreamOrder), "Envoy cluster"
+			}
+			add(fmt.Sprintf("Close-up: %s of %s to %s, by %s", f.Kind, f.Service, f.To, src),
+				fmt.Sprintf("Each step is one %s scrape of %s's Envoy. The %s is detected at the end of the first interval after %s in which %s answered most requests (%s of %s): %s after the step, within %s of the true moment.",
+					formatSeconds(o.width), o.workload, f.Kind, f.After, f.To, formatCount(float64(f.Served)), formatCount(float64(f.Total)), formatSeconds(f.TookSeconds), formatSeconds(f.ResolutionSeconds)), c)
+		}
 	}
 	return out
+}
+
+// answeredLayers are the areas of requests by answering cluster, "unknown" (nobody
+// answered) on top in red.
+func (o observerSeries) answeredLayers() []layer {
+	ls := layersOf(o.answered, func(a, b string) int {
+		if (a == "unknown") != (b == "unknown") {
+			if a == "unknown" {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
+	for i := range ls {
+		if ls[i].name == "unknown" {
+			ls[i].color, ls[i].name = colorError, "unknown (no workload answered)"
+		}
+	}
+	return ls
 }
 
 func nanIfZero(v, requests float64) float64 {

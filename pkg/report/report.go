@@ -247,7 +247,8 @@ type Measure struct {
 	ResolutionSeconds *float64 `json:"resolutionSeconds,omitempty"`
 }
 
-// ObservedText is the observed value for people: "7", "212 ms", "3.0 s (±1 s)".
+// ObservedText is the observed value for people: "7", "212 ms", "≤ 212 ms" for
+// a bound, "2.4 s (1 s resolution)" for a time read from scrapes.
 func (m Measure) ObservedText() string {
 	if m.Observed == nil {
 		return "—"
@@ -257,7 +258,7 @@ func (m Measure) ObservedText() string {
 		s = "≤ " + s
 	}
 	if m.ResolutionSeconds != nil && *m.ResolutionSeconds > 0 {
-		s += " (−" + formatSeconds(*m.ResolutionSeconds) + ")"
+		s += " (" + formatSeconds(*m.ResolutionSeconds) + " resolution)"
 	}
 	return s
 }

@@ -1,0 +1,100 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshdrill/drill/pkg/event"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v; run go test -run %s -update to create it", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -run '%s' -update rewrites it):\n%s", path, t.Name(), firstDiff(string(want), string(got)))
+	}
+}
+
+// firstDiff shows the first line where two texts differ.
+func firstDiff(want, got string) string {
+	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(wl) || i < len(gl); i++ {
+		var w, g string
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if w != g {
+			return fmt.Sprintf("line %d:\nwant: %.300s\ngot:  %.300s", i+1, w, g)
+		}
+	}
+	return "(only line endings differ)"
+}
+
+// readLog reads an events.jsonl back with the log reader drill report uses.
+func readLog(t *testing.T, data []byte) []event.Event {
+	t.Helper()
+	r := event.NewLogReader(bytes.NewReader(data))
+	var evs []event.Event
+	for {
+		e, err := r.Next()
+		if err != nil {
+			if err.Error() == "EOF" {
+				return evs
+			}
+			t.Fatalf("read log: %v", err)
+		}
+		evs = append(evs, e)
+	}
+}
+
+// TestSeedGolden writes the seed drill's events.jsonl, reads it back as drill
+// report does, and checks every rendering of its report against the golden files.
+func TestSeedGolden(t *testing.T) {
+	log := encodeLog(t, seedStory(t).build())
+	golden(t, "seed/events.jsonl", log)
+	rep, err := Build(readLog(t, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		file  string
+		write func(*bytes.Buffer) error
+	}{
+		{JSONFile, func(b *bytes.Buffer) error { return rep.WriteJSON(b) }},
+		{JUnitFile, func(b *bytes.Buffer) error { return rep.WriteJUnit(b) }},
+		{SummaryFile, func(b *bytes.Buffer) error { return rep.WriteSummary(b) }},
+		{HTMLFile, func(b *bytes.Buffer) error { return rep.WriteHTML(b) }},
+	} {
+		t.Run(r.file, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := r.write(&buf); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "seed/"+r.file, buf.Bytes())
+		})
+	}
+}
