@@ -26,8 +26,8 @@ const revertNote = "nothing to revert: the workload's ReplicaSets recreate delet
 type DeletePods struct {
 	target  Target
 	sel     Selector
-	count   int // 0: not set
-	percent int // 0: not set
+	count   *int
+	percent *int
 	grace   *time.Duration
 
 	mu       sync.Mutex
@@ -40,11 +40,11 @@ type DeletePods struct {
 type DeleteOption func(*DeletePods)
 
 // Count deletes n pods (or every pod, when there are fewer).
-func Count(n int) DeleteOption { return func(d *DeletePods) { d.count = n } }
+func Count(n int) DeleteOption { return func(d *DeletePods) { d.count = &n } }
 
 // Percent deletes p percent of the pods, rounded up so that a fault on a
 // small workload still deletes at least one.
-func Percent(p int) DeleteOption { return func(d *DeletePods) { d.percent = p } }
+func Percent(p int) DeleteOption { return func(d *DeletePods) { d.percent = &p } }
 
 // GracePeriod deletes the pods with this grace period (whole seconds, rounded
 // up) instead of each pod's own terminationGracePeriodSeconds; 0 deletes them
@@ -67,12 +67,12 @@ func NewDeletePods(t Target, sel Selector, opts ...DeleteOption) (*DeletePods, e
 		o(d)
 	}
 	switch {
-	case d.count != 0 && d.percent != 0:
+	case d.count != nil && d.percent != nil:
 		return nil, fmt.Errorf("delete pods of %s in cluster %s: give a count or a percentage, not both", sel, t.Name)
-	case d.count < 0:
-		return nil, fmt.Errorf("delete pods of %s in cluster %s: count must be at least 1, got %d", sel, t.Name, d.count)
-	case d.percent < 0 || d.percent > 100:
-		return nil, fmt.Errorf("delete pods of %s in cluster %s: percent must be 1-100, got %d", sel, t.Name, d.percent)
+	case d.count != nil && *d.count < 1:
+		return nil, fmt.Errorf("delete pods of %s in cluster %s: count must be at least 1, got %d", sel, t.Name, *d.count)
+	case d.percent != nil && (*d.percent < 1 || *d.percent > 100):
+		return nil, fmt.Errorf("delete pods of %s in cluster %s: percent must be 1-100, got %d", sel, t.Name, *d.percent)
 	case d.grace != nil && *d.grace < 0:
 		return nil, fmt.Errorf("delete pods of %s in cluster %s: grace period must not be negative, got %s", sel, t.Name, *d.grace)
 	}
@@ -88,10 +88,10 @@ func (d *DeletePods) Target() Target { return d.target }
 // howMany is the number of pods to delete out of n.
 func (d *DeletePods) howMany(n int) int {
 	switch {
-	case d.count > 0:
-		return min(d.count, n)
-	case d.percent > 0:
-		return int(math.Ceil(float64(n) * float64(d.percent) / 100))
+	case d.count != nil:
+		return min(*d.count, n)
+	case d.percent != nil:
+		return int(math.Ceil(float64(n) * float64(*d.percent) / 100))
 	}
 	return n
 }
@@ -159,12 +159,12 @@ func (d *DeletePods) Revert(context.Context) error {
 func (d *DeletePods) Describe() string {
 	how := "all pods"
 	switch {
-	case d.count > 0:
-		how = fmt.Sprintf("%d pods", d.count)
-	case d.percent > 0:
-		how = fmt.Sprintf("%d%% of the pods", d.percent)
+	case d.count != nil:
+		how = fmt.Sprintf("%d pods", *d.count)
+	case d.percent != nil:
+		how = fmt.Sprintf("%d%% of the pods", *d.percent)
 	}
-	s := fmt.Sprintf("delete %s of %s in %s of cluster %s", how, d.sel, d.sel.Namespace, d.target.Name)
+	s := fmt.Sprintf("delete %s of %s in namespace %s of cluster %s", how, d.sel, d.sel.Namespace, d.target.Name)
 	if d.grace != nil {
 		s += fmt.Sprintf(" with grace period %s", *d.grace)
 	}

@@ -205,7 +205,7 @@ func (s *Scale) Describe() string {
 		}
 		what += " (" + strings.Join(names, ", ") + ")"
 	}
-	return fmt.Sprintf("scale %s in %s of cluster %s to %d replicas", what, s.sel.Namespace, s.target.Name, s.replicas)
+	return fmt.Sprintf("scale %s in namespace %s of cluster %s to %d replicas", what, s.sel.Namespace, s.target.Name, s.replicas)
 }
 
 // RestoreCommand is one `kubectl scale` per Deployment not yet restored, with
