@@ -122,7 +122,7 @@ func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, f
 			d.sources = addUnique(d.sources, fs.Name)
 			member = envoyCluster(port, b.name, svc.localHost())
 		} else {
-			t.remoteService(b, svc, bs.Cluster, fs, ff, fmt.Sprintf("%s.backingServices[%d]", ff, j))
+			t.remoteService(b, svc, bs.Cluster, fs, ff, j)
 			member = envoyCluster(port, "", svc.remoteHost(bs.Cluster))
 		}
 		if e := p.get(b.name, svc); (e == nil || !e.outlier.set) && j < len(fs.BackingServices)-1 {
@@ -144,13 +144,18 @@ func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, f
 		t.warnf(ff+".meshes", "in %s no traffic policy sets outlierDetection for %s: the aggregate cluster then moves on only when a member has no endpoints left (scaled to zero), not when its endpoints fail; add a policy with outlierDetection whose destination.clusters include %s",
 			b.name, strings.Join(unprotected, ", "), b.name)
 	}
-	b.addEnvoyFilter(aggregateFilter(objectName(fs.Name), t.opts.rootNamespace, aggregate, members), []string{fs.Name})
+	ef := aggregateFilter(objectName(fs.Name), t.opts.rootNamespace, aggregate, members)
+	t.stamp(ef, []string{fs.Name})
+	b.efs = append(b.efs, ef)
 }
 
 // remoteService makes backing service svc of cluster remote reachable from the
 // clients of cluster b under svc.remoteHost(remote): a ServiceEntry with the remote
 // cluster's address and a DestinationRule with its mTLS settings.
-func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, fs *scenario.FailoverService, ff, bf string) {
+//
+// ff is the field path of the failover service, j the index of the backing
+// service, for messages.
+func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, fs *scenario.FailoverService, ff string, j int) {
 	host := svc.remoteHost(remote)
 	name := objectName(svc.name, remote)
 	ep, known := t.remotes[remote]
@@ -179,16 +184,17 @@ func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, f
 			"unknown at translation: %s is resolved by DNS on port %d; give the address of %s's east-west gateway (drill translate --remote %s=ADDRESS[:PORT])",
 			host, DefaultGatewayPort, remote, remote)}
 		if t.once("remote|" + remote) {
-			t.warnf(bf+".cluster", "no address is known for cluster %s: its services are reached as %s-style DNS names on port %d, which resolve only if your DNS serves them; pass --remote %s=ADDRESS[:PORT] with the address of %s's east-west gateway",
+			t.warnf(fmt.Sprintf("%s.backingServices[%d].cluster", ff, j), "no address is known for cluster %s: its services are reached as %s-style DNS names on port %d, which resolve only if your DNS serves them; pass --remote %s=ADDRESS[:PORT] with the address of %s's east-west gateway",
 				remote, host, DefaultGatewayPort, remote, remote)
 		}
 	}
 	se.sources = addUnique(se.sources, fs.Name)
 
-	sp := servicePort(fs.Port, true)
-	i := slices.IndexFunc(se.obj.Spec.Ports, func(p *networking.ServicePort) bool { return p.Number == sp.Number })
+	number := uint32(fs.Port.Number)
+	i := slices.IndexFunc(se.obj.Spec.Ports, func(p *networking.ServicePort) bool { return p.Number == number })
 	switch {
 	case i < 0:
+		sp := servicePort(fs.Port, true)
 		se.obj.Spec.Ports = append(se.obj.Spec.Ports, sp)
 		gw := uint32(DefaultGatewayPort)
 		if known {
@@ -200,10 +206,10 @@ func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, f
 		d := b.dr(svc, host, name)
 		d.remote = append(d.remote, sp)
 		d.sources = addUnique(d.sources, fs.Name)
-	case se.obj.Spec.Ports[i].Protocol != sp.Protocol:
+	case se.obj.Spec.Ports[i].Protocol != istioProtocol(fs.Port.Protocol):
 		t.errf(ff+".port.protocol",
 			"%s on port %d is used with protocol %s by another failover service; one port has one protocol",
-			svc, sp.Number, strings.ToLower(se.obj.Spec.Ports[i].Protocol))
+			svc, number, strings.ToLower(se.obj.Spec.Ports[i].Protocol))
 	default:
 		b.dr(svc, host, name).sources = addUnique(b.dr(svc, host, name).sources, fs.Name)
 	}
@@ -220,31 +226,30 @@ func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, f
 // cluster is removed and added anew, as Service Mesh Hub's failover translator did.
 // ADD ignores the cluster match; it is kept to say what the patch is for.
 func aggregateFilter(name, namespace, aggregate string, members []string) *networkingv1alpha3.EnvoyFilter {
-	clusters := make([]any, len(members))
+	clusters := make([]*structpb.Value, len(members))
 	for i, m := range members {
-		clusters[i] = m
+		clusters[i] = structpb.NewStringValue(m)
+	}
+	object := func(fields map[string]*structpb.Value) *structpb.Value {
+		return structpb.NewStructValue(&structpb.Struct{Fields: fields})
 	}
 	// envoy api v3 config/cluster/v3/cluster.proto with the aggregate cluster
 	// extension (envoy docs: intro/arch_overview/upstream/aggregate_cluster): the
 	// members in priority order; the load balancer must be CLUSTER_PROVIDED.
-	value, err := structpb.NewStruct(map[string]any{
-		"name": aggregate,
+	value := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"name": structpb.NewStringValue(aggregate),
 		// Unused by an aggregate cluster (its members connect); Istio's default
 		// connect timeout (meshConfig.connectTimeout, 10s) for consistency.
-		"connect_timeout": "10s",
-		"lb_policy":       "CLUSTER_PROVIDED",
-		"cluster_type": map[string]any{
-			"name": "envoy.clusters.aggregate",
-			"typed_config": map[string]any{
-				"@type":    "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
-				"clusters": clusters,
-			},
-		},
-	})
-	if err != nil {
-		// Only strings, maps and lists of strings go in; NewStruct cannot fail.
-		panic(fmt.Sprintf("translate: aggregate cluster patch: %v", err))
-	}
+		"connect_timeout": structpb.NewStringValue("10s"),
+		"lb_policy":       structpb.NewStringValue("CLUSTER_PROVIDED"),
+		"cluster_type": object(map[string]*structpb.Value{
+			"name": structpb.NewStringValue("envoy.clusters.aggregate"),
+			"typed_config": object(map[string]*structpb.Value{
+				"@type":    structpb.NewStringValue("type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig"),
+				"clusters": structpb.NewListValue(&structpb.ListValue{Values: clusters}),
+			}),
+		}),
+	}}
 	match := func() *networking.EnvoyFilter_EnvoyConfigObjectMatch {
 		return &networking.EnvoyFilter_EnvoyConfigObjectMatch{
 			Context: networking.EnvoyFilter_SIDECAR_OUTBOUND,

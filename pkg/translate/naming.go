@@ -3,7 +3,7 @@ package translate
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -60,7 +60,7 @@ func (k svcKey) remoteHost(cluster string) string {
 // and subset: outbound|PORT|SUBSET|HOST (istio.io/istio pilot/pkg/model
 // BuildSubsetKey), the names Envoy's stats carry as envoy_cluster_name.
 func envoyCluster(port uint32, subset, host string) string {
-	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
+	return "outbound|" + strconv.FormatUint(uint64(port), 10) + "|" + subset + "|" + host
 }
 
 // sni is the TLS server name Istio's sidecars present for a host, port and subset
@@ -69,7 +69,7 @@ func envoyCluster(port uint32, subset, host string) string {
 // it, so a client reaching a remote service through that gateway must present the
 // name of the service as the remote cluster knows it.
 func sni(port uint32, subset, host string) string {
-	return fmt.Sprintf("outbound_.%d_.%s_.%s", port, subset, host)
+	return "outbound_." + strconv.FormatUint(uint64(port), 10) + "_." + subset + "_." + host
 }
 
 // maxNameLen keeps object names within a DNS label, the strictest rule any tool

@@ -3,7 +3,6 @@ package translate
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/meshdrill/drill/pkg/scenario"
@@ -36,16 +35,17 @@ var (
 // turns it into ClusterObjects.
 type clusterBuild struct {
 	name      string
-	ses       map[string]*seBuild // by namespace/name
+	ses       map[nsName]*seBuild
 	drs       map[string]*drBuild // by host
 	efs       []*networkingv1alpha3.EnvoyFilter
 	vss       []*networkingv1.VirtualService
 	upstreams []Upstream
-	sources   map[Object][]string
 }
 
+type nsName struct{ namespace, name string }
+
 func newClusterBuild(name string) *clusterBuild {
-	return &clusterBuild{name: name, ses: map[string]*seBuild{}, drs: map[string]*drBuild{}, sources: map[Object][]string{}}
+	return &clusterBuild{name: name, ses: map[nsName]*seBuild{}, drs: map[string]*drBuild{}}
 }
 
 // seBuild is a ServiceEntry being built; remote hosts collect the ports of every
@@ -90,7 +90,7 @@ func (b *clusterBuild) dr(svc svcKey, host, name string) *drBuild {
 // se returns the ServiceEntry namespace/name, creating it and filling its spec with
 // fill.
 func (b *clusterBuild) se(namespace, name string, fill func(*networking.ServiceEntry)) *seBuild {
-	key := namespace + "/" + name
+	key := nsName{namespace, name}
 	s := b.ses[key]
 	if s == nil {
 		s = &seBuild{obj: &networkingv1.ServiceEntry{TypeMeta: typeServiceEntry}}
@@ -101,101 +101,100 @@ func (b *clusterBuild) se(namespace, name string, fill func(*networking.ServiceE
 	return s
 }
 
-func (b *clusterBuild) addVirtualService(vs *networkingv1.VirtualService, sources []string) {
-	b.vss = append(b.vss, vs)
-	b.sources[vs] = sources
+// stamp labels an object as drill's, for this scenario, and notes the policies it
+// comes from.
+func (t *translator) stamp(o Object, sources []string) {
+	o.SetLabels(map[string]string{LabelManagedBy: ManagedBy, LabelScenario: t.s.Metadata.Name})
+	if len(sources) == 0 {
+		return
+	}
+	a := o.GetAnnotations()
+	if a == nil {
+		a = make(map[string]string, 1)
+	}
+	if len(sources) == 1 {
+		a[AnnotationPolicies] = sources[0]
+	} else {
+		a[AnnotationPolicies] = strings.Join(t.inScenarioOrder(sources), ",")
+	}
+	o.SetAnnotations(a)
 }
 
-func (b *clusterBuild) addEnvoyFilter(ef *networkingv1alpha3.EnvoyFilter, sources []string) {
-	b.efs = append(b.efs, ef)
-	b.sources[ef] = sources
-}
-
-// finish builds the DestinationRules, stamps labels and annotations on everything
-// and sorts each kind by namespace and name.
+// finish builds the DestinationRules, stamps the ServiceEntries and
+// DestinationRules (the other kinds are stamped when made) and sorts each kind by
+// namespace and name.
 func (b *clusterBuild) finish(t *translator, p *policies) *ClusterObjects {
-	out := &ClusterObjects{Cluster: b.name, Upstreams: b.upstreams}
+	out := &ClusterObjects{
+		Cluster:          b.name,
+		Upstreams:        b.upstreams,
+		ServiceEntries:   make([]*networkingv1.ServiceEntry, 0, len(b.ses)),
+		DestinationRules: make([]*networkingv1.DestinationRule, 0, len(b.drs)),
+		EnvoyFilters:     b.efs,
+		VirtualServices:  b.vss,
+	}
 	for _, s := range b.ses {
+		t.stamp(s.obj, s.sources)
 		out.ServiceEntries = append(out.ServiceEntries, s.obj)
-		b.sources[s.obj] = s.sources
 	}
 	for _, d := range b.drs {
-		dr := d.build(p.get(b.name, d.svc))
-		out.DestinationRules = append(out.DestinationRules, dr)
+		e := p.get(b.name, d.svc)
+		dr := d.build(e)
 		sources := d.sources
-		if e := p.get(b.name, d.svc); e != nil && e.outlier.set {
-			sources = addUnique(slices.Clone(sources), e.outlier.source)
+		if e != nil && e.outlier.set && !slices.Contains(sources, e.outlier.source) {
+			sources = append(slices.Clone(sources), e.outlier.source)
 		}
-		b.sources[dr] = sources
+		t.stamp(dr, sources)
+		out.DestinationRules = append(out.DestinationRules, dr)
 	}
-	out.EnvoyFilters = b.efs
-	out.VirtualServices = b.vss
 	sortObjects(out.ServiceEntries)
 	sortObjects(out.DestinationRules)
 	sortObjects(out.EnvoyFilters)
 	sortObjects(out.VirtualServices)
-	for _, o := range out.Objects() {
-		o.SetLabels(map[string]string{LabelManagedBy: ManagedBy, LabelScenario: t.s.Metadata.Name})
-		if src := t.inScenarioOrder(b.sources[o]); len(src) > 0 {
-			o.SetAnnotations(mergeMaps(o.GetAnnotations(), map[string]string{AnnotationPolicies: strings.Join(src, ",")}))
-		}
-	}
-	t.checkNames(out)
+	checkNames(t, b.name, out.ServiceEntries)
+	checkNames(t, b.name, out.DestinationRules)
+	checkNames(t, b.name, out.EnvoyFilters)
+	checkNames(t, b.name, out.VirtualServices)
 	return out
 }
 
 // inScenarioOrder sorts policy and failover service names as the scenario lists
 // them: traffic policies first, then failover services.
 func (t *translator) inScenarioOrder(names []string) []string {
-	rank := func(name string) int {
+	if t.rank == nil {
+		t.rank = map[string]int{}
 		for i := range t.mesh.TrafficPolicies {
-			if t.mesh.TrafficPolicies[i].Name == name {
-				return i
-			}
+			t.rank[t.mesh.TrafficPolicies[i].Name] = i
 		}
 		for i := range t.mesh.FailoverServices {
-			if t.mesh.FailoverServices[i].Name == name {
-				return len(t.mesh.TrafficPolicies) + i
-			}
+			t.rank[t.mesh.FailoverServices[i].Name] = len(t.mesh.TrafficPolicies) + i
 		}
-		return len(t.mesh.TrafficPolicies) + len(t.mesh.FailoverServices)
 	}
 	out := slices.Clone(names)
-	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
-	return out
-}
-
-func mergeMaps(a, b map[string]string) map[string]string {
-	out := make(map[string]string, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
+	slices.SortStableFunc(out, func(a, b string) int { return t.rank[a] - t.rank[b] })
 	return out
 }
 
 func sortObjects[T Object](objs []T) {
-	sort.Slice(objs, func(i, j int) bool {
-		if objs[i].GetNamespace() != objs[j].GetNamespace() {
-			return objs[i].GetNamespace() < objs[j].GetNamespace()
+	slices.SortFunc(objs, func(a, b T) int {
+		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+			return c
 		}
-		return objs[i].GetName() < objs[j].GetName()
+		return strings.Compare(a.GetName(), b.GetName())
 	})
 }
 
-// checkNames reports two objects of a kind with one name: the derived names of two
-// different things met (a service called a-b in cluster c and a service a in
-// cluster b-c, say).
-func (t *translator) checkNames(c *ClusterObjects) {
-	seen := map[string]bool{}
-	for _, o := range c.Objects() {
-		key := o.GetObjectKind().GroupVersionKind().Kind + " " + o.GetNamespace() + "/" + o.GetName()
-		if seen[key] && t.once("name|"+key) {
-			t.errf(t.base, "two objects for cluster %s would both be %s: the names drill derives from services, clusters and failover services collided; rename one of them", c.Cluster, key)
+// checkNames reports two objects of a kind with one name, in a list sorted by
+// namespace and name: the names drill derives met (a service called a-b in
+// cluster c and a service a in cluster b-c, say).
+func checkNames[T Object](t *translator, cluster string, objs []T) {
+	for i := 1; i < len(objs); i++ {
+		a, b := objs[i-1], objs[i]
+		if a.GetName() != b.GetName() || a.GetNamespace() != b.GetNamespace() {
+			continue
 		}
-		seen[key] = true
+		if key := describe(b); t.once("name|" + key) {
+			t.errf(t.base, "two objects for cluster %s would both be %s: the names drill derives from services, clusters and failover services collided; rename one of them", cluster, key)
+		}
 	}
 }
 

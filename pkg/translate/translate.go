@@ -215,6 +215,7 @@ type translator struct {
 	errs         scenario.ErrorList
 	warns        []*scenario.FieldError
 	reported     map[string]bool
+	rank         map[string]int // position of each policy and failover service
 }
 
 // once reports whether key is new, so a problem found once per cluster is told

@@ -63,5 +63,6 @@ func (t *translator) virtualService(b *clusterBuild, e *effective, retryRemoteLo
 			sources = addUnique(sources, name)
 		}
 	}
-	b.addVirtualService(vs, sources)
+	t.stamp(vs, sources)
+	b.vss = append(b.vss, vs)
 }
