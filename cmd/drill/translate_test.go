@@ -109,7 +109,7 @@ func TestTranslateBadInput(t *testing.T) {
 	// cluster2 no longer runs reviews, yet backs the failover service.
 	broken := strings.Replace(string(scenarioWithBadBacking), "bookinfo: {reviews: [v3]}", "bookinfo: {reviews: []}", 1)
 	if broken == string(scenarioWithBadBacking) {
-		t.Fatal("the translateSeed changed; update this test")
+		t.Fatal("the seed scenario changed; update this test")
 	}
 	if err := os.WriteFile(bad, []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
