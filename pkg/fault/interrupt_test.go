@@ -1,0 +1,135 @@
+package fault_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/fault"
+)
+
+// The child process: the test binary run again with childEnv=1 behaves like
+// drill — apply a fault, run until interrupted, revert — against the API
+// server named by the kubeconfig in childKubeconfig.
+const (
+	childEnv        = "DRILL_FAULT_TEST_CHILD"
+	childKubeconfig = "DRILL_FAULT_TEST_KUBECONFIG"
+	childContext    = "DRILL_FAULT_TEST_CONTEXT"
+	childNamespace  = "DRILL_FAULT_TEST_NAMESPACE"
+	childReady      = "fault applied; waiting for a signal"
+)
+
+// runChild is the whole child: what cmd/drill does around the engine.
+func runChild() int {
+	kubeconfig, kctx, ns := os.Getenv(childKubeconfig), os.Getenv(childContext), os.Getenv(childNamespace)
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: kctx}).ClientConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 3
+	}
+	target := fault.Target{Name: "east", Context: kctx, Kubeconfig: kubeconfig, Client: kubernetes.NewForConfigOrDie(cfg)}
+
+	bus := event.NewBus(event.WithLogger(quiet()))
+	sub := bus.Subscribe("child")
+	// Not Owned: the context is allowed the way a user allows one.
+	set := fault.NewSet(bus, fault.NewGuard(fault.AllowedFromEnv()...), fault.WithLogger(quiet()))
+	ctx, intr := fault.OnInterrupt(context.Background(), set, fault.WithOutput(os.Stderr))
+
+	code := func() int {
+		defer func() {
+			// The engine's own deferred revert: it finds the handler's work done.
+			if err := set.RevertAll(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+			}
+		}()
+		f, err := fault.NewScale(target, fault.ByApp(ns, "reviews"), 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		if err := set.Apply(ctx, "reviews-down", f); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		fmt.Println(childReady)
+		<-ctx.Done() // the drill runs until Ctrl-C
+		return 2
+	}()
+	if err := intr.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "child: revert:", err)
+		return 4
+	}
+	_ = bus.Close()
+	for e := range sub.Events() {
+		fmt.Println("event", e.Type)
+	}
+	return code
+}
+
+// Ctrl-C during a fault reverts it: a child process applies a scale fault
+// against the real API server and receives SIGINT; the parent checks the
+// Deployment got its replicas back.
+func testCtrlCReverts(t *testing.T, c *cluster) {
+	ns := c.namespace(t)
+	c.deploy(t, ns, "reviews", "v1", 2)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		childEnv+"=1",
+		childKubeconfig+"="+c.cp.Kubeconfig(),
+		childContext+"="+c.cp.Name(),
+		childNamespace+"="+ns,
+		fault.EnvAllowContexts+"="+c.cp.Name(),
+	)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != childReady {
+		_ = cmd.Wait()
+		t.Fatalf("child did not apply the fault: %q\nstderr:\n%s", lines.Text(), stderr.String())
+	}
+	if got := c.replicas(t, ns, "reviews-v1"); got != 0 {
+		t.Fatalf("with the child running reviews-v1 has %d replicas, want 0", got)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("child exited with %v (code %d), want 2 (aborted, reverted)\nstdout:\n%s\nstderr:\n%s", err, code, rest, stderr.String())
+	}
+	if got := c.replicas(t, ns, "reviews-v1"); got != 2 {
+		t.Errorf("after Ctrl-C reviews-v1 has %d replicas, want 2", got)
+	}
+	if want := "event fault.applied\nevent fault.reverted\n"; string(rest) != want {
+		t.Errorf("child events:\n%s\nwant:\n%s", rest, want)
+	}
+	if !strings.Contains(stderr.String(), "reverting its faults") {
+		t.Errorf("child did not tell the user it was reverting:\n%s", stderr.String())
+	}
+	c.waitPods(t, ns, "reviews-v1", 2)
+}
