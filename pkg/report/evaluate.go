@@ -60,6 +60,7 @@ type evaluator struct {
 	s   *scenario.Scenario
 	// problems make the verdict Error, in the order found.
 	problems []string
+	// runProblems are the problems of the run itself, as against an expectation.
 	// found holds failovers and failbacks the report computed, for Timings.
 	found []FailoverTiming
 }
@@ -259,9 +260,9 @@ func bounds(m *Measure, max, min *int) {
 }
 
 func (ev *evaluator) count(res *Result, what string, c *scenario.CountExpect, get func(event.Window) int64) error {
-	res.Check = fmt.Sprintf("%s answers seen by the load", what)
+	res.Check = fmt.Sprintf("%s answers seen by the load%s", what, windowText(c.Window))
 	if what == "errors" {
-		res.Check = "client-side errors (transport errors and non-2xx/3xx answers) seen by the load"
+		res.Check = "client-side errors (transport errors and non-2xx/3xx answers) seen by the load" + windowText(c.Window)
 	}
 	from, until, sp, err := ev.span(c.Window)
 	res.Window = sp
@@ -286,7 +287,11 @@ func (ev *evaluator) count(res *Result, what string, c *scenario.CountExpect, ge
 	m := Measure{Name: what, Unit: UnitRequests, Observed: fptr(float64(n))}
 	bounds(&m, c.Max, c.Min)
 	res.Measures = append(res.Measures, m)
-	res.Message = fmt.Sprintf("%s %s of %s requests in %s", formatCount(float64(n)), what, formatCount(float64(requests)), spanText(sp))
+	label := formatCount(float64(n)) + " " + what
+	if what == "errors" {
+		label = plural(n, "error", "errors")
+	}
+	res.Message = fmt.Sprintf("%s of %s requests in %s", label, formatCount(float64(requests)), spanText(sp))
 	return nil
 }
 
@@ -324,7 +329,7 @@ func (ev *evaluator) hostMatcher(service string) func(string) bool {
 }
 
 func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) error {
-	res.Check = fmt.Sprintf("upstream 5xx answers %s's Envoy in %s got from %s", u.From, u.Cluster, u.To)
+	res.Check = fmt.Sprintf("upstream 5xx answers %s's Envoy in %s got from %s%s", u.From, u.Cluster, u.To, windowText(u.Window))
 	from, until, sp, err := ev.span(u.Window)
 	res.Window = sp
 	if err != nil {
@@ -496,10 +501,13 @@ func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Dur
 		res.Message = fmt.Sprintf("too slow: traffic for %s reached %s %s after %s, later than %s: %s",
 			w.Service, awaited, formatSeconds(ft.TookSeconds), step, formatSeconds(*m.Max), res.Message)
 	}
-	if !failback && wr.prior == w.To {
+	switch {
+	case !failback && wr.prior == w.To:
 		res.Status = StatusFail
 		m.Held = false
 		res.Message = fmt.Sprintf("nothing moved: %s already answered most %s requests before %s", w.To, w.Service, step)
+	case failback && wr.prior == w.From:
+		res.Message += fmt.Sprintf("; %s already answered most of them before %s: traffic had not moved away", w.From, step)
 	}
 	return nil
 }
@@ -694,6 +702,7 @@ func (ev *evaluator) verdict() {
 		}
 	}
 	reasons = append(reasons, ev.problems...)
+	rep.runProblems = slices.Clone(reasons)
 	var failed, errored []string
 	for _, x := range rep.Expectations {
 		switch x.Status {
@@ -708,6 +717,7 @@ func (ev *evaluator) verdict() {
 	case len(reasons) > 0:
 		rep.Verdict = Error
 		rep.Reason = strings.Join(reasons, "; ")
+		rep.Problems = reasons
 	case len(failed) > 0:
 		rep.Verdict = Fail
 		rep.Reason = fmt.Sprintf("%d of %d expectations failed: %s", len(failed), len(rep.Expectations), strings.Join(failed, ", "))
@@ -727,6 +737,22 @@ func spanText(sp *Span) string {
 		return "the whole load"
 	}
 	return fmt.Sprintf("[%s, %s) = [%s, %s)", sp.From, sp.Until, formatSeconds(sp.FromSeconds), formatSeconds(sp.UntilSeconds))
+}
+
+// windowText is an expectation's window as the scenario wrote it, for its check:
+// "" for the whole load, " in [reviews-down + 10s, reviews-back)".
+func windowText(w scenario.Window) string {
+	if w.From == nil && w.Until == nil {
+		return ""
+	}
+	from, until := "start", "end"
+	if w.From != nil {
+		from = w.From.String()
+	}
+	if w.Until != nil {
+		until = w.Until.String()
+	}
+	return fmt.Sprintf(" in [%s, %s)", from, until)
 }
 
 // fmtT writes a moment on the load clock.

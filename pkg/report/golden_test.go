@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshdrill/drill/pkg/event"
 )
@@ -95,6 +96,41 @@ func TestSeedGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "seed/"+r.file, buf.Bytes())
+		})
+	}
+}
+
+// TestFailedGolden checks the renderings of drills that did not pass: one whose
+// failover never happened, and one killed before its revert.
+func TestFailedGolden(t *testing.T) {
+	for _, tc := range []struct {
+		dir   string
+		story func(*story)
+	}{
+		{"never", func(s *story) { s.never, s.finish = true, "fail" }},
+		{"killed", func(s *story) { s.finish, s.stopAt = "", 60*time.Second }},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			st := seedStory(t)
+			tc.story(st)
+			rep, err := Build(st.build())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []struct {
+				file  string
+				write func(*bytes.Buffer) error
+			}{
+				{JSONFile, func(b *bytes.Buffer) error { return rep.WriteJSON(b) }},
+				{JUnitFile, func(b *bytes.Buffer) error { return rep.WriteJUnit(b) }},
+				{SummaryFile, func(b *bytes.Buffer) error { return rep.WriteSummary(b) }},
+			} {
+				var buf bytes.Buffer
+				if err := r.write(&buf); err != nil {
+					t.Fatal(err)
+				}
+				golden(t, tc.dir+"/"+r.file, buf.Bytes())
+			}
 		})
 	}
 }

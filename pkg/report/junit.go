@@ -101,11 +101,17 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	// An error verdict not explained by an expectation's error is the run's own.
-	if r.Verdict == Error && expErrors == 0 {
+	// The run's own problems (it did not finish, a fault stayed in place) are a
+	// testcase of their own, so that a CI reporter shows them however the
+	// expectations went.
+	runProblems := r.runProblems
+	if r.Verdict == Error && expErrors == 0 && len(runProblems) == 0 {
+		runProblems = []string{r.Reason}
+	}
+	if len(runProblems) > 0 {
 		suite.Cases = append(suite.Cases, junitCase{
 			Name: "run", Classname: class, Time: junitSeconds(r.Timings.RunSeconds),
-			Error: &junitProblem{Message: r.Reason, Type: "run", Text: r.Reason},
+			Error: &junitProblem{Message: runProblems[0], Type: "run", Text: strings.Join(runProblems, "\n")},
 		})
 		suite.Errors++
 	}

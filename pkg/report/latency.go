@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -53,13 +54,22 @@ func mergedPercentiles(windows []event.Window) (p [3]time.Duration, ok bool) {
 }
 
 func (ev *evaluator) latency(res *Result, l *scenario.LatencyExpect) error {
+	var bounds []string
+	for _, b := range []struct {
+		name string
+		d    scenario.Duration
+	}{{"p50", l.P50}, {"p90", l.P90}, {"p99", l.P99}, {"max", l.Max}} {
+		if b.d > 0 {
+			bounds = append(bounds, b.name+" ≤ "+formatSeconds(b.d.D().Seconds()))
+		}
+	}
+	res.Check = "latency seen by the load" + windowText(l.Window) + ": " + strings.Join(bounds, ", ")
 	from, until, sp, err := ev.span(l.Window)
 	res.Window = sp
 	if err != nil {
 		return err
 	}
 	whole := l.From == nil && l.Until == nil
-	res.Check = "latency seen by the load over " + spanText(sp)
 
 	var vals [3]time.Duration
 	var maxLat time.Duration

@@ -74,6 +74,8 @@ type Report struct {
 	Verdict Verdict `json:"verdict"`
 	// Reason says why the verdict is error, or which expectations failed.
 	Reason string `json:"reason,omitempty"`
+	// Problems lists every reason for an error verdict, one per entry.
+	Problems []string `json:"problems,omitempty"`
 
 	// Started and Finished are the wall-clock times of run.started and run.finished.
 	Started  time.Time  `json:"started"`
@@ -88,6 +90,8 @@ type Report struct {
 
 	// series holds what the charts of report.html draw.
 	series *series
+	// runProblems are the Problems of the run itself (not of an expectation).
+	runProblems []string
 }
 
 // Emulated reports whether the data plane was drill's Envoy emulation rather than

@@ -51,9 +51,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(&b, "**Timeline** (since load start): %s.\n\n", strings.Join(timings, "; "))
 	}
 	if l := r.Load; l != nil {
-		fmt.Fprintf(&b, "**Load:** %s requests at %s over %s: %s errors, %s degraded; latency p50 %s, p99 %s, max %s.\n\n",
+		fmt.Fprintf(&b, "**Load:** %s requests at %s over %s: %s, %s degraded; latency p50 %s, p99 %s, max %s.\n\n",
 			formatCount(float64(l.Requests)), md(orText(l.Rate, "?")), formatSeconds(r.Timings.LoadSeconds),
-			formatCount(float64(l.Errors)), formatCount(float64(l.Degraded)),
+			plural(l.Errors, "error", "errors"), formatCount(float64(l.Degraded)),
 			formatSeconds(l.P50Seconds), formatSeconds(l.P99Seconds), formatSeconds(l.MaxSeconds))
 	}
 	fmt.Fprintf(&b, "Provider %s, data plane %s, clusters %s", md(r.Provider), md(r.DataPlane), md(strings.Join(r.Clusters, ", ")))
@@ -97,4 +97,11 @@ var mdEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\
 // cell is md for a table cell: pipes and newlines would break the row.
 func cell(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(md(s), "|", `\|`), "\n", " ")
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return formatCount(float64(n)) + " " + many
 }

@@ -1,0 +1,165 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestJUnitShape reads junit.xml back as a CI reporter would and checks its counts
+// against the verdict.
+func TestJUnitShape(t *testing.T) {
+	type problem struct {
+		Message string `xml:"message,attr"`
+	}
+	type tc struct {
+		Name    string   `xml:"name,attr"`
+		Failure *problem `xml:"failure"`
+		Error   *problem `xml:"error"`
+	}
+	type suite struct {
+		Tests      int  `xml:"tests,attr"`
+		Failures   int  `xml:"failures,attr"`
+		Errors     int  `xml:"errors,attr"`
+		Cases      []tc `xml:"testcase"`
+		Properties []struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"properties>property"`
+	}
+	type suites struct {
+		XMLName xml.Name `xml:"testsuites"`
+		Tests   int      `xml:"tests,attr"`
+		Suites  []suite  `xml:"testsuite"`
+	}
+	for _, c := range []struct {
+		name    string
+		story   func(*story)
+		verdict Verdict
+		runCase bool
+	}{
+		{"pass", func(*story) {}, Pass, false},
+		{"fail", func(s *story) { s.never = true }, Fail, false},
+		{"killed", func(s *story) { s.finish, s.stopAt = "", 60e9 }, Error, true},
+		{"revert failed", func(s *story) { s.revertFails = true }, Error, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := seedStory(t)
+			c.story(st)
+			rep, _ := Build(st.build())
+			if rep.Verdict != c.verdict {
+				t.Fatalf("verdict %s, want %s", rep.Verdict, c.verdict)
+			}
+			var buf bytes.Buffer
+			if err := rep.WriteJUnit(&buf); err != nil {
+				t.Fatal(err)
+			}
+			var doc suites
+			if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+				t.Fatalf("junit.xml does not parse: %v", err)
+			}
+			if len(doc.Suites) != 1 {
+				t.Fatalf("%d testsuites, want 1", len(doc.Suites))
+			}
+			s := doc.Suites[0]
+			fails, errs, run := 0, 0, false
+			for _, k := range s.Cases {
+				if k.Failure != nil {
+					fails++
+				}
+				if k.Error != nil {
+					errs++
+					if k.Error.Message == "" {
+						t.Errorf("testcase %s: error without a message", k.Name)
+					}
+				}
+				run = run || k.Name == "run"
+			}
+			if s.Tests != len(s.Cases) || doc.Tests != s.Tests || s.Failures != fails || s.Errors != errs {
+				t.Errorf("counts: tests %d/%d, failures %d, errors %d; testcases %d, failures %d, errors %d",
+					doc.Tests, s.Tests, s.Failures, s.Errors, len(s.Cases), fails, errs)
+			}
+			if want := len(rep.Expectations); len(s.Cases) != want+map[bool]int{true: 1}[c.runCase] {
+				t.Errorf("%d testcases for %d expectations (run case %v)", len(s.Cases), want, c.runCase)
+			}
+			if run != c.runCase {
+				t.Errorf("testcase run: %v, want %v", run, c.runCase)
+			}
+			switch c.verdict {
+			case Pass:
+				if fails+errs != 0 {
+					t.Errorf("a passing drill has %d failures and %d errors", fails, errs)
+				}
+			case Fail:
+				if fails == 0 || errs != 0 {
+					t.Errorf("a failed drill has %d failures and %d errors", fails, errs)
+				}
+			case Error:
+				if errs == 0 {
+					t.Error("a drill in error has no error testcase")
+				}
+			}
+			props := map[string]string{}
+			for _, p := range s.Properties {
+				props[p.Name] = p.Value
+			}
+			if props["provider"] != "local" || props["dataPlane"] != "emulated" || props["verdict"] != string(c.verdict) {
+				t.Errorf("properties %v", props)
+			}
+		})
+	}
+}
+
+// TestReportJSONRoundTrip checks that report.json reads back into a Report with the
+// same judgement.
+func TestReportJSONRoundTrip(t *testing.T) {
+	st := seedStory(t)
+	st.never = true
+	rep, _ := Build(st.build())
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	dec := json.NewDecoder(&buf)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Schema != Schema || back.Verdict != rep.Verdict || len(back.Expectations) != len(rep.Expectations) {
+		t.Fatalf("read back %s %s with %d expectations", back.Schema, back.Verdict, len(back.Expectations))
+	}
+	for i, x := range back.Expectations {
+		if x.Status != rep.Expectations[i].Status || x.ObservedText() != rep.Expectations[i].ObservedText() {
+			t.Errorf("expectation %s: %s %s, want %s %s", x.Name, x.Status, x.ObservedText(), rep.Expectations[i].Status, rep.Expectations[i].ObservedText())
+		}
+	}
+}
+
+// TestHTMLSelfContained checks that report.html needs nothing beyond itself: no
+// script, no stylesheet, font or image to fetch, no link out.
+func TestHTMLSelfContained(t *testing.T) {
+	rep, _ := Build(seedStory(t).build())
+	var buf bytes.Buffer
+	if err := rep.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, re := range []string{`<script`, `<link`, `<img`, `<iframe`, `<object`, `@import`, `@font-face`, `\bsrc=`, `\bhref=`, `url\((?:[^#)]|$)`} {
+		if loc := regexp.MustCompile(re).FindStringIndex(page); loc != nil {
+			t.Errorf("report.html holds %q at byte %d: %.80s", re, loc[0], page[loc[0]:])
+		}
+	}
+	// Every chart is inline SVG with its own clip path.
+	if n, want := strings.Count(page, "<svg "), len(rep.charts()); n != want || n < 6 {
+		t.Errorf("%d inline charts, want %d (at least 6)", n, want)
+	}
+	for _, want := range []string{"✔ PASS", "failover → cluster2 (+2.4 s)", "failback → cluster1 (+7.4 s)", "reviews · cluster2 (.global)", "EMULATED"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+}
