@@ -132,4 +132,3 @@ func near(a, b color.RGBA, d int) bool {
 	}
 	return abs(int(a.R)-int(b.R)) <= d && abs(int(a.G)-int(b.G)) <= d && abs(int(a.B)-int(b.B)) <= d
 }
-
