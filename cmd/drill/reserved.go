@@ -16,13 +16,3 @@ held, 1 when one failed, 2 when the drill could not run.`,
 		RunE: reserved("drill run"),
 	}
 }
-
-func newReportCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "report DIR",
-		Short:   "Rebuild a run's reports from its events.jsonl",
-		Example: `  drill report reports/reviews-failover-20261124-101500`,
-		Args:    cobra.ExactArgs(1),
-		RunE:    reserved("drill report"),
-	}
-}

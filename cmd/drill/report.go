@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/report"
+)
+
+func newReportCmd() *cobra.Command {
+	var out string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "report DIR",
+		Short: "Rebuild a run's reports from its events.jsonl",
+		Long: `report judges a run again from DIR/events.jsonl alone — the scenario, the steps,
+the load, the Envoy stats and the failovers are all in it — and writes report.json,
+junit.xml, summary.md and report.html into DIR (or --out). It prints the summary.
+
+A log cut short by a killed run is reported up to where it ends, with the verdict
+error. Exit code 0 when every expectation held, 1 when one failed, 2 when the run
+could not be judged.`,
+		Example: `  drill report reports/reviews-failover-20261124-101500
+  drill report reports/reviews-failover-20261124-101500 --out /tmp/again`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))
+			if readErr != nil {
+				if len(events) == 0 {
+					return &exitCodeError{code: exitError, err: readErr}
+				}
+				// What was read before a cut or a bad line is still the run's record.
+				fmt.Fprintf(cmd.ErrOrStderr(), "drill: %v; reporting on the %d events before it\n", readErr, len(events))
+			}
+			if out == "" {
+				out = dir
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return &exitCodeError{code: exitError, err: fmt.Errorf("report: %w", err)}
+			}
+			rep, err := report.WriteAll(out, events)
+			if err != nil && !errors.Is(err, report.ErrNoRun) {
+				return &exitCodeError{code: exitError, err: err}
+			}
+			if !quiet {
+				if err := rep.WriteSummary(cmd.OutOrStdout()); err != nil {
+					return &exitCodeError{code: exitError, err: err}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "drill: wrote %s, %s, %s and %s in %s\n",
+					report.JSONFile, report.JUnitFile, report.SummaryFile, report.HTMLFile, out)
+			}
+			switch rep.Verdict {
+			case report.Pass:
+				return nil
+			case report.Fail:
+				return &exitCodeError{code: exitFail, err: fmt.Errorf("drill %s failed: %s", rep.Scenario, rep.Reason)}
+			}
+			return &exitCodeError{code: exitError, err: fmt.Errorf("drill %s could not be judged: %s", rep.Scenario, rep.Reason)}
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to write the reports to (default: DIR)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary")
+	return cmd
+}
