@@ -51,6 +51,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		{"DeletePods", testDeletePods},
 		{"GuardRefuses", testGuardRefuses},
 		{"CtrlCReverts", testCtrlCReverts},
+		{"CtrlCRevertsStuckEngine", testCtrlCRevertsStuckEngine},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -27,6 +29,9 @@ const (
 	childKubeconfig = "DRILL_FAULT_TEST_KUBECONFIG"
 	childContext    = "DRILL_FAULT_TEST_CONTEXT"
 	childNamespace  = "DRILL_FAULT_TEST_NAMESPACE"
+	// childStuck makes the child's engine ignore cancellation and never defer
+	// a revert: only the signal handler can revert.
+	childStuck = "DRILL_FAULT_TEST_STUCK"
 	childReady      = "fault applied; waiting for a signal"
 )
 
@@ -47,6 +52,19 @@ func runChild() int {
 	// Not Owned: the context is allowed the way a user allows one.
 	set := fault.NewSet(bus, fault.NewGuard(fault.AllowedFromEnv()...), fault.WithLogger(quiet()))
 	ctx, intr := fault.OnInterrupt(context.Background(), set, fault.WithOutput(os.Stderr))
+
+	if os.Getenv(childStuck) == "1" {
+		f, err := fault.NewScale(target, fault.ByApp(ns, "reviews"), 0)
+		if err == nil {
+			err = set.Apply(ctx, "reviews-down", f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		fmt.Println(childReady)
+		select {} // an engine that never returns: the second signal must exit
+	}
 
 	code := func() int {
 		defer func() {
@@ -85,40 +103,13 @@ func runChild() int {
 func testCtrlCReverts(t *testing.T, c *cluster) {
 	ns := c.namespace(t)
 	c.deploy(t, ns, "reviews", "v1", 2)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		childEnv+"=1",
-		childKubeconfig+"="+c.cp.Kubeconfig(),
-		childContext+"="+c.cp.Name(),
-		childNamespace+"="+ns,
-		fault.EnvAllowContexts+"="+c.cp.Name(),
-	)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != childReady {
-		_ = cmd.Wait()
-		t.Fatalf("child did not apply the fault: %q\nstderr:\n%s", lines.Text(), stderr.String())
-	}
-	if got := c.replicas(t, ns, "reviews-v1"); got != 0 {
-		t.Fatalf("with the child running reviews-v1 has %d replicas, want 0", got)
-	}
+	cmd, stdout, stderr := startChild(t, c, ns, false)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	rest, _ := io.ReadAll(stdout)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 2 {
 		t.Fatalf("child exited with %v (code %d), want 2 (aborted, reverted)\nstdout:\n%s\nstderr:\n%s", err, code, rest, stderr.String())
 	}
@@ -132,4 +123,90 @@ func testCtrlCReverts(t *testing.T, c *cluster) {
 		t.Errorf("child did not tell the user it was reverting:\n%s", stderr.String())
 	}
 	c.waitPods(t, ns, "reviews-v1", 2)
+}
+
+// An engine stuck past Ctrl-C: the signal handler reverts on its own, and a
+// second Ctrl-C exits at once with 130.
+func testCtrlCRevertsStuckEngine(t *testing.T, c *cluster) {
+	ns := c.namespace(t)
+	c.deploy(t, ns, "reviews", "v1", 2)
+	cmd, stdout, stderr := startChild(t, c, ns, true)
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		return c.replicas(t, ns, "reviews-v1") == 2, nil
+	})
+	if err != nil {
+		t.Fatalf("the handler did not revert while the engine was stuck: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(stdout)
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != fault.ExitInterrupted {
+		t.Fatalf("child exited with code %d after a second Ctrl-C, want %d\nstderr:\n%s", code, fault.ExitInterrupted, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "exiting now") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+// startChild runs the child against namespace ns and waits until it has
+// applied its fault.
+func startChild(t *testing.T, c *cluster, ns string, stuck bool) (*exec.Cmd, io.Reader, *syncBuilder) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		childEnv+"=1",
+		childKubeconfig+"="+c.cp.Kubeconfig(),
+		childContext+"="+c.cp.Name(),
+		childNamespace+"="+ns,
+		fault.EnvAllowContexts+"="+c.cp.Name(),
+	)
+	if stuck {
+		cmd.Env = append(cmd.Env, childStuck+"=1")
+	}
+	stderr := &syncBuilder{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stdout)
+	line, _ := r.ReadString('\n')
+	if strings.TrimSpace(line) != childReady {
+		_ = cmd.Wait()
+		t.Fatalf("child did not apply the fault: %q\nstderr:\n%s", line, stderr.String())
+	}
+	if got := c.replicas(t, ns, "reviews-v1"); got != 0 {
+		t.Fatalf("with the child running reviews-v1 has %d replicas, want 0", got)
+	}
+	return cmd, r, stderr
+}
+
+// syncBuilder is a strings.Builder the child's stderr copier writes to while
+// the test reads it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
