@@ -32,7 +32,7 @@ const (
 	// childStuck makes the child's engine ignore cancellation and never defer
 	// a revert: only the signal handler can revert.
 	childStuck = "DRILL_FAULT_TEST_STUCK"
-	childReady      = "fault applied; waiting for a signal"
+	childReady = "fault applied; waiting for a signal"
 )
 
 // runChild is the whole child: what cmd/drill does around the engine.
