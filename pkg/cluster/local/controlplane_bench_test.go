@@ -1,0 +1,37 @@
+package local_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/meshdrill/drill/pkg/cluster/local"
+)
+
+// BenchmarkStartControlPlane measures a start to ready and a stop, with and
+// without istiod. Each iteration takes seconds: run it with -benchtime=1x or
+// a small count. The stop is timed too: it is part of every test's cost.
+func BenchmarkStartControlPlane(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opts []local.Option
+	}{
+		{"kubernetes", []local.Option{local.WithoutIstiod()}},
+		{"istiod", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if _, err := local.FindBinaries("", bc.opts == nil); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				opts := append([]local.Option{local.WithRunDir(b.TempDir())}, bc.opts...)
+				cp, err := local.StartControlPlane(context.Background(), "bench", opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cp.Stop(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
