@@ -1,10 +1,6 @@
 package main
 
-import (
-	"fmt"
-
-	"github.com/spf13/cobra"
-)
+import "github.com/spf13/cobra"
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -25,11 +21,4 @@ run (bad scenario, provider error, abort).`,
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
 		newRunCmd(), newTranslateCmd(), newReportCmd())
 	return root
-}
-
-// reserved is the body of a verb whose implementation is not part of this build.
-func reserved(verb string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return &exitCodeError{code: exitError, err: fmt.Errorf("%s is not available in this build of drill yet", verb)}
-	}
 }

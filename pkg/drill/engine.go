@@ -1,0 +1,281 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/meshdrill/drill/pkg/cluster"
+	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/fault"
+	"github.com/meshdrill/drill/pkg/report"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/translate"
+)
+
+// Result is what a run produced.
+type Result struct {
+	// Dir is the run's report directory.
+	Dir    string
+	Report *report.Report
+}
+
+// ExitCode maps the verdict to drill's exit codes: 0 pass, 1 fail, 2 error.
+func (r *Result) ExitCode() int {
+	if r == nil || r.Report == nil {
+		return 2
+	}
+	switch r.Report.Verdict {
+	case report.Pass:
+		return 0
+	case report.Fail:
+		return 1
+	}
+	return 2
+}
+
+// RemoteProvider is implemented by providers that know where each cluster's services
+// are reachable from the other clusters (an east-west gateway address), which the
+// aggregate strategy's per-cluster ServiceEntries need.
+type RemoteProvider interface {
+	Remotes() map[string]translate.Endpoint
+}
+
+// run is the state of one drill.
+type run struct {
+	cfg      config
+	s        *scenario.Scenario
+	log      *slog.Logger
+	bus      *event.Bus
+	dir      string
+	clusters map[string]*cluster.Cluster
+	faults   *fault.Set
+
+	recMu  sync.Mutex
+	record []event.Event
+
+	policyMu sync.Mutex
+	applied  map[string]map[string]bool // cluster → keys of the policy objects applied
+}
+
+// Run runs the scenario and writes its reports. The error is non-nil only when no
+// report could be written at all; every other failure is a report with verdict
+// error and its reason.
+func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, error) {
+	cfg := config{out: "reports", logger: slog.Default(), readyTimeout: 3 * time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.provider == nil {
+		return nil, errors.New("drill: no provider")
+	}
+	dir, err := reportDir(cfg.out, s.Metadata.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, s: s, log: cfg.logger, dir: dir, clusters: map[string]*cluster.Cluster{}, applied: map[string]map[string]bool{}}
+
+	r.bus = event.NewBus(event.WithLogger(cfg.logger))
+	logSub := r.bus.Subscribe("log", event.WithBuffer(1<<16))
+	recSub := r.bus.Subscribe("engine", event.WithBuffer(1<<16))
+	lw, err := event.CreateLog(filepath.Join(dir, event.LogFile))
+	if err != nil {
+		r.bus.Close()
+		return nil, err
+	}
+	var bg sync.WaitGroup
+	var logErr error
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		// Without cancel: the events of an aborting run must still reach the log.
+		logErr = lw.Record(context.WithoutCancel(ctx), logSub)
+	}()
+	go func() {
+		defer bg.Done()
+		for e := range recSub.Events() {
+			r.recMu.Lock()
+			r.record = append(r.record, e)
+			r.recMu.Unlock()
+		}
+	}()
+	var prog *progress
+	if cfg.progress != nil {
+		prog = newProgress(r.bus, cfg.progress, cfg.terminal, s.Spec.Load.Duration.D())
+		bg.Add(1)
+		go func() { defer bg.Done(); prog.run() }()
+	}
+
+	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...))
+	ctx, intr := fault.OnInterrupt(ctx, r.faults, fault.WithOutput(os.Stderr))
+
+	r.bus.Publish(event.New(event.RunStarted, "", "engine", event.RunInfo{
+		Scenario:     s.Metadata.Name,
+		File:         s.File,
+		Provider:     cfg.provider.Name(),
+		Clusters:     clusterNames(s),
+		DataPlane:    dataPlaneOf(cfg.provider.Name()),
+		LoadDuration: s.Spec.Load.Duration.D(),
+		DrillVersion: cfg.version,
+		ScenarioYAML: string(cfg.scenarioYAML),
+	}))
+
+	runErr := r.execute(ctx)
+
+	// Whatever happened, faults are reverted before anything else is torn down.
+	revertCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fault.DefaultRevertTimeout)
+	if err := r.faults.RevertAll(revertCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("revert faults: %w", err))
+	}
+	cancel()
+	intr.Stop()
+	if errors.Is(context.Cause(ctx), fault.ErrInterrupted) {
+		runErr = errAborted
+	}
+
+	if !cfg.keep {
+		r.removePolicy(context.WithoutCancel(ctx))
+	}
+
+	result := event.RunResult{}
+	if runErr != nil {
+		result.Verdict, result.Reason = string(report.Error), runErr.Error()
+	} else {
+		r.recMu.Lock()
+		evs := append([]event.Event(nil), r.record...)
+		r.recMu.Unlock()
+		if rep, err := report.Build(evs); err == nil {
+			result.Verdict = string(rep.Verdict)
+		}
+	}
+	r.bus.Publish(event.New(event.RunFinished, "", "engine", result))
+	_ = r.bus.Close()
+	bg.Wait()
+	if err := lw.Close(); err != nil && logErr == nil {
+		logErr = err
+	}
+	if logErr != nil {
+		r.log.Warn("the event log is incomplete", "err", logErr)
+	}
+
+	events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))
+	if readErr != nil && len(events) == 0 {
+		return &Result{Dir: dir}, fmt.Errorf("read back the event log: %w", readErr)
+	}
+	rep, err := report.WriteAll(dir, events)
+	if !cfg.keep {
+		downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		if err := cfg.provider.Down(downCtx); err != nil {
+			r.log.Error("tearing down the clusters failed", "provider", cfg.provider.Name(), "err", err)
+		}
+		cancel()
+	}
+	if err != nil {
+		return &Result{Dir: dir, Report: rep}, fmt.Errorf("write reports: %w", err)
+	}
+	return &Result{Dir: dir, Report: rep}, nil
+}
+
+var errAborted = errors.New("aborted: interrupted by the user; faults were reverted")
+
+// execute is the run between run.started and the final revert.
+func (r *run) execute(ctx context.Context) error {
+	r.logf("bringing up %d clusters with the %s provider", len(r.s.Spec.Clusters), r.cfg.provider.Name())
+	cs, err := r.cfg.provider.Up(ctx, r.s)
+	if err != nil {
+		return fmt.Errorf("provider %s: %w", r.cfg.provider.Name(), err)
+	}
+	for _, c := range cs {
+		r.clusters[c.Name] = c
+	}
+	r.logf("applying the %s failover policy", r.s.Spec.Mesh.Strategy)
+	if err := r.applyPolicy(ctx, &r.s.Spec.Mesh, ""); err != nil {
+		return err
+	}
+	r.logf("waiting for the mesh to answer at the ingress of %s", r.s.Spec.Load.Target.Cluster)
+	if err := r.waitReady(ctx); err != nil {
+		return err
+	}
+
+	obsCtx, stopObservers := context.WithCancel(ctx)
+	obs, err := r.startObservers(obsCtx)
+	if err != nil {
+		stopObservers()
+		obs.wait()
+		return err
+	}
+	defer func() {
+		stopObservers()
+		obs.wait()
+	}()
+
+	attack, err := r.newAttack(ctx)
+	if err != nil {
+		return err
+	}
+	tl := newTimeline(r.s.Spec.Steps, &actor{r: r}, r.bus)
+	tlCtx, stopTimeline := context.WithCancel(ctx)
+	tlDone := make(chan error, 1)
+	go func() { tlDone <- tl.Run(tlCtx) }()
+
+	r.logf("load: %s for %s", attack.Info().Rate, r.s.Spec.Load.Duration)
+	_, loadErr := attack.Run(ctx, r.bus)
+	stopTimeline()
+	stepErr := <-tlDone
+	if stepErr != nil {
+		r.bus.Publish(event.New(event.Log, "", "engine", event.LogLine{Level: "warn", Message: stepErr.Error()}))
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if loadErr != nil {
+		return fmt.Errorf("load: %w", loadErr)
+	}
+	// One more scrape interval so the last window's traffic is in the stats.
+	obs.drain(ctx)
+	return nil
+}
+
+func (r *run) logf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.log.Info(msg)
+	r.bus.Publish(event.New(event.Log, "", "engine", event.LogLine{Level: "info", Message: msg}))
+}
+
+func reportDir(out, name string) (string, error) {
+	base := filepath.Join(out, fmt.Sprintf("%s-%s", name, time.Now().UTC().Format("20060102-150405")))
+	dir := base
+	for i := 2; ; i++ {
+		err := os.MkdirAll(filepath.Dir(dir), 0o755)
+		if err == nil {
+			err = os.Mkdir(dir, 0o755)
+		}
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, os.ErrExist) || i > 100 {
+			return "", fmt.Errorf("create the report directory: %w", err)
+		}
+		dir = fmt.Sprintf("%s-%d", base, i)
+	}
+}
+
+func clusterNames(s *scenario.Scenario) []string {
+	names := make([]string, len(s.Spec.Clusters))
+	for i, c := range s.Spec.Clusters {
+		names[i] = c.Name
+	}
+	return names
+}
+
+func dataPlaneOf(provider string) string {
+	if provider == "local" {
+		return string(cluster.DataPlaneEmulated)
+	}
+	return string(cluster.DataPlaneEnvoy)
+}
