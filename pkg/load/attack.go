@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +20,6 @@ const Source = "load"
 // attackName is vegeta's attack name: the X-Vegeta-Attack header on every request and
 // the attack field in the results file.
 const attackName = "drill"
-
-// maxLoggedErrors bounds how many distinct transport errors an attack logs.
-const maxLoggedErrors = 10
 
 // Attack is a load to send at one target, ready to Run. It holds no state between
 // runs: every Run is a fresh vegeta attack with fresh connections.
@@ -173,31 +169,9 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 		}
 	})
 
-	var (
-		aborted  int64
-		seenErrs = map[string]bool{}
-	)
+	col := &collector{win: win, match: a.match, out: out, log: log, began: began, stopped: &stopped}
 	for r := range results {
-		s := sample{seq: r.Seq, offset: max(r.Timestamp.Sub(began), 0), code: r.Code, latency: r.Latency}
-		switch {
-		case r.Code == 0 && stopped.Load() && isAbort(r.Error):
-			s.aborted = true
-			aborted++
-		default:
-			if a.match != nil && r.Code >= 200 && r.Code < 300 {
-				s.degraded = a.match.match(r.Body)
-			}
-			if r.Code == 0 && !seenErrs[r.Error] && len(seenErrs) < maxLoggedErrors {
-				seenErrs[r.Error] = true
-				log.Warn("load transport error", "error", r.Error)
-			}
-			if out != nil {
-				if err := out.write(r); err != nil {
-					log.Error("load results file: writing stopped, load goes on", "error", err)
-				}
-			}
-		}
-		win.add(s)
+		col.add(r)
 	}
 	end := time.Since(began)
 	if !stopped.Load() && a.duration > 0 {
@@ -215,8 +189,8 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 
 	var errs []error
 	if stopped.Load() {
-		if aborted > 0 {
-			log.Info("load stopped: requests in flight cancelled and not counted", "cancelled", aborted)
+		if col.aborted > 0 {
+			log.Info("load stopped: requests in flight cancelled and not counted", "cancelled", col.aborted)
 		}
 		errs = append(errs, fmt.Errorf("load %s stopped after %s: %w", a.target, end.Round(time.Millisecond), ctx.Err()))
 	}
@@ -226,10 +200,4 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 		}
 	}
 	return total, errors.Join(errs...)
-}
-
-// isAbort tells a request cancelled by Run's abort from a real transport error; vegeta
-// keeps only the error's text ("Get \"…\": context canceled").
-func isAbort(msg string) bool {
-	return strings.HasSuffix(msg, context.Canceled.Error())
 }

@@ -145,8 +145,9 @@ type windower struct {
 	free  []*tally // published tallies, reused to spare their histograms
 
 	next    uint64          // every result with Seq < next has arrived
-	early   []time.Duration // send offsets of Seq next, next+1, …; -1 while missing
-	reached time.Duration   // send offset of result next-1; -1 before any
+	early   []time.Duration // early[head:]: send offsets of Seq next, next+1, …; -1 while missing
+	head    int
+	reached time.Duration // send offset of result next-1; -1 before any
 }
 
 func newWindower(width, limit time.Duration, emit func(event.Window)) *windower {
@@ -189,15 +190,23 @@ func (w *windower) add(s sample) {
 	if s.seq < w.next {
 		return // a duplicate; vegeta never sends one
 	}
-	i := int(s.seq - w.next)
+	i := w.head + int(s.seq-w.next)
 	for len(w.early) <= i {
 		w.early = append(w.early, -1)
 	}
 	w.early[i] = s.offset
-	for len(w.early) > 0 && w.early[0] >= 0 {
-		w.reached = w.early[0]
-		w.early = w.early[1:]
+	for w.head < len(w.early) && w.early[w.head] >= 0 {
+		w.reached = w.early[w.head]
+		w.head++
 		w.next++
+	}
+	// Reuse the buffer rather than reslice it away: results mostly arrive in order,
+	// and this keeps the common case free of allocations.
+	if w.head == len(w.early) {
+		w.early, w.head = w.early[:0], 0
+	} else if w.head >= 1024 && w.head*2 >= len(w.early) {
+		n := copy(w.early, w.early[w.head:])
+		w.early, w.head = w.early[:n], 0
 	}
 
 	last := w.last()

@@ -273,3 +273,31 @@ func FuzzWindower(f *testing.F) {
 		}
 	})
 }
+
+// TestWindowerFarAhead has one result arrive far ahead of the rest, so the buffer of
+// early arrivals stays non-empty for thousands of results and is compacted on the way.
+func TestWindowerFarAhead(t *testing.T) {
+	const n = 3000
+	var got []event.Window
+	w := newWindower(100*ms, 0, func(e event.Window) { got = append(got, e) })
+	w.add(ok(n, n*ms))
+	for i := range uint64(n) {
+		w.add(ok(i, time.Duration(i)*ms))
+		// Seq 0 … i are in and i was sent at i ms: the windows ending by then are final;
+		// the last one completes the run up to seq n, sent at n ms.
+		want := int(i / 100)
+		if i == n-1 {
+			want = n / 100
+		}
+		if len(got) != want {
+			t.Fatalf("after seq %d: %d windows published, want %d", i, len(got), want)
+		}
+	}
+	if len(w.early) != 0 {
+		t.Errorf("%d early results still buffered, want none", len(w.early)-w.head)
+	}
+	total := w.finish(n*ms + 1)
+	if total.Requests != n+1 || len(got) != n/100+1 {
+		t.Errorf("total %d requests in %d windows, want %d in %d", total.Requests, len(got), n+1, n/100+1)
+	}
+}
