@@ -61,27 +61,6 @@ func (t *tally) add(s sample, newHist func() *hdrhistogram.Histogram) {
 	t.max = max(t.max, s.latency)
 }
 
-// merge adds o's requests to t.
-func (t *tally) merge(o *tally, newHist func() *hdrhistogram.Histogram) {
-	if o.requests == 0 {
-		return
-	}
-	t.requests += o.requests
-	t.errors += o.errors
-	t.degraded += o.degraded
-	if t.codes == nil {
-		t.codes = make(map[uint16]int64, len(o.codes))
-	}
-	for c, n := range o.codes {
-		t.codes[c] += n
-	}
-	if t.hist == nil {
-		t.hist = newHist()
-	}
-	t.hist.Merge(o.hist)
-	t.max = max(t.max, o.max)
-}
-
 // window is the tally as the event payload for [start, end).
 func (t *tally) window(start, end time.Duration) event.Window {
 	w := event.Window{
@@ -227,19 +206,12 @@ func (w *windower) finish(end time.Duration) event.Window {
 	if end > 0 {
 		last = int((end - 1) / w.width)
 	}
-	if n := last - w.base + 1; len(w.open) > n {
-		if n <= 0 {
-			// Only if end came before a result's send time, which the caller rules
-			// out: stretch the load to cover the windows holding results.
-			last = w.base + len(w.open) - 1
-			end = time.Duration(last+1) * w.width
-		} else {
-			// Results after end (and so after the limit) count in the last window.
-			for _, t := range w.open[n:] {
-				w.open[n-1].merge(t, newHistogram)
-			}
-			w.open = w.open[:n]
-		}
+	if beyond := w.base + len(w.open) - 1; beyond > last {
+		// Only if a result was sent after end, which the caller rules out (and index
+		// puts those sent at or after the limit in the last window): stretch the load
+		// over the windows holding results rather than lose them.
+		last = beyond
+		end = time.Duration(last+1) * w.width
 	}
 	for w.base <= last {
 		w.publish(min(time.Duration(w.base+1)*w.width, end))
