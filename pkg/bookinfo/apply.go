@@ -15,6 +15,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -72,6 +73,12 @@ func Apply(ctx context.Context, cluster string, kube kubernetes.Interface, dyn d
 	}
 	start := time.Now()
 	if err := WaitAvailable(ctx, kube, s.namespace(), s.DeploymentNames(), cfg.timeout); err != nil {
+		return fmt.Errorf("cluster %s: %w", cluster, err)
+	}
+	// Available Deployments are not yet reachable ones: the EndpointSlice
+	// controller publishes their pods a moment later, and a drill whose load
+	// starts before then sees failures that are not the mesh's.
+	if err := WaitServing(ctx, kube, s.namespace(), s.ServingEndpoints(), cfg.timeout-time.Since(start)); err != nil {
 		return fmt.Errorf("cluster %s: %w", cluster, err)
 	}
 	cfg.log.Info("bookinfo available", "cluster", cluster, "namespace", s.namespace(), "took", time.Since(start).Round(time.Millisecond))
@@ -326,4 +333,70 @@ func podWhy(p *corev1.Pod) string {
 		}
 	}
 	return why + ", not ready"
+}
+
+// ServingEndpoints is how many ready endpoints each Service of the set has
+// once every Deployment is available: the replicas of the Deployments it
+// selects (by the app label). Services with no Deployment here are left out.
+func (s *Set) ServingEndpoints() map[string]int {
+	out := map[string]int{}
+	for _, d := range s.Deployments {
+		n := 1
+		if d.Spec.Replicas != nil {
+			n = int(*d.Spec.Replicas)
+		}
+		out[d.Labels[LabelApp]] += n
+	}
+	return out
+}
+
+// WaitServing waits until each Service in want has at least that many ready
+// endpoints in its EndpointSlices, or timeout passes; the error names the
+// Services short of endpoints.
+func WaitServing(ctx context.Context, kube kubernetes.Interface, namespace string, want map[string]int, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	names := make([]string, 0, len(want))
+	for svc := range want {
+		names = append(names, svc)
+	}
+	sort.Strings(names)
+	var short []string
+	for {
+		short = short[:0]
+		list, err := kube.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready := map[string]int{}
+			for _, sl := range list.Items {
+				svc := sl.Labels[discoveryv1.LabelServiceName]
+				for _, e := range sl.Endpoints {
+					if e.Conditions.Ready == nil || *e.Conditions.Ready {
+						ready[svc]++
+					}
+				}
+			}
+			for _, svc := range names {
+				if ready[svc] < want[svc] {
+					short = append(short, fmt.Sprintf("%s has %d of %d ready endpoints", svc, ready[svc], want[svc]))
+				}
+			}
+			if len(short) == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if len(short) == 0 {
+				short = append(short, fmt.Sprintf("listing EndpointSlices: %v", err))
+			}
+			return fmt.Errorf("%w in namespace %s after %s: %s; the pods are ready but not published as endpoints: is kube-controller-manager's endpointslice-controller running?",
+				ErrNotAvailable, namespace, timeout, strings.Join(short, ", "))
+		case <-tick.C:
+		}
+	}
 }

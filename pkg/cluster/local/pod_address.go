@@ -1,0 +1,128 @@
+package local
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// The address scheme of the emulated node.
+//
+// Every pod reports an address from its cluster's pod range, 10.A.B.C, and
+// listens on its loopback twin 127.A.B.C: Linux routes all of 127.0.0.0/8 to
+// the loopback interface, so each pod gets an address of its own without any
+// network configuration. The reported address is not loopback because the API
+// server rejects loopback addresses in Endpoints and EndpointSlices (kubernetes
+// pkg/apis/core/validation, ValidateEndpointIP: "may not be in the loopback
+// range"): with 127.x pod IPs the EndpointSlice controller could publish no
+// endpoint and istiod would see none. Whatever drill runs — workloads, the
+// emulated sidecar — dials LoopbackFor(the 10.x address); no packet is ever
+// sent to a 10.x address.
+
+// Cluster i's pod range is 10.(10+i).0.0/16. The ranges stay below
+// 10.96.0.0/12, where StartClusters puts the clusters' service ranges
+// (10.96+i.0.0/16), so pod and service addresses never meet.
+const (
+	podCIDRBase  = 10
+	maxPodRanges = 96 - podCIDRBase
+)
+
+// PodCIDRFor is the pod range of the cluster with index i (its position in
+// the scenario, from 0): 10.(10+i).0.0/16.
+func PodCIDRFor(i int) (netip.Prefix, error) {
+	if i < 0 || i >= maxPodRanges {
+		return netip.Prefix{}, fmt.Errorf("cluster index %d: the local provider has pod ranges for clusters 0 to %d", i, maxPodRanges-1)
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(podCIDRBase + i), 0, 0}), 16), nil
+}
+
+// LoopbackFor returns the loopback twin of a pod address, 10.A.B.C →
+// 127.A.B.C: where the pod with that address listens. It returns nil for an
+// address that is not an IPv4 address in 10.0.0.0/8.
+func LoopbackFor(podIP net.IP) net.IP {
+	ip4 := podIP.To4()
+	if ip4 == nil || ip4[0] != 10 {
+		return nil
+	}
+	return net.IPv4(127, ip4[1], ip4[2], ip4[3]).To4()
+}
+
+// PodIPFor is the inverse of LoopbackFor, 127.A.B.C → 10.A.B.C: the address
+// the pod listening on a loopback twin reports. It returns nil for an address
+// that is not in 127.0.0.0/8.
+func PodIPFor(loopback net.IP) net.IP {
+	ip4 := loopback.To4()
+	if ip4 == nil || ip4[0] != 127 {
+		return nil
+	}
+	return net.IPv4(10, ip4[1], ip4[2], ip4[3]).To4()
+}
+
+// loopbackAddr and podAddr are LoopbackFor and PodIPFor on netip.Addr.
+func loopbackAddr(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is4() {
+		return netip.Addr{}, false
+	}
+	b := a.As4()
+	if b[0] != 10 {
+		return netip.Addr{}, false
+	}
+	b[0] = 127
+	return netip.AddrFrom4(b), true
+}
+
+// podAllocator hands out the pod addresses of one node's range the way the
+// host-local IPAM plugin does: the next free address after the last one
+// handed out, wrapping around, so a deleted pod's address is not given to
+// the next pod at once (clients and proxies may still hold it).
+type podAllocator struct {
+	mu     sync.Mutex
+	prefix netip.Prefix
+	first  netip.Addr // first address pods get (the node has the one before)
+	last   netip.Addr // last address handed out
+	inUse  map[netip.Addr]string
+}
+
+func newPodAllocator(prefix netip.Prefix) *podAllocator {
+	network := prefix.Masked().Addr()
+	first := network.Next().Next() // .0.1 is the node's
+	return &podAllocator{prefix: prefix.Masked(), first: first, last: network.Next(), inUse: map[netip.Addr]string{}}
+}
+
+// nodeAddr is the node's own address in its range: the first host address.
+func (a *podAllocator) nodeAddr() netip.Addr { return a.prefix.Addr().Next() }
+
+// allocate returns a free address for owner (a pod's namespace/name).
+func (a *podAllocator) allocate(owner string) (netip.Addr, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	size := 1 << (32 - a.prefix.Bits())
+	cur := a.last
+	for range size {
+		cur = cur.Next()
+		if !a.prefix.Contains(cur) || isBroadcast(cur, a.prefix) {
+			cur = a.first
+		}
+		if _, taken := a.inUse[cur]; !taken {
+			a.inUse[cur] = owner
+			a.last = cur
+			return cur, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("pod range %s is full (%d pods)", a.prefix, len(a.inUse))
+}
+
+func (a *podAllocator) release(addr netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.inUse, addr)
+}
+
+func isBroadcast(addr netip.Addr, p netip.Prefix) bool {
+	b := addr.As4()
+	hostBits := 32 - p.Bits()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	mask := uint32(1)<<hostBits - 1
+	return v&mask == mask
+}
