@@ -505,7 +505,7 @@ func deploy(t *testing.T, cs kubernetes.Interface, ns, name, image string, grace
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					TerminationGracePeriodSeconds: &grace,
-					Containers: []corev1.Container{{Name: name, Image: image, Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}},
+					Containers:                    []corev1.Container{{Name: name, Image: image, Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}},
 				},
 			},
 		},
