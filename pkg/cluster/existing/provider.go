@@ -270,7 +270,8 @@ func (p *Provider) bookinfo(ctx context.Context, s *scenario.Scenario, sc scenar
 // Manifests is Bookinfo's objects for scenario cluster sc, with the ingress
 // objects when it takes the load and the stats annotation on the workloads the
 // scenario observes there: what every provider of real clusters applies.
-func Manifests(s *scenario.Scenario, sc scenario.Cluster) (*bookinfo.Set, error) {
+// extra options follow those (e.g. bookinfo.WithImages for a mirror).
+func Manifests(s *scenario.Scenario, sc scenario.Cluster, extra ...bookinfo.Option) (*bookinfo.Set, error) {
 	var opts []bookinfo.Option
 	for _, o := range s.Spec.Observe.Envoy {
 		if o.Cluster == sc.Name {
@@ -284,7 +285,7 @@ func Manifests(s *scenario.Scenario, sc scenario.Cluster) (*bookinfo.Set, error)
 	if sc.Bookinfo != nil {
 		b = *sc.Bookinfo
 	}
-	return bookinfo.Manifests(b, s.Spec.Namespace, opts...)
+	return bookinfo.Manifests(b, s.Spec.Namespace, append(opts, extra...)...)
 }
 
 // Down does nothing: drill created none of these clusters. It leaves Bookinfo

@@ -1,0 +1,177 @@
+package kind
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/meshdrill/drill/pkg/cluster/preflight"
+	"github.com/meshdrill/drill/pkg/scenario"
+)
+
+// artifacts are what the preflight obtained for the clusters.
+type artifacts struct {
+	istioctl *Istioctl
+	metallb  []byte
+}
+
+// Preflight checks, before anything is created, that this machine can run
+// the scenario on kind: the Docker CLI and daemon, the engine's version, CPUs
+// and memory, the inotify limits (a warning), the pinned node image, that no
+// kind cluster of the drill's names exists (unless reusing), and that istioctl
+// and MetalLB's manifest are in the cache or can be downloaded. It returns a
+// *preflight.Error listing every problem, which the CLI turns into exit code 2.
+func (p *Provider) Preflight(ctx context.Context, s *scenario.Scenario) (*artifacts, error) {
+	var info *preflight.DockerInfo
+	art := &artifacts{}
+	n := len(s.Spec.Clusters)
+	checks := []preflight.Check{
+		{Name: "docker", Run: func(ctx context.Context) (string, error) {
+			var err error
+			info, err = preflight.Docker(ctx, preflight.WithDockerBinary(p.dockerBin))
+			if err != nil {
+				return "", err
+			}
+			return info.String(), nil
+		}},
+		{Name: "docker-engine", After: []string{"docker"}, Run: func(context.Context) (string, error) {
+			return "Docker " + info.ServerVersion + ", " + info.OSType + " containers", preflight.CheckDockerEngine(info)
+		}},
+		{Name: "resources", After: []string{"docker"}, Run: func(context.Context) (string, error) {
+			need := preflight.Requirements(n)
+			return fmt.Sprintf("%d clusters need %d CPUs and %s; the engine has %d and %s",
+				n, need.CPUs, preflight.FormatBytes(need.Memory), info.NCPU, preflight.FormatBytes(info.MemTotal)), preflight.CheckResources(info, need)
+		}},
+		{Name: "inotify", After: []string{"docker"}, Run: func(context.Context) (string, error) {
+			if n < 2 || !localDocker() {
+				return "not checked: one cluster, or a remote Docker engine", nil
+			}
+			return "limits fit several clusters", preflight.CheckInotify("/proc/sys/fs/inotify")
+		}},
+		{Name: "node-image", Run: func(context.Context) (string, error) {
+			return p.nodeImage + " (kind library " + LibraryVersion() + ")", preflight.CheckNodeImage(p.nodeImage)
+		}},
+		{Name: "ingress", Run: func(context.Context) (string, error) {
+			if p.ingressMode == IngressLoadBalancer && runtime.GOOS != "linux" {
+				return "", preflight.Warn("use the host port mode (--kind-ingress hostport), the default on this system",
+					"the ingress gateway's LoadBalancer address is on a Docker network that %s cannot route to", runtime.GOOS)
+			}
+			return string(p.ingressMode), nil
+		}},
+		{Name: "kind-clusters", After: []string{"docker"}, Run: func(context.Context) (string, error) {
+			names, err := p.kindProvider().List()
+			if err != nil {
+				return "", preflight.Fail("check that `docker ps` works", "list kind clusters: %v", err)
+			}
+			var clash []string
+			for _, c := range s.Spec.Clusters {
+				if slices.Contains(names, p.KindName(c.Name)) {
+					clash = append(clash, p.KindName(c.Name))
+				}
+			}
+			switch {
+			case len(clash) == 0:
+				return "no kind cluster of the drill's names exists", nil
+			case p.reuse:
+				return "reusing " + strings.Join(clash, ", "), nil
+			}
+			return "", preflight.Fail("pass --reuse to use them (clusters kept with --keep), or delete them: kind delete clusters "+strings.Join(clash, " "),
+				"kind clusters %s already exist", strings.Join(clash, ", "))
+		}},
+		// Downloads come after the Docker checks: a machine that cannot run
+		// the clusters does not need them.
+		{Name: "istioctl", After: []string{"docker", "docker-engine", "resources"}, Run: func(ctx context.Context) (string, error) {
+			a, err := IstioctlArtifact(p.istioReleases, IstioVersion, runtime.GOOS, runtime.GOARCH)
+			if err != nil {
+				return "", err
+			}
+			if art.istioctl, err = EnsureIstioctl(ctx, p.http, p.binDir, a, IstioVersion, p.log); err != nil {
+				return "", err
+			}
+			return "istioctl " + art.istioctl.Version + " at " + art.istioctl.Path, nil
+		}},
+		{Name: "metallb", After: []string{"docker", "docker-engine", "resources"}, Run: func(ctx context.Context) (string, error) {
+			path, err := Fetch(ctx, p.http, p.binDir, MetalLBArtifact(p.metallbReleases), p.log)
+			if err != nil {
+				return "", err
+			}
+			if art.metallb, err = os.ReadFile(path); err != nil {
+				return "", err
+			}
+			return "MetalLB " + MetalLBVersion + " manifest at " + path, nil
+		}},
+	}
+	if err := preflight.Run(ctx, checks, preflight.WithLogger(p.log)); err != nil {
+		return nil, err
+	}
+	return art, nil
+}
+
+// localDocker reports whether the Docker engine runs on this machine, whose
+// kernel limits then apply to the kind nodes.
+func localDocker() bool {
+	if runtime.GOOS != "linux" {
+		return false
+	}
+	h := os.Getenv("DOCKER_HOST")
+	return h == "" || strings.HasPrefix(h, "unix://")
+}
+
+// defaultStateDir is where kubeconfigs, operators and the mesh CA live:
+// $XDG_CACHE_HOME/drill/kind (~/.cache/drill/kind), or ~/Library/Caches on
+// macOS.
+func defaultStateDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "drill", "kind")
+	}
+	return filepath.Join(os.TempDir(), "drill-kind")
+}
+
+// BinDirEnv overrides where downloads are kept; the local provider reads the
+// same variable for its control-plane binaries.
+const BinDirEnv = "DRILL_BIN_DIR"
+
+const drillModule = "github.com/meshdrill/drill"
+
+// defaultBinDir is $DRILL_BIN_DIR, else bin/ of the drill checkout holding
+// the working directory (where `make` keeps every tool), else
+// <cache>/drill/bin.
+func defaultBinDir() string {
+	if d := os.Getenv(BinDirEnv); d != "" {
+		return d
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			if isDrillModule(filepath.Join(dir, "go.mod")) {
+				return filepath.Join(dir, "bin")
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "drill", "bin")
+	}
+	return filepath.Join(os.TempDir(), "drill-bin")
+}
+
+func isDrillModule(gomod string) bool {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "module ") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "module ")) == drillModule
+		}
+	}
+	return false
+}
