@@ -90,8 +90,8 @@ func IstioOperator(c scenario.Cluster, hub, tag string) ([]byte, error) {
 						"name":    existing.EastWestGatewayName,
 						"enabled": true,
 						"label": map[string]any{
-							"istio":                "eastwestgateway",
-							"app":                  existing.EastWestGatewayName,
+							"istio":               "eastwestgateway",
+							"app":                 existing.EastWestGatewayName,
 							existing.NetworkLabel: c.Network,
 						},
 						"k8s": map[string]any{
@@ -272,4 +272,3 @@ func (c *clusterRun) readerToken(ctx context.Context) (caData, token []byte, err
 	}
 	return s.Data[corev1.ServiceAccountRootCAKey], s.Data[corev1.ServiceAccountTokenKey], nil
 }
-

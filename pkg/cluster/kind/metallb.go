@@ -60,7 +60,7 @@ func MetalLBPool(subnet netip.Prefix, gateway netip.Addr, index int) (first, las
 	}
 	size := 1 << (32 - subnet.Bits())
 	need := poolSize*(index+1) + 2 // the pools, the broadcast address and the network address
-	if size < need+16 {             // and room for the nodes' own addresses
+	if size < need+16 {            // and room for the nodes' own addresses
 		return first, last, fmt.Errorf("kind network %s is too small for %d clusters' LoadBalancer addresses", subnet, index+1)
 	}
 	base := subnet.Addr().As4()
@@ -144,4 +144,3 @@ func (c *clusterRun) metallbInstalled(ctx context.Context) bool {
 	_, err := c.dyn.Resource(ipAddressPools).Namespace(MetalLBNamespace).Get(ctx, metallbPoolName, metav1.GetOptions{})
 	return err == nil
 }
-

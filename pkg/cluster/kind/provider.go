@@ -20,8 +20,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/meshdrill/drill/pkg/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
