@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -48,7 +50,107 @@ const (
 // labelWidth estimates the width of a label in the 11px sans-serif of the charts.
 func labelWidth(s string) float64 { return float64(len([]rune(s)))*6.3 + 8 }
 
+// maxPoints bounds the points a chart draws: about one per pixel column of the
+// plot. Longer series are merged in groups of neighbours, so that a drill of hours
+// still makes a page of a few hundred kilobytes.
+const maxPoints = 1000
+
+// decimate merges the chart's series down to maxPoints: rates (areas, bars) by
+// their mean, which is the rate over the merged span; lines, which are latency
+// percentiles, by their maximum, since percentiles do not average and the worst
+// is what a reader looks for.
+//
+// It first crops the series to the chart's time range (a close-up shows a few
+// seconds of a long run at full resolution), and works on copies: charts share
+// their series.
+func (c *chart) decimate() {
+	xMax := c.xMax
+	if xMax <= c.xMin {
+		xMax = c.xMin + 1
+	}
+	i0, i1 := cropRange(c.x, c.xMin, xMax)
+	c.x = c.x[i0:i1]
+	for _, ls := range []*[]layer{&c.areas, &c.bars, &c.lines} {
+		*ls = slices.Clone(*ls)
+		for i := range *ls {
+			l := &(*ls)[i]
+			if l.x == nil {
+				l.y = l.y[i0:i1]
+			} else {
+				j0, j1 := cropRange(l.x, c.xMin, xMax)
+				l.x, l.y = l.x[j0:j1], l.y[j0:j1]
+			}
+		}
+	}
+	g := (len(c.x) + maxPoints - 1) / maxPoints
+	if g > 1 {
+		x := mergeSeries(c.x, g, mean)
+		for _, ls := range [][]layer{c.areas, c.bars} {
+			for i := range ls {
+				ls[i].y = mergeSeries(ls[i].y, g, mean)
+			}
+		}
+		for i := range c.lines {
+			if c.lines[i].x == nil {
+				c.lines[i].y = mergeSeries(c.lines[i].y, g, maxOf)
+			}
+		}
+		c.x, c.barW = x, c.barW*float64(g)
+	}
+	for i := range c.lines {
+		l := &c.lines[i]
+		if g := (len(l.x) + maxPoints - 1) / maxPoints; l.x != nil && g > 1 {
+			l.x, l.y = mergeSeries(l.x, g, mean), mergeSeries(l.y, g, maxOf)
+		}
+	}
+}
+
+// cropRange is the index range of x within [lo, hi], widened by one point on
+// each side so that lines and areas run to the edges of the plot.
+func cropRange(x []float64, lo, hi float64) (int, int) {
+	i0 := sort.SearchFloat64s(x, lo)
+	i1 := sort.Search(len(x), func(i int) bool { return x[i] > hi })
+	a, b := max(i0-1, 0), min(i1+1, len(x))
+	if a > b { // x out of order: a log's own business, not a reason to fail
+		return 0, len(x)
+	}
+	return a, b
+}
+
+func mergeSeries(v []float64, g int, agg func([]float64) float64) []float64 {
+	out := make([]float64, 0, (len(v)+g-1)/g)
+	for i := 0; i < len(v); i += g {
+		out = append(out, agg(v[i:min(i+g, len(v))]))
+	}
+	return out
+}
+
+func mean(v []float64) float64 {
+	sum, n := 0.0, 0
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			sum += x
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+func maxOf(v []float64) float64 {
+	m := math.NaN()
+	for _, x := range v {
+		if !math.IsNaN(x) && (math.IsNaN(m) || x > m) {
+			m = x
+		}
+	}
+	return m
+}
+
 func (c *chart) svg(title string) string {
+	c.decimate()
 	var b strings.Builder
 	xMin, xMax := c.xMin, c.xMax
 	if xMax <= xMin {
@@ -340,12 +442,12 @@ func niceStep(hi float64, n int) float64 {
 
 // niceTimeStep picks a tick step in seconds for a time axis of length span.
 func niceTimeStep(span float64) float64 {
-	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600} {
+	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200} {
 		if span/s <= 12 {
 			return s
 		}
 	}
-	return 7200
+	return niceStep(span, 10)
 }
 
 // clockText writes a time on the load clock: 45s, 1m30s.
