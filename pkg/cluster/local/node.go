@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -50,6 +51,9 @@ type Node struct {
 	namespaces corelisters.NamespaceLister
 	proxy      *serviceProxy
 	queue      workqueue.TypedRateLimitingInterface[string]
+	events     record.EventBroadcaster
+	kubelet    record.EventRecorder
+	scheduler  record.EventRecorder
 
 	ctx    context.Context // lives until Stop
 	cancel context.CancelFunc
@@ -115,6 +119,7 @@ func StartNode(ctx context.Context, cluster string, clusterIndex int, kube kuber
 		return nil, err
 	}
 
+	n.startEvents()
 	n.factory = informers.NewSharedInformerFactory(kube, 0)
 	podInformer := n.factory.Core().V1().Pods()
 	n.pods = podInformer.Lister()
@@ -207,6 +212,9 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.loops.Wait()
 			if n.factory != nil {
 				n.factory.Shutdown()
+			}
+			if n.events != nil {
+				n.events.Shutdown()
 			}
 			close(done)
 		}()

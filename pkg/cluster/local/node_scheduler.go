@@ -33,7 +33,8 @@ func (n *Node) schedule(pod *corev1.Pod) error {
 	defer cancel()
 	nodeLabels := labels.Set(n.nodeLabels())
 	if sel := labels.SelectorFromSet(pod.Spec.NodeSelector); !sel.Matches(nodeLabels) {
-		return n.markUnschedulable(ctx, pod, fmt.Sprintf("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector (node %s lacks %s).", n.name, sel))
+		msg := fmt.Sprintf("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector (node %s lacks %s).", n.name, sel)
+		return n.markUnschedulable(ctx, pod, msg)
 	}
 	err := n.kube.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
@@ -45,6 +46,7 @@ func (n *Node) schedule(pod *corev1.Pod) error {
 	if err != nil {
 		return fmt.Errorf("bind pod %s/%s to node %s: %w", pod.Namespace, pod.Name, n.name, err)
 	}
+	n.scheduler.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, n.name)
 	n.cfg.log.Debug("bound pod", "cluster", n.cluster, "pod", pod.Namespace+"/"+pod.Name, "node", n.name)
 	return nil
 }
@@ -76,6 +78,9 @@ func (n *Node) markUnschedulable(ctx context.Context, pod *corev1.Pod, msg strin
 	_, err := n.kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: fieldManager})
 	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return nil
+	}
+	if err == nil {
+		n.scheduler.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 	}
 	return err
 }

@@ -665,6 +665,18 @@ func testRestart(t *testing.T, cs kubernetes.Interface) {
 		!strings.Contains(st.LastTerminationState.Terminated.Message, "first run fails") {
 		t.Errorf("container status %+v: want restart count 1 and the first run's exit (code 1, its error)", st)
 	}
+	// kubectl describe tells the same story as on a real node.
+	nodeWait(t, 10*time.Second, "the kubelet's Scheduled, Started and BackOff events for "+pod.Name, func() (bool, error) {
+		evs, err := cs.CoreV1().Events(pod.Namespace).List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod.Name})
+		if err != nil {
+			return false, err
+		}
+		seen := map[string]bool{}
+		for _, e := range evs.Items {
+			seen[e.Reason] = true
+		}
+		return seen["Scheduled"] && seen["Started"] && seen["BackOff"], nil
+	})
 }
 
 // testUnknownImage: an image the node cannot run leaves the pod pending with

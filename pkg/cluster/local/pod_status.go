@@ -23,7 +23,14 @@ var errPodGone = errors.New("pod gone")
 // push writes the pod's status as the worker knows it, if it changed.
 func (w *podWorker) push(ctx context.Context) error {
 	pods := w.n.kube.CoreV1().Pods(w.pod.Namespace)
-	cur, err := w.n.pods.Pods(w.pod.Namespace).Get(w.pod.Name)
+	// Build on the newest pod the worker knows: what its last write
+	// returned, ahead of the informer's cache, which may not have seen that
+	// write yet (a status compared with a stale copy could wrongly look
+	// unchanged). Anyone else's write since shows as a conflict.
+	cur, err := w.last, error(nil)
+	if cur == nil {
+		cur, err = w.n.pods.Pods(w.pod.Namespace).Get(w.pod.Name)
+	}
 	for attempt := 0; ; attempt++ {
 		if apierrors.IsNotFound(err) || (err == nil && cur.UID != w.uid) {
 			return errPodGone
@@ -37,8 +44,9 @@ func (w *podWorker) push(ctx context.Context) error {
 		}
 		p := cur.DeepCopy()
 		p.Status = st
-		_, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: fieldManager})
+		written, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: fieldManager})
 		if err == nil {
+			w.last = written
 			return nil
 		}
 		if !apierrors.IsConflict(err) || attempt >= 5 {
@@ -47,8 +55,11 @@ func (w *podWorker) push(ctx context.Context) error {
 			}
 			return fmt.Errorf("pod %s: update status: %w", w.key, err)
 		}
-		// The cache was behind: read the pod from the API.
+		// Someone else wrote the pod (a deletion, a condition): read it.
 		cur, err = pods.Get(ctx, w.pod.Name, metav1.GetOptions{})
+		if err == nil {
+			w.last = cur
+		}
 	}
 }
 

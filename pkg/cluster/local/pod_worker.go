@@ -46,6 +46,7 @@ type podWorker struct {
 	terminating bool
 	finished    bool
 	allocErr    string
+	last        *corev1.Pod // the pod as the worker last wrote or read it
 }
 
 type containerState struct {
@@ -174,6 +175,14 @@ func (w *podWorker) run() {
 		go func() { containersWG.Wait(); close(containersDone) }()
 	}
 
+	for _, cs := range w.containers {
+		if cs.imageErr != "" {
+			w.n.kubelet.Event(w.pod, corev1.EventTypeWarning, "Failed", cs.imageErr)
+		}
+	}
+	if w.allocErr != "" {
+		w.n.kubelet.Event(w.pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "no address for the pod: "+w.allocErr)
+	}
 	runnable := w.allocErr == "" && w.allResolved()
 	if runnable {
 		if err := w.openFirst(); err != nil {
@@ -282,6 +291,11 @@ func (w *podWorker) run() {
 				if err := w.push(ctx); errors.Is(err, errPodGone) {
 					vanish()
 					return
+				}
+				for _, cs := range w.containers {
+					if cs.state.Running != nil {
+						w.n.kubelet.Eventf(w.pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", cs.spec.Name)
+					}
 				}
 				sigterm()
 				if containersDone == nil {
@@ -422,7 +436,14 @@ func (w *podWorker) startSidecar(ctx context.Context) {
 			AppPorts: w.appPorts(), Direct: w.n.proxy.transport(w.pod.Namespace, w.lo),
 		})
 		if err == nil {
-			w.send(podEvent{kind: evSidecarUp, sidecar: sc, at: time.Now()})
+			select {
+			case w.events <- podEvent{kind: evSidecarUp, sidecar: sc, at: time.Now()}:
+			case <-w.done:
+				// The pod went while its sidecar started: stop it.
+				sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = sc.Stop(sctx)
+				cancel()
+			}
 			return
 		}
 		w.send(podEvent{kind: evSidecarFailed, err: err, backoff: backoff, at: time.Now()})
@@ -549,6 +570,7 @@ func (w *podWorker) apply(ev podEvent, startContainers func()) {
 		startContainers()
 	case evSidecarFailed:
 		w.sidecarWhy = sidecarState{reason: "StartFailed", message: fmt.Sprintf("%v; retrying in %s", ev.err, ev.backoff)}
+		w.n.kubelet.Event(w.pod, corev1.EventTypeWarning, "Failed", "start the emulated sidecar: "+w.sidecarWhy.message)
 		w.log.Warn("start sidecar", "err", ev.err, "backoff", ev.backoff)
 	case evStarted:
 		cs := w.containers[ev.i]
@@ -558,6 +580,7 @@ func (w *podWorker) apply(ev podEvent, startContainers func()) {
 		cs.begun = true
 		cs.run, cs.ready, cs.id = ev.run, false, newContainerID()
 		cs.state = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: since(ev.at)}}
+		w.n.kubelet.Eventf(w.pod, corev1.EventTypeNormal, "Started", "Started container %s", cs.spec.Name)
 	case evReady:
 		if cs := w.containers[ev.i]; cs.run == ev.run {
 			cs.ready = true
@@ -583,6 +606,7 @@ func (w *podWorker) apply(ev podEvent, startContainers func()) {
 			return
 		}
 		cs.last = t
+		w.n.kubelet.Eventf(w.pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", cs.spec.Name, w.pod.Name, w.pod.Namespace, w.uid)
 		cs.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 			Reason:  "CrashLoopBackOff",
 			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", ev.backoff, cs.spec.Name, w.pod.Name, w.pod.Namespace, w.uid),
