@@ -2,23 +2,30 @@
 # bench-load.sh checks that drill's load keeps up with the standalone `vegeta attack`
 # command at the same target and rate. It builds vegeta v12.13.0 (the version drill
 # links) into bin/, starts a loopback server, and at each rate runs `vegeta attack` and
-# drill's pkg/load (through hack/benchload) one after the other, each for DURATION.
-# Both write vegeta's gob results; both files are read with vegeta's own metrics, so the
-# two columns are measured the same way. It prints, per rate and round, the achieved
-# rates, the median and p99 latencies, the ratios drill/vegeta, and the CPU seconds each
-# load generator used when /usr/bin/time is there.
+# drill's pkg/load (through hack/benchload) for DURATION each, one after the other or
+# both at once. Both write vegeta's gob results; both files are read with vegeta's own
+# metrics, so the two columns are measured the same way. It prints, per rate and round,
+# the achieved rates, the median and p99 latencies, the ratios drill/vegeta, and the
+# CPU time per request each load generator used when /usr/bin/time is there.
 #
 # Run from anywhere in the repository (make bench-load calls it).
 #
 # Environment:
 #   RATES      requests per second to try (default "500 2000 5000")
 #   DURATION   length of each attack (default 5s)
-#   ROUNDS     how many times to run each pair; rounds alternate which tool goes
-#              first, since the machine warms up (default 2)
+#   ROUNDS     how many times to run each pair (default 2)
+#   MODE       "alternate": one after the other, rounds alternating which goes first
+#              (default); "together": both at once, so that on a busy machine both
+#              meet the same contention (the server then answers twice the rate)
 #   DEGRADED   text drill's degraded matcher looks for in every body, as scenarios
 #              set it; empty to run drill without a matcher (default: Bookinfo's)
 #   BODY       bytes in each answer of the server (default 2048)
 set -euo pipefail
+
+die() {
+	echo "bench-load: $*" >&2
+	exit 1
+}
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,12 +37,9 @@ duration="${DURATION:-5s}"
 rounds="${ROUNDS:-2}"
 degraded="${DEGRADED-product reviews are currently unavailable}"
 body="${BODY:-2048}"
+mode="${MODE:-alternate}"
+[[ "$mode" == alternate || "$mode" == together ]] || die "MODE must be alternate or together, not $mode"
 vegeta_version=v12.13.0
-
-die() {
-	echo "bench-load: $*" >&2
-	exit 1
-}
 
 command -v go >/dev/null || die "the Go toolchain is not on PATH"
 
@@ -87,11 +91,16 @@ run_drill() {
 		-degraded "$degraded" -output "$work/drill-$1.bin"
 }
 
-echo "bench-load: $url, $duration per attack, ${BODY:-2048}-byte answers, drill matcher: ${degraded:-none}; load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') on $(nproc 2>/dev/null || echo '?') cores"
+echo "bench-load: $url, $duration per attack, $mode, $body-byte answers, drill matcher: ${degraded:-none}; load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') on $(nproc 2>/dev/null || echo '?') cores"
 "$bin/benchload" header
 for round in $(seq "$rounds"); do
 	for rate in $rates; do
-		if ((round % 2)); then
+		if [[ "$mode" == together ]]; then
+			run_vegeta "$rate" &
+			vegeta_pid=$!
+			run_drill "$rate" || die "drill's load failed"
+			wait "$vegeta_pid" || die "vegeta attack failed"
+		elif ((round % 2)); then
 			run_vegeta "$rate"
 			run_drill "$rate"
 		else

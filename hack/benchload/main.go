@@ -10,7 +10,8 @@
 //	benchload compare -rate N [-vegeta-cpu F] [-drill-cpu F] VEGETA.bin DRILL.bin
 //	    reads both results files with vegeta's own decoder and metrics and prints
 //	    one table row: achieved rates, median and p99 latencies, and their ratios
-//	    (drill / vegeta); with -…-cpu, the CPU seconds /usr/bin/time -f '%U %S' wrote
+//	    (drill / vegeta); with -…-cpu, the CPU time per request from what
+//	    /usr/bin/time -f '%U %S' wrote
 package main
 
 import (
@@ -141,7 +142,7 @@ func drill(args []string) error {
 	return err
 }
 
-const header = "  rate │ vegeta req/s  drill req/s  ratio │ vegeta p50  drill p50  ratio │ vegeta p99  drill p99 │ vegeta cpu  drill cpu"
+const header = "  rate │ vegeta req/s  drill req/s  ratio │ vegeta p50  drill p50  ratio │ vegeta p99  drill p99 │ CPU µs/req: vegeta  drill"
 
 func compare(args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
@@ -160,12 +161,12 @@ func compare(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%6d │ %12.1f %12.1f %6.3f │ %10s %10s %6.2f │ %10s %10s │ %10s %10s\n",
+	fmt.Printf("%6d │ %12.1f %12.1f %6.3f │ %10s %10s %6.2f │ %10s %10s │ %18s %6s\n",
 		*rate,
 		v.Rate, d.Rate, d.Rate/v.Rate,
 		round(v.Latencies.P50), round(d.Latencies.P50), float64(d.Latencies.P50)/float64(v.Latencies.P50),
 		round(v.Latencies.P99), round(d.Latencies.P99),
-		cpu(*vegetaCPU), cpu(*drillCPU))
+		cpu(*vegetaCPU, v.Requests), cpu(*drillCPU, d.Requests))
 	for name, m := range map[string]*vegeta.Metrics{"vegeta": v, "drill": d} {
 		if m.Success < 1 {
 			fmt.Fprintf(os.Stderr, "benchload: %s: %.1f%% success: %v\n", name, 100*m.Success, m.Errors)
@@ -209,9 +210,10 @@ func round(d time.Duration) string {
 	return d.Round(time.Microsecond).String()
 }
 
-// cpu reads "USER SYS" seconds and returns their sum, or "-".
-func cpu(path string) string {
-	if path == "" {
+// cpu reads "USER SYS" seconds from path and returns their sum per request, in
+// microseconds, or "-".
+func cpu(path string, requests uint64) string {
+	if path == "" || requests == 0 {
 		return "-"
 	}
 	b, err := os.ReadFile(path)
@@ -229,5 +231,5 @@ func cpu(path string) string {
 	if err1 != nil || err2 != nil {
 		return "-"
 	}
-	return fmt.Sprintf("%.2fs", u+s)
+	return fmt.Sprintf("%.0f", (u+s)*1e6/float64(requests))
 }

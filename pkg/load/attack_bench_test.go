@@ -21,8 +21,11 @@ import (
 // through drill (New + Run, windows and histograms included) and through vegeta's
 // library alone, read into vegeta.Metrics as `vegeta report` does. It reports the
 // achieved rate (requests over the attack's duration, for both) and the median latency
-// (drill: HDR histogram; vegeta: its t-digest). The op is one attack, so ns/op is the
-// attack's wall time: the duration plus the wait for the last answers.
+// (drill: HDR histogram; vegeta: its t-digest), and the CPU time per request of the
+// whole process, loopback server included: on a busy machine the rate and latency
+// depend on what else runs, while CPU per request says what each costs. The op is one
+// attack, so ns/op is the attack's wall time: the duration plus the wait for the last
+// answers.
 //
 //	go test -run '^$' -bench Attack -benchtime 3x ./pkg/load
 func BenchmarkAttack(b *testing.B) {
@@ -40,6 +43,7 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			var requests int64
 			var p50 time.Duration
+			cpu := cpuTime()
 			for b.Loop() {
 				total, err := a.Run(b.Context(), nil)
 				if err != nil {
@@ -51,11 +55,12 @@ func BenchmarkAttack(b *testing.B) {
 				requests += total.Requests
 				p50 += total.P50
 			}
-			report(b, requests, p50, duration)
+			report(b, requests, p50, cpuTime()-cpu, duration)
 		})
 		b.Run(fmt.Sprintf("vegeta/rate=%d", rate), func(b *testing.B) {
 			var requests int64
 			var p50 time.Duration
+			cpu := cpuTime()
 			for b.Loop() {
 				atk := vegeta.NewAttacker()
 				tr := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: srv.URL})
@@ -70,15 +75,18 @@ func BenchmarkAttack(b *testing.B) {
 				requests += int64(m.Requests)
 				p50 += m.Latencies.P50
 			}
-			report(b, requests, p50, duration)
+			report(b, requests, p50, cpuTime()-cpu, duration)
 		})
 	}
 }
 
-func report(b *testing.B, requests int64, p50 time.Duration, duration time.Duration) {
+func report(b *testing.B, requests int64, p50, cpu, duration time.Duration) {
 	n := float64(b.N)
 	b.ReportMetric(float64(requests)/n/duration.Seconds(), "req/s")
 	b.ReportMetric(float64(p50.Microseconds())/n, "p50-µs")
+	if cpu > 0 && requests > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(requests), "cpu-µs/req")
+	}
 }
 
 // BenchmarkCollect measures the work done per result on the goroutine that drains
