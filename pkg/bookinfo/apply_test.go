@@ -150,4 +150,3 @@ func replicas(d *appsv1.Deployment) any {
 	}
 	return *d.Spec.Replicas
 }
-
