@@ -340,6 +340,7 @@ trafficPolicy: {outlierDetection: {consecutive5xxErrors: -1}}
 					}
 					return
 				}
+				t.Logf("rejected: %v", err)
 				if !apierrors.IsInvalid(err) {
 					t.Fatalf("got %v, want an Invalid error", err)
 				}
