@@ -297,25 +297,7 @@ func (ev *evaluator) count(res *Result, what string, c *scenario.CountExpect, ge
 
 // serviceHosts are the failover hosts backed by service: their traffic is the
 // service's.
-func (ev *evaluator) serviceHosts(service string) []string {
-	var hosts []string
-	meshes := []*scenario.Mesh{&ev.s.Spec.Mesh}
-	for i := range ev.s.Spec.Steps {
-		if a := ev.s.Spec.Steps[i].Apply; a != nil && a.Mesh != nil {
-			meshes = append(meshes, a.Mesh)
-		}
-	}
-	for _, m := range meshes {
-		for _, fs := range m.FailoverServices {
-			for _, b := range fs.BackingServices {
-				if b.Service == service && fs.Hostname != "" && !slices.Contains(hosts, fs.Hostname) {
-					hosts = append(hosts, fs.Hostname)
-				}
-			}
-		}
-	}
-	return hosts
-}
+func (ev *evaluator) serviceHosts(service string) []string { return failoverHosts(ev.s, service) }
 
 func (ev *evaluator) hostMatcher(service string) func(string) bool {
 	keys := []string{service + "." + ev.s.Spec.Namespace}
@@ -413,7 +395,8 @@ func (ev *evaluator) failback(res *Result, f *scenario.FailbackExpect) error {
 }
 
 // backupOf is the cluster a failback to home comes from: the one a failover
-// expectation of the service moves it to, else the first other cluster.
+// expectation of the service moves it to, else the one a recorded failover did,
+// else the first other cluster.
 func (ev *evaluator) backupOf(service, home string) string {
 	for _, x := range ev.s.Spec.Expect {
 		if fo := x.Failover; fo != nil && fo.Service == service && fo.From == home {
@@ -425,12 +408,7 @@ func (ev *evaluator) backupOf(service, home string) string {
 			return d.f.To
 		}
 	}
-	for _, c := range ev.s.Spec.Clusters {
-		if c.Name != home {
-			return c.Name
-		}
-	}
-	return ""
+	return backupCluster(ev.s, service, home)
 }
 
 // detect judges a failover or failback: the recorded detection when the engine made
@@ -523,9 +501,15 @@ func basisText(b string) string {
 }
 
 func (ev *evaluator) timing(kind string, e event.Event, f event.Failover, live bool) *FailoverTiming {
+	// The moment is the step's plus Took, so that a detection published on the Bus
+	// (a little after the sample that decided it) and one found in the log agree.
+	at := ev.r.t(e.Elapsed)
+	if st := ev.r.step(f.After); st != nil {
+		at = ev.r.t(st.at) + f.Took
+	}
 	return &FailoverTiming{
 		Kind: kind, Service: f.Service, From: f.From, To: f.To, After: f.After,
-		AtSeconds: seconds(ev.r.t(e.Elapsed)), TookSeconds: seconds(f.Took), ResolutionSeconds: seconds(f.Resolution),
+		AtSeconds: seconds(at), TookSeconds: seconds(f.Took), ResolutionSeconds: seconds(f.Resolution),
 		Basis: f.Basis, Served: f.Served, Total: f.Total, Live: live,
 	}
 }

@@ -385,7 +385,7 @@ func TestRebuildIsStable(t *testing.T) {
 	}
 	for i, f := range live.Timings.Failovers {
 		g := rebuilt.Timings.Failovers[i]
-		if !f.Live || g.Live || f.TookSeconds != g.TookSeconds || f.Kind != g.Kind || f.Served != g.Served {
+		if !f.Live || g.Live || f.TookSeconds != g.TookSeconds || f.AtSeconds != g.AtSeconds || f.Kind != g.Kind || f.Served != g.Served {
 			t.Errorf("failover %d: live %+v, rebuilt %+v", i, f, g)
 		}
 	}
