@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 	"strconv"
 	"testing"
 	"time"
@@ -111,8 +113,27 @@ func (s *story) reviewsTraffic(end time.Duration) (local, local503, remote int64
 	return storyRate, 0, 0
 }
 
-// build writes the story's events.
+// built memoizes stories: many tests tell the same one.
+var (
+	builtMu sync.Mutex
+	built   = map[story][]event.Event{}
+)
+
+// build writes the story's events. The caller may change the slice, not the
+// events' payload bytes.
 func (s *story) build() []event.Event {
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	evs, ok := built[*s]
+	if !ok {
+		evs = s.write()
+		built[*s] = evs
+	}
+	return slices.Clone(evs)
+}
+
+// write writes the story's events.
+func (s *story) write() []event.Event {
 	b := &logBuilder{}
 	storySeconds := s.seconds
 	loadLen := time.Duration(storySeconds) * time.Second
