@@ -32,15 +32,15 @@ if command -v flock >/dev/null; then
 	flock 9
 fi
 
-# stamp_of prints the key a binary's stamp must match: the toolchain and the
-# exact module graph it was built from.
+# stamp_of MODULE RECIPE prints the key a binary's stamp must match: the
+# toolchain, the exact module graph it was built from and the recipe (package,
+# flags). Editing this script's comments does not force a rebuild.
 stamp_of() {
-	local mod="$1"
+	local mod="$1" recipe="$2"
 	{
-		go env GOVERSION GOOS GOARCH
+		go env GOVERSION GOOS GOARCH CGO_ENABLED
 		sha256sum "$root/tools/$mod/go.mod" "$root/tools/$mod/go.sum" | cut -d' ' -f1
-		# The build recipe itself (flags, ldflags) is part of what was built.
-		sha256sum "$root/hack/build-tools.sh" | cut -d' ' -f1
+		echo "$recipe"
 	} | sha256sum | cut -d' ' -f1
 }
 
@@ -58,15 +58,17 @@ human_size() {
 # build MODULE OUTPUT PACKAGE [LDFLAGS]
 build() {
 	local mod="$1" out="$2" pkg="$3" ldflags="${4:-}"
+	local goflags="-trimpath"
+	ldflags="-s -w $ldflags"
 	local key
-	key="$(stamp_of "$mod")"
+	key="$(stamp_of "$mod" "$pkg $goflags $ldflags")"
 	if up_to_date "$out" "$key"; then
 		return 0
 	fi
 	local start=$SECONDS
 	echo "build-tools: building $out ($pkg, tools/$mod) ..."
 	rm -f "$bin/.stamp-$out"
-	if ! (cd "$root/tools/$mod" && go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$out.tmp" "$pkg"); then
+	if ! (cd "$root/tools/$mod" && go build $goflags -ldflags "$ldflags" -o "$bin/$out.tmp" "$pkg"); then
 		rm -f "$bin/$out.tmp"
 		die "building $out from tools/$mod failed (see the compiler output above); fix it or check that the Go module proxy is reachable"
 	fi
@@ -117,7 +119,7 @@ build istio pilot-discovery istio.io/istio/pilot/cmd/pilot-discovery \
 # istio.io/istio itself requires, so the API server validates objects exactly
 # as the istiod we run expects them. Copied so drill needs no module cache at
 # run time.
-crds_key="$(stamp_of istio)"
+crds_key="$(stamp_of istio "istio.io/api kubernetes/customresourcedefinitions.gen.yaml")"
 if ! up_to_date istio-crds.yaml "$crds_key"; then
 	api_dir="$(cd "$root/tools/istio" && go mod download -json istio.io/api | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 	[[ -n "$api_dir" && -f "$api_dir/kubernetes/customresourcedefinitions.gen.yaml" ]] ||

@@ -75,6 +75,9 @@ func runHelper(out string) int {
 // every control-plane process with it.
 func TestKubernetesControlPlane(t *testing.T) {
 	localtest.SkipIfDisabled(t)
+	// The control-plane tests run in parallel: most of a start is waiting on
+	// the processes' own initialisation, which overlaps well.
+	t.Parallel()
 	if _, err := local.FindBinaries("", false); err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +252,7 @@ var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io
 // istiod reading the other cluster through its remote secret; then that Stop
 // leaves no process behind.
 func TestMesh(t *testing.T) {
+	t.Parallel()
 	m := localtest.StartClusters(t, []string{"east", "west"})
 	east, west := m.Cluster("east"), m.Cluster("west")
 	for _, c := range m.Clusters() {
@@ -428,6 +432,7 @@ trafficPolicy: {outlierDetection: {consecutive5xxErrors: -1}}
 // process failed and why, and leaves nothing running.
 func TestStartFailure(t *testing.T) {
 	localtest.SkipIfDisabled(t)
+	t.Parallel()
 	tests := []struct {
 		name        string
 		opts        func(t *testing.T) []local.Option
