@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"strings"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -68,29 +69,20 @@ func (t Target) kubectl(ns string) string {
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but the
-// characters kube context names, namespaces and paths usually have.
+// characters kube context names, namespaces and paths usually have. It works
+// on bytes, so that a name that is not valid UTF-8 reaches kubectl unchanged.
 func shellQuote(s string) string {
 	if s == "" {
 		return "''"
 	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			r == '-' || r == '_' || r == '.' || r == '/' || r == ':' || r == '@' || r == '=' || r == ',' || r == '+') {
-			safe = false
-			break
+	for i := 0; i < len(s); i++ {
+		if !safeInShell(s[i]) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 		}
 	}
-	if safe {
-		return s
-	}
-	out := "'"
-	for _, r := range s {
-		if r == '\'' {
-			out += `'\''`
-		} else {
-			out += string(r)
-		}
-	}
-	return out + "'"
+	return s
+}
+
+func safeInShell(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_./:@=,+", c) >= 0
 }
