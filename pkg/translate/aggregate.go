@@ -48,9 +48,11 @@ func (t *translator) aggregate(p *policies) {
 	}
 
 	addrs := failoverAddresses(t.mesh.FailoverServices)
+	hostnames := map[string]string{} // hostname → field of the failover service
 	for i := range t.mesh.FailoverServices {
 		fs := &t.mesh.FailoverServices[i]
 		ff := fmt.Sprintf("%s.failoverServices[%d]", t.base, i)
+		t.checkHostname(fs, ff, hostnames)
 		for j, bs := range fs.BackingServices {
 			t.checkRuns(svcKey{bs.Service, bs.Namespace}, bs.Cluster, fmt.Sprintf("%s.backingServices[%d]", ff, j))
 		}
@@ -71,7 +73,8 @@ func (t *translator) aggregate(p *policies) {
 		for _, svc := range p.order[c] {
 			e := p.get(c, svc)
 			if e.outlier.set {
-				b.dr(svc, svc.localHost(), objectName(svc.name))
+				host, name := t.names.localHost(svc)
+				b.dr(svc, host, name)
 			}
 			if e.shift.set || e.retries.set || e.timeout.set {
 				// previous_priorities, the retry priority plugin that makes a retry
@@ -83,6 +86,24 @@ func (t *translator) aggregate(p *policies) {
 				// has ejected the failed endpoints, so drill leaves it off here.
 				t.virtualService(b, e, false)
 			}
+		}
+	}
+}
+
+// checkHostname refuses a failover hostname that another failover service has, or
+// that drill uses for a remote service: both would define one Envoy cluster twice.
+func (t *translator) checkHostname(fs *scenario.FailoverService, ff string, seen map[string]string) {
+	if other, dup := seen[fs.Hostname]; dup {
+		line, _ := t.s.Pos(other + ".hostname")
+		t.errf(ff+".hostname", "%s is already the hostname of %s (line %d); give each failover service its own", fs.Hostname, other, line)
+		return
+	}
+	seen[fs.Hostname] = ff
+	for _, c := range t.clusterNames {
+		if strings.HasSuffix(fs.Hostname, ".svc."+c+".global") {
+			t.errf(ff+".hostname", "%s has the form drill gives the services of cluster %s (<service>.<namespace>.svc.%s.global); pick another, e.g. %s.%s.global",
+				fs.Hostname, c, c, fs.Name, fs.Namespace)
+			return
 		}
 	}
 }
@@ -113,17 +134,18 @@ func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, f
 		svc := svcKey{bs.Service, bs.Namespace}
 		var member string
 		if bs.Cluster == b.name {
-			d := b.dr(svc, svc.localHost(), objectName(svc.name))
+			host, name := t.names.localHost(svc)
+			d := b.dr(svc, host, name)
 			// The local member is this cluster's endpoints only. Where the clusters'
 			// istiods discover each other's endpoints, the service's own host also
 			// holds the other clusters' endpoints, and the aggregate's priority order
 			// would be lost inside its first member.
 			d.subsets = addUnique(d.subsets, b.name)
 			d.sources = addUnique(d.sources, fs.Name)
-			member = envoyCluster(port, b.name, svc.localHost())
+			member = envoyCluster(port, b.name, host)
 		} else {
 			t.remoteService(b, svc, bs.Cluster, fs, ff, j)
-			member = envoyCluster(port, "", svc.remoteHost(bs.Cluster))
+			member = t.names.remoteMember(svc, bs.Cluster, port)
 		}
 		if e := p.get(b.name, svc); (e == nil || !e.outlier.set) && j < len(fs.BackingServices)-1 {
 			unprotected = append(unprotected, svc.name+" in "+bs.Cluster)
@@ -141,7 +163,7 @@ func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, f
 		})
 	}
 	if len(unprotected) > 0 {
-		t.warnf(ff+".meshes", "in %s no traffic policy sets outlierDetection for %s: the aggregate cluster then moves on only when a member has no endpoints left (scaled to zero), not when its endpoints fail; add a policy with outlierDetection whose destination.clusters include %s",
+		t.warnf(ff+".meshes", "no traffic policy gives the clients in %s outlierDetection for %s: the aggregate cluster then moves on only when a member has no endpoints left (scaled to zero), not when its endpoints fail; add a policy with outlierDetection whose destination.clusters include %s",
 			b.name, strings.Join(unprotected, ", "), b.name)
 	}
 	ef := aggregateFilter(objectName(fs.Name), t.opts.rootNamespace, aggregate, members)
@@ -156,8 +178,7 @@ func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, f
 // ff is the field path of the failover service, j the index of the backing
 // service, for messages.
 func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, fs *scenario.FailoverService, ff string, j int) {
-	host := svc.remoteHost(remote)
-	name := objectName(svc.name, remote)
+	host, name := t.names.remoteHost(svc, remote)
 	ep, known := t.remotes[remote]
 	se := b.se(svc.namespace, name, func(spec *networking.ServiceEntry) {
 		spec.Hosts = []string{host}

@@ -33,7 +33,8 @@ func (t *translator) locality(p *policies) {
 		for _, svc := range p.order[c] {
 			e := p.get(c, svc)
 			if e.outlier.set || e.locality.set {
-				d := b.dr(svc, svc.localHost(), objectName(svc.name))
+				host, name := t.names.localHost(svc)
+				d := b.dr(svc, host, name)
 				d.lb = localityLB(e.locality.value)
 				if e.locality.set {
 					d.sources = addUnique(d.sources, e.locality.source)

@@ -72,6 +72,69 @@ func sni(port uint32, subset, host string) string {
 	return "outbound_." + strconv.FormatUint(uint64(port), 10) + "_." + subset + "_." + host
 }
 
+// names memoizes the strings derived from services and clusters. Strings are
+// immutable, so every object can share them; a large policy derives the same ones
+// thousands of times.
+type names struct {
+	local  map[svcKey][2]string    // local host, object name
+	remote map[svcRemote][2]string // remote host, object name
+	member map[memberKey]string    // Envoy cluster of a remote member
+}
+
+type svcRemote struct {
+	svc     svcKey
+	cluster string
+}
+
+type memberKey struct {
+	svcRemote
+	port uint32
+}
+
+// localHost returns the service's local hostname and the name of drill's objects
+// for it.
+func (n *names) localHost(svc svcKey) (host, name string) {
+	if n.local == nil {
+		n.local = map[svcKey][2]string{}
+	}
+	v, ok := n.local[svc]
+	if !ok {
+		v = [2]string{svc.localHost(), objectName(svc.name)}
+		n.local[svc] = v
+	}
+	return v[0], v[1]
+}
+
+// remoteHost returns the hostname of the service as run in cluster and the name of
+// drill's objects for it.
+func (n *names) remoteHost(svc svcKey, cluster string) (host, name string) {
+	if n.remote == nil {
+		n.remote = map[svcRemote][2]string{}
+	}
+	k := svcRemote{svc, cluster}
+	v, ok := n.remote[k]
+	if !ok {
+		v = [2]string{svc.remoteHost(cluster), objectName(svc.name, cluster)}
+		n.remote[k] = v
+	}
+	return v[0], v[1]
+}
+
+// remoteMember returns the Envoy cluster of the service as run in cluster.
+func (n *names) remoteMember(svc svcKey, cluster string, port uint32) string {
+	if n.member == nil {
+		n.member = map[memberKey]string{}
+	}
+	k := memberKey{svcRemote{svc, cluster}, port}
+	v, ok := n.member[k]
+	if !ok {
+		host, _ := n.remoteHost(svc, cluster)
+		v = envoyCluster(port, "", host)
+		n.member[k] = v
+	}
+	return v
+}
+
 // maxNameLen keeps object names within a DNS label, the strictest rule any tool
 // applies to the names of Istio objects.
 const maxNameLen = 63

@@ -216,6 +216,7 @@ type translator struct {
 	warns        []*scenario.FieldError
 	reported     map[string]bool
 	rank         map[string]int // position of each policy and failover service
+	names        names
 }
 
 // once reports whether key is new, so a problem found once per cluster is told

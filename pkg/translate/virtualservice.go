@@ -17,10 +17,11 @@ import (
 func (t *translator) virtualService(b *clusterBuild, e *effective, retryRemoteLocalities bool) {
 	svc := e.svc
 	vs := &networkingv1.VirtualService{TypeMeta: typeVirtualService}
-	vs.Name, vs.Namespace = objectName(svc.name), svc.namespace
-	vs.Spec.Hosts = []string{svc.localHost()}
+	host, name := t.names.localHost(svc)
+	vs.Name, vs.Namespace = name, svc.namespace
+	vs.Spec.Hosts = []string{host}
 
-	dest := &networking.Destination{Host: svc.localHost()}
+	dest := &networking.Destination{Host: host}
 	protocol := "http"
 	var from []string
 	if e.shift.set {
