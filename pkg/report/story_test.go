@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"sync"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
