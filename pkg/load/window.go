@@ -82,6 +82,11 @@ func (t *tally) window(start, end time.Duration) event.Window {
 		// the exact maximum; no percentile is allowed past it.
 		q := func(p float64) time.Duration { return min(time.Duration(t.hist.ValueAtQuantile(p)), t.max) }
 		w.P50, w.P90, w.P99 = q(50), q(90), q(99)
+		// The whole distribution travels too, so that a report can merge windows
+		// into exact percentiles over any part of the run.
+		if enc, err := t.hist.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			w.Histogram = string(enc)
+		}
 	}
 	if secs := (end - start).Seconds(); secs > 0 {
 		w.Rate = float64(t.requests) / secs

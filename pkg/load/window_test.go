@@ -1,6 +1,7 @@
 package load
 
 import (
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -191,6 +192,14 @@ func TestWindowPercentiles(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got[0], total) {
 		t.Errorf("the only window %+v differs from the total %+v", got[0], total)
+	}
+	// The encoded distribution decodes to the same counts and percentiles.
+	h, err := hdrhistogram.Decode([]byte(total.Histogram))
+	if err != nil {
+		t.Fatalf("decode the window's histogram: %v", err)
+	}
+	if h.TotalCount() != n || min(time.Duration(h.ValueAtQuantile(99)), total.Max) != total.P99 {
+		t.Errorf("decoded histogram: %d values, p99 %s; want %d, %s", h.TotalCount(), time.Duration(h.ValueAtQuantile(99)), n, total.P99)
 	}
 }
 
