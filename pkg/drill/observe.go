@@ -172,61 +172,28 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// detectors makes one failover Detector per (service, from, to) the expectations and
-// failover services speak of.
+// detectors makes one failover Detector per failover the scenario's expectations
+// speak of — the same ones report.Build judges with — plus, for each failover
+// service without one, a Detector of its first two backing clusters, so that steps
+// triggered by failover events fire even when nothing expects them.
 func (r *run) detectors() ([]*report.Detector, error) {
-	type key struct{ service, from, to string }
-	watches := map[key]*report.Watch{}
-	var order []key
-	get := func(k key) *report.Watch {
-		if w, ok := watches[k]; ok {
-			return w
-		}
-		w := &report.Watch{Service: k.service, Namespace: r.s.Spec.Namespace, From: k.from, To: k.to, Hosts: r.failoverHosts(k.service)}
-		watches[k] = w
-		order = append(order, k)
-		return w
-	}
-	for _, e := range r.s.Spec.Expect {
-		if f := e.Failover; f != nil {
-			w := get(key{f.Service, f.From, f.To})
-			if w.FailoverAfter == "" {
-				w.FailoverAfter = f.After
-			}
-		}
-	}
-	for _, e := range r.s.Spec.Expect {
-		if f := e.Failback; f != nil {
-			var w *report.Watch
-			for _, k := range order {
-				if k.service == f.Service && k.from == f.To {
-					w = watches[k]
-					break
-				}
-			}
-			if w == nil {
-				to := r.backupOf(f.Service, f.To)
-				if to == "" {
-					continue // the report explains a failback it cannot measure
-				}
-				w = get(key{f.Service, f.To, to})
-			}
-			if w.FailbackAfter == "" {
-				w.FailbackAfter = f.After
-			}
-		}
-	}
-	// Steps triggered by failover events need a detector even without an expectation.
+	watches := report.Watches(r.s)
 	for _, fs := range r.s.Spec.Mesh.FailoverServices {
-		if len(fs.BackingServices) >= 2 {
-			b0, b1 := fs.BackingServices[0], fs.BackingServices[1]
-			get(key{b0.Service, b0.Cluster, b1.Cluster})
+		if len(fs.BackingServices) < 2 {
+			continue
+		}
+		b0, b1 := fs.BackingServices[0], fs.BackingServices[1]
+		covered := slices.ContainsFunc(watches, func(w report.Watch) bool {
+			return w.Service == b0.Service && w.From == b0.Cluster
+		})
+		if !covered {
+			watches = append(watches, report.Watch{Service: b0.Service, Namespace: b0.Namespace, From: b0.Cluster, To: b1.Cluster, Hosts: []string{fs.Hostname}})
 		}
 	}
 	var ds []*report.Detector
 	var errs []error
-	for _, k := range order {
-		d, err := report.NewDetector(*watches[k])
+	for _, w := range watches {
+		d, err := report.NewDetector(w)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -234,35 +201,4 @@ func (r *run) detectors() ([]*report.Detector, error) {
 		ds = append(ds, d)
 	}
 	return ds, errors.Join(errs...)
-}
-
-// failoverHosts are the hostnames of failover services backed by service.
-func (r *run) failoverHosts(service string) []string {
-	var hosts []string
-	for _, fs := range r.s.Spec.Mesh.FailoverServices {
-		for _, b := range fs.BackingServices {
-			if b.Service == service && !slices.Contains(hosts, fs.Hostname) {
-				hosts = append(hosts, fs.Hostname)
-			}
-		}
-	}
-	return hosts
-}
-
-// backupOf is the cluster that takes service's traffic when home fails: the next
-// backing cluster of a failover service, or any other cluster.
-func (r *run) backupOf(service, home string) string {
-	for _, fs := range r.s.Spec.Mesh.FailoverServices {
-		for i, b := range fs.BackingServices {
-			if b.Service == service && b.Cluster == home && i+1 < len(fs.BackingServices) {
-				return fs.BackingServices[i+1].Cluster
-			}
-		}
-	}
-	for _, c := range r.s.Spec.Clusters {
-		if c.Name != home {
-			return c.Name
-		}
-	}
-	return ""
 }
