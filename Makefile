@@ -58,9 +58,18 @@ bench-load: ## drill's load generator against the vegeta CLI, side by side
 	hack/bench-load.sh
 
 FUZZTIME ?= 30s
+# Each parser of outside input has a fuzz target; -fuzzminimizetime keeps a short
+# run from spending its time minimizing.
+FUZZ_TARGETS := pkg/scenario:FuzzParse pkg/stats:FuzzParse pkg/event:FuzzReadLog \
+	pkg/event:FuzzWriteLog pkg/report:FuzzBuild pkg/translate:FuzzTranslate \
+	pkg/translate:FuzzParseRemote pkg/load:FuzzWindower pkg/load:FuzzStepsPacer \
+	pkg/fault:FuzzShellQuote pkg/cluster/local:FuzzParseCRDs
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME
-	$(GO) test ./pkg/scenario -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s; \
+	done
 
 .PHONY: clean
 clean: ## remove bin/drill (keeps the cached tools)
