@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/meshdrill/drill/pkg/cluster/local"
 )
@@ -22,16 +23,25 @@ func BenchmarkStartControlPlane(b *testing.B) {
 			if _, err := local.FindBinaries("", bc.opts == nil); err != nil {
 				b.Fatal(err)
 			}
+			var start, stop time.Duration
+			n := 0
 			for b.Loop() {
 				opts := append([]local.Option{local.WithRunDir(b.TempDir())}, bc.opts...)
+				t0 := time.Now()
 				cp, err := local.StartControlPlane(context.Background(), "bench", opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
+				t1 := time.Now()
 				if err := cp.Stop(context.Background()); err != nil {
 					b.Fatal(err)
 				}
+				start += t1.Sub(t0)
+				stop += time.Since(t1)
+				n++
 			}
+			b.ReportMetric(start.Seconds()/float64(n), "start-s/op")
+			b.ReportMetric(stop.Seconds()/float64(n), "stop-s/op")
 		})
 	}
 }
