@@ -125,7 +125,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		ScenarioYAML: string(cfg.scenarioYAML),
 	}))
 
-	runErr := r.execute(ctx)
+	runErr := r.executeGuarded(ctx)
 
 	// Whatever happened, faults are reverted before anything else is torn down.
 	revertCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fault.DefaultRevertTimeout)
@@ -181,6 +181,22 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 	return &Result{Dir: dir, Report: rep}, nil
 }
 
+// executeGuarded runs execute and, should the engine panic, reverts every fault
+// before the panic goes on: a bug in drill must not leave a cluster broken.
+func (r *run) executeGuarded(ctx context.Context) error {
+	defer func() {
+		if p := recover(); p != nil {
+			revertCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fault.DefaultRevertTimeout)
+			defer cancel()
+			if err := r.faults.RevertAll(revertCtx); err != nil {
+				fmt.Fprintln(os.Stderr, "drill: reverting faults after a crash failed:", err)
+			}
+			panic(p)
+		}
+	}()
+	return r.execute(ctx)
+}
+
 var errAborted = errors.New("aborted: interrupted by the user; faults were reverted")
 
 // execute is the run between run.started and the final revert.
@@ -192,6 +208,9 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	for _, c := range cs {
 		r.clusters[c.Name] = c
+	}
+	if err := r.checkFaultsAllowed(); err != nil {
+		return err
 	}
 	r.logf("applying the %s failover policy", r.s.Spec.Mesh.Strategy)
 	if err := r.applyPolicy(ctx, &r.s.Spec.Mesh, ""); err != nil {
@@ -239,6 +258,33 @@ func (r *run) execute(ctx context.Context) error {
 	// One more scrape interval so the last window's traffic is in the stats.
 	obs.drain(ctx)
 	return nil
+}
+
+// checkFaultsAllowed refuses, before anything changes, a drill whose faults would
+// act on a cluster drill did not create and whose context the user did not allow.
+func (r *run) checkFaultsAllowed() error {
+	guard := fault.NewGuard(append(r.cfg.allowContexts, fault.AllowedFromEnv()...)...)
+	var errs []error
+	seen := map[string]bool{}
+	for _, st := range r.s.Spec.Steps {
+		if st.Fault == nil {
+			continue
+		}
+		name := fault.ScenarioCluster(*st.Fault)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		t, err := (&actor{r: r}).target(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := guard.Check(t); err != nil {
+			errs = append(errs, fmt.Errorf("step %s: %w", st.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r *run) logf(format string, args ...any) {
