@@ -1,9 +1,14 @@
-package translate
+// Package apiserver_test applies what pkg/translate produces to a real
+// kube-apiserver. It lives apart from the translate package's own tests so that
+// their test binary stays free of client-go's typed clients, which make
+// coverage-guided fuzzing of the translator crawl.
+package apiserver_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +19,8 @@ import (
 
 	"github.com/meshdrill/drill/pkg/cluster/local"
 	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/translate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,7 +32,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// TestAPIServerAcceptsTranslation applies every object of every golden case to a
+// TestAPIServerAcceptsTranslation applies every object of every translation to a
 // real kube-apiserver with Istio's CRDs installed: server-side dry run through
 // client-go (structural schema, CEL rules, strict fields), `kubectl apply
 // --dry-run=server` on the rendered files when kubectl is installed, and a real
@@ -42,19 +49,12 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 	kube := kubernetes.NewForConfigOrDie(cfg)
 	installIstioCRDs(t, ctx, dyn)
 
-	// Every namespace the golden cases put objects in.
+	// Every namespace the translations put objects in.
 	namespaces := map[string]bool{}
-	cases := map[string][]Object{}
-	for _, tc := range goldenCases {
-		res, err := Translate(Input{Scenario: loadScenario(t, tc.path()), Remotes: tc.remotes}, tc.opts...)
-		if err != nil {
-			continue
-		}
-		for _, c := range res.Clusters {
-			cases[tc.name+"/"+c.Cluster] = c.Objects()
-			for _, o := range c.Objects() {
-				namespaces[o.GetNamespace()] = true
-			}
+	cases := translations(t)
+	for _, objs := range cases {
+		for _, o := range objs {
+			namespaces[o.GetNamespace()] = true
 		}
 	}
 	for ns := range namespaces {
@@ -68,11 +68,11 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 		n := 0
 		for name, objs := range cases {
 			for _, o := range objs {
-				u, err := ToUnstructured(o)
+				u, err := translate.ToUnstructured(o)
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = dyn.Resource(Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
+				_, err = dyn.Resource(translate.Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
 					metav1.ApplyOptions{FieldManager: "drill", Force: true, DryRun: []string{metav1.DryRunAll}})
 				if err != nil {
 					t.Errorf("%s: %s rejected: %v", name, describe(o), err)
@@ -86,8 +86,8 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 	t.Run("the API server rejects what the CRDs forbid", func(t *testing.T) {
 		// A check that can fail: the same path refuses an EnvoyFilter patch with an
 		// operation Istio does not have.
-		var o Object
-		for _, c := range cases["seed/cluster1"] {
+		var o translate.Object
+		for _, c := range cases["seed.yaml remotes=ip cluster1"] {
 			if c.GetObjectKind().GroupVersionKind().Kind == "EnvoyFilter" {
 				o = c
 			}
@@ -95,7 +95,7 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 		if o == nil {
 			t.Fatal("the seed has no EnvoyFilter in cluster1")
 		}
-		u, err := ToUnstructured(o)
+		u, err := translate.ToUnstructured(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 		if err := unstructured.SetNestedSlice(u.Object, patches, "spec", "configPatches"); err != nil {
 			t.Fatal(err)
 		}
-		_, err = dyn.Resource(Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
+		_, err = dyn.Resource(translate.Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
 			metav1.ApplyOptions{FieldManager: "drill", Force: true, DryRun: []string{metav1.DryRunAll}})
 		if err == nil || !strings.Contains(err.Error(), "operation") {
 			t.Fatalf("an unknown patch operation was accepted (err %v)", err)
@@ -118,38 +118,40 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 			t.Skip("kubectl is not installed")
 		}
 		dir := t.TempDir()
+		total := 0
 		for name, objs := range cases {
 			if len(objs) == 0 {
-				continue // kubectl refuses a file without objects
+				continue
 			}
-			path := filepath.Join(dir, strings.ReplaceAll(name, "/", "-")+".yaml")
 			var b bytes.Buffer
-			if err := WriteYAML(&b, objs); err != nil {
+			if err := translate.WriteYAML(&b, objs); err != nil {
 				t.Fatal(err)
 			}
+			path := filepath.Join(dir, strings.NewReplacer(" ", "_", "=", "-").Replace(name)+".yaml")
 			if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", cp.Kubeconfig(), "apply", "--dry-run=server", "-f", path)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Errorf("%s: kubectl apply --dry-run=server: %v\n%s", name, err, out)
-				continue
-			}
-			if got := strings.Count(string(out), "(server dry run)"); got != len(objs) {
-				t.Errorf("%s: kubectl applied %d of %d objects:\n%s", name, got, len(objs), out)
-			}
+			total += len(objs)
+		}
+		// One kubectl for every file: it reads the directory and names the file and
+		// object of any error.
+		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", cp.Kubeconfig(), "apply", "--dry-run=server", "-f", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl apply --dry-run=server: %v\n%s", err, out)
+		}
+		if got := strings.Count(string(out), "(server dry run)"); got != total {
+			t.Errorf("kubectl applied %d of %d objects:\n%s", got, total, out)
 		}
 	})
 
 	t.Run("find and remove what was applied", func(t *testing.T) {
-		objs := cases["seed/cluster1"]
+		objs := cases["seed.yaml remotes=ip cluster1"]
 		for _, o := range objs {
-			u, err := ToUnstructured(o)
+			u, err := translate.ToUnstructured(o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := dyn.Resource(Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
+			if _, err := dyn.Resource(translate.Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
 				metav1.ApplyOptions{FieldManager: "drill", Force: true}); err != nil {
 				t.Fatalf("apply %s: %v", describe(o), err)
 			}
@@ -157,12 +159,12 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 		// Applying the same objects again changes nothing: server-side apply of
 		// a deterministic translation is idempotent.
 		for _, o := range objs {
-			u, _ := ToUnstructured(o)
-			before, err := dyn.Resource(Resource(o)).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
+			u, _ := translate.ToUnstructured(o)
+			before, err := dyn.Resource(translate.Resource(o)).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			after, err := dyn.Resource(Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
+			after, err := dyn.Resource(translate.Resource(o)).Namespace(o.GetNamespace()).Apply(ctx, o.GetName(), u,
 				metav1.ApplyOptions{FieldManager: "drill", Force: true})
 			if err != nil {
 				t.Fatal(err)
@@ -171,10 +173,10 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 				t.Errorf("re-applying %s changed it", describe(o))
 			}
 		}
-		sel := Selector("reviews-failover")
+		sel := translate.Selector("reviews-failover")
 		found := 0
 		for _, gvr := range []schema.GroupVersionResource{
-			Resource(objs[0]), // serviceentries
+			{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"},
 			{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
 			{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
 			{Group: "networking.istio.io", Version: "v1alpha3", Resource: "envoyfilters"},
@@ -247,4 +249,69 @@ func installIstioCRDs(t *testing.T, ctx context.Context, dyn dynamic.Interface) 
 	if err != nil {
 		t.Fatalf("Istio's CRDs not established within a minute: %v", err)
 	}
+}
+
+// translations translates every scenario of the translate package's testdata,
+// offline, with IP addresses and with DNS names for the remote clusters, and every
+// apply step, keyed by "<file> remotes=<variant>[ step=<step>] <cluster>".
+func translations(t *testing.T) map[string][]translate.Object {
+	t.Helper()
+	files, err := filepath.Glob("../testdata/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios in ../testdata: %v", err)
+	}
+	out := map[string][]translate.Object{}
+	for _, f := range files {
+		s, err := scenario.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		variants := map[string]map[string]translate.Endpoint{"none": nil, "ip": {}, "dns": {}}
+		for i, c := range s.Spec.Clusters {
+			variants["ip"][c.Name] = translate.Endpoint{Address: fmt.Sprintf("192.0.2.%d", i+1)}
+			variants["dns"][c.Name] = translate.Endpoint{Address: "eastwest." + c.Name + ".example.com", Port: 443, Network: c.Network}
+		}
+		steps := []string{""}
+		for _, st := range s.Spec.Steps {
+			if st.Apply != nil {
+				steps = append(steps, st.Name)
+			}
+		}
+		for variant, remotes := range variants {
+			for _, step := range steps {
+				var opts []translate.Option
+				key := filepath.Base(f) + " remotes=" + variant
+				if step != "" {
+					opts = append(opts, translate.WithStep(step))
+					key += " step=" + step
+				}
+				res, err := translate.Translate(translate.Input{Scenario: s, Remotes: remotes}, opts...)
+				if err != nil {
+					continue // the error cases
+				}
+				for _, c := range res.Clusters {
+					out[key+" "+c.Cluster] = c.Objects()
+				}
+			}
+		}
+	}
+	if _, ok := out["seed.yaml remotes=ip cluster1"]; !ok {
+		t.Fatal("the seed scenario is not among the translations")
+	}
+	return out
+}
+
+func describe(o translate.Object) string {
+	return o.GetObjectKind().GroupVersionKind().Kind + " " + o.GetNamespace() + "/" + o.GetName()
+}
+
+// istioCRDFile is Istio's CRD manifest as the istio.io/api module drill builds
+// against ships it.
+func istioCRDFile(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api").Output()
+	if err != nil {
+		t.Fatalf("find the istio.io/api module (go list -m istio.io/api): %v", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "kubernetes", "customresourcedefinitions.gen.yaml")
 }
