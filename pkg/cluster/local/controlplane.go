@@ -255,7 +255,28 @@ func (cp *ControlPlane) prepare() error {
 	if err := writeFile(cp.kubeconfigPath, kc, 0o600); err != nil {
 		return fmt.Errorf("cluster %s: %w", cp.name, err)
 	}
+	if err := writeFile(filepath.Join(cp.dir, "endpoints.env"), cp.endpointsEnv(), 0o644); err != nil {
+		return fmt.Errorf("cluster %s: %w", cp.name, err)
+	}
 	return nil
+}
+
+// endpointsEnv is a shell-sourceable summary of where the cluster listens,
+// for a person poking at a running drill:
+//
+//	. <run>/east/endpoints.env && kubectl get pods -A && curl $ISTIOD_HTTP/debug/syncz
+func (cp *ControlPlane) endpointsEnv() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# drill local cluster %s\n", cp.name)
+	fmt.Fprintf(&b, "export KUBECONFIG=%s\n", cp.kubeconfigPath)
+	fmt.Fprintf(&b, "APISERVER=%s\n", cp.APIServerURL())
+	fmt.Fprintf(&b, "ETCD=http://127.0.0.1:%d\n", cp.ports.etcdClient)
+	if cp.cfg.istiod {
+		fmt.Fprintf(&b, "ISTIOD_HTTP=%s\n", cp.IstiodHTTPURL())
+		fmt.Fprintf(&b, "ISTIOD_XDS=%s\n", cp.IstiodGRPCAddr())
+		fmt.Fprintf(&b, "ISTIOD_MONITORING=%s\n", cp.IstiodMonitoringURL())
+	}
+	return []byte(b.String())
 }
 
 // start runs one of the cluster's processes and records it for Stop.

@@ -262,6 +262,22 @@ func TestMesh(t *testing.T) {
 		t.Errorf("both clusters use service range %s", east.ServiceCIDR())
 	}
 
+	t.Run("endpoints.env", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(east.Dir(), "endpoints.env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"export KUBECONFIG=" + east.Kubeconfig() + "\n",
+			"ISTIOD_XDS=" + east.IstiodGRPCAddr() + "\n",
+			"ISTIOD_HTTP=" + east.IstiodHTTPURL() + "\n",
+		} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("endpoints.env lacks %q:\n%s", want, b)
+			}
+		}
+	})
+
 	t.Run("istiod debug endpoints", func(t *testing.T) {
 		for _, path := range []string{"/syncz", "/clusterz", "/mesh"} {
 			resp, err := http.Get(east.IstiodDebugURL() + path)
