@@ -139,11 +139,7 @@ func CrossNetworkGateway() *networkingv1.Gateway {
 // gateways with their addresses. On a reused cluster that already runs the
 // pinned Istio it keeps it.
 func (c *clusterRun) installIstio(ctx context.Context, ca *pki.MeshCA, istioctl *Istioctl) error {
-	ns := applycorev1.Namespace(existing.IstioNamespace).WithLabels(map[string]string{existing.NetworkLabel: c.sc.Network})
-	if _, err := c.kube.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
-		return fmt.Errorf("cluster %s: create namespace %s: %w", c.name, existing.IstioNamespace, err)
-	}
-	if err := c.ensureCACerts(ctx, ca); err != nil {
+	if err := c.prepareIstio(ctx, ca); err != nil {
 		return err
 	}
 
@@ -189,6 +185,16 @@ func (c *clusterRun) installIstio(ctx context.Context, ca *pki.MeshCA, istioctl 
 		c.log.Info("gateway address", "service", svc, "address", addr)
 	}
 	return nil
+}
+
+// prepareIstio does what Istio's multicluster guide does before installing:
+// istio-system labelled with the cluster's network, and the cacerts secret.
+func (c *clusterRun) prepareIstio(ctx context.Context, ca *pki.MeshCA) error {
+	ns := applycorev1.Namespace(existing.IstioNamespace).WithLabels(map[string]string{existing.NetworkLabel: c.sc.Network})
+	if _, err := c.kube.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+		return fmt.Errorf("cluster %s: create namespace %s: %w", c.name, existing.IstioNamespace, err)
+	}
+	return c.ensureCACerts(ctx, ca)
 }
 
 // ensureCACerts creates istio-system/cacerts from a new intermediate of ca,

@@ -26,7 +26,13 @@ type artifacts struct {
 // kind cluster of the drill's names exists (unless reusing), and that istioctl
 // and MetalLB's manifest are in the cache or can be downloaded. It returns a
 // *preflight.Error listing every problem, which the CLI turns into exit code 2.
-func (p *Provider) Preflight(ctx context.Context, s *scenario.Scenario) (*artifacts, error) {
+// Up runs it first; calling it alone answers "could this machine run s?".
+func (p *Provider) Preflight(ctx context.Context, s *scenario.Scenario) error {
+	_, err := p.preflight(ctx, s)
+	return err
+}
+
+func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifacts, error) {
 	var info *preflight.DockerInfo
 	art := &artifacts{}
 	n := len(s.Spec.Clusters)

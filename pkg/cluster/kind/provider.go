@@ -82,10 +82,13 @@ type Provider struct {
 	createTimeout   time.Duration
 	readyTimeout    time.Duration
 	bookinfoTimeout time.Duration
-	dockerBin       string
-	http            *http.Client
-	log             *slog.Logger
-	preflightOnly   bool
+	// dockerBin is the CLI drill runs for what kind's library does not
+	// answer (the network's subnet, published ports); kind itself always runs
+	// "docker" from PATH, and so does drill, so both see the same engine.
+	dockerBin     string
+	http          *http.Client
+	log           *slog.Logger
+	preflightOnly bool
 
 	mu      sync.Mutex
 	kind    *kindcluster.Provider
@@ -157,10 +160,6 @@ func WithTimeouts(create, ready, bookinfo time.Duration) Option {
 		}
 	}
 }
-
-// WithDockerBinary runs name instead of "docker" for preflight and the
-// network queries kind's library does not answer.
-func WithDockerBinary(name string) Option { return func(p *Provider) { p.dockerBin = name } }
 
 // WithHTTPClient downloads with c (default: a client with a 10-minute
 // timeout and proxy settings from the environment).
@@ -236,7 +235,7 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 	p.log.Info("kind provider", "clusters", len(runs), "node image", p.nodeImage, "istio", IstioVersion,
 		"metallb", MetalLBVersion, "kind library", LibraryVersion(), "state", p.stateDir, "ingress", p.ingressMode)
 
-	art, err := p.Preflight(ctx, s)
+	art, err := p.preflight(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +376,10 @@ func (c *clusterRun) create(ctx context.Context) error {
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return fmt.Errorf("cluster %s: state directory: %w", c.name, err)
 	}
-	existingNames, err := p.kindProvider().List()
+	// A kind provider of its own, so kind's progress lines carry this
+	// cluster's name in the log.
+	kp := kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindLogger{log: c.log}))
+	existingNames, err := kp.List()
 	if err != nil {
 		return fmt.Errorf("cluster %s: list kind clusters: %w", c.name, err)
 	}
@@ -387,7 +389,7 @@ func (c *clusterRun) create(ctx context.Context) error {
 		}
 		c.reused = true
 		c.log.Info("reusing kind cluster", "kind", c.kindName)
-		kc, err := p.kindProvider().KubeConfig(c.kindName, false)
+		kc, err := kp.KubeConfig(c.kindName, false)
 		if err != nil {
 			return fmt.Errorf("cluster %s: kubeconfig of kind cluster %s: %w", c.name, c.kindName, err)
 		}
@@ -405,7 +407,7 @@ func (c *clusterRun) create(ctx context.Context) error {
 		start := time.Now()
 		// kind's Create cannot be interrupted: a cancelled drill waits for it
 		// to finish, then deletes what it made.
-		err = p.kindProvider().Create(c.kindName,
+		err = kp.Create(c.kindName,
 			kindcluster.CreateWithV1Alpha4Config(copyConfig(cfg)),
 			kindcluster.CreateWithNodeImage(p.nodeImage),
 			kindcluster.CreateWithWaitForReady(p.createTimeout),
@@ -418,7 +420,7 @@ func (c *clusterRun) create(ctx context.Context) error {
 		}
 		c.log.Info("kind cluster created", "kind", c.kindName, "took", time.Since(start).Round(time.Second), "kubeconfig", c.kubeconfig)
 	}
-	nodes, err := p.kindProvider().ListNodes(c.kindName)
+	nodes, err := kp.ListNodes(c.kindName)
 	if err != nil {
 		return fmt.Errorf("cluster %s: nodes of kind cluster %s: %w", c.name, c.kindName, err)
 	}
