@@ -229,6 +229,7 @@ func (p *Proxy) configDump(withEDS bool) []byte {
 	type entry struct {
 		Name     string          `json:"name"`
 		Resource json.RawMessage `json:"resource,omitempty"`
+		Error    string          `json:"error,omitempty"`
 	}
 	dump := func(names []string, get func(string) proto.Message) []entry {
 		out := make([]entry, 0, len(names))
@@ -236,6 +237,10 @@ func (p *Proxy) configDump(withEDS bool) []byte {
 			e := entry{Name: n}
 			if b, err := (protojson.MarshalOptions{UseProtoNames: true}).Marshal(get(n)); err == nil {
 				e.Resource = b
+			} else {
+				// A typed config of a type drill does not link (an Istio
+				// filter's own proto) cannot be rendered; the summary has it.
+				e.Error = err.Error()
 			}
 			out = append(out, e)
 		}
@@ -262,6 +267,21 @@ func (p *Proxy) configDump(withEDS bool) []byte {
 			"dynamic_endpoint_configs": dump(sortedKeys(c.assignments), func(n string) proto.Message { return c.assignments[n] }),
 		}
 	}
+	var chains []map[string]any
+	for _, n := range sortedKeys(c.listeners) {
+		li := c.listeners[n]
+		for _, ch := range append(append([]*chainInfo(nil), li.chains...), li.fallback) {
+			if ch == nil {
+				continue
+			}
+			chains = append(chains, map[string]any{
+				"listener": n, "chain": ch.name, "destination_port": ch.destPort, "server_names": ch.serverNames,
+				"transport_protocol": ch.transport, "application_protocols": ch.appProtocols, "http": ch.http,
+				"rds": ch.rds, "tcp_cluster": ch.tcpCluster, "sni_cluster": ch.sniCluster,
+			})
+		}
+	}
+	doc["filter_chains"] = chains
 	c.mu.Unlock()
 	doc["xds"] = p.ads.status()
 	b, err := json.MarshalIndent(doc, "", " ")

@@ -1,0 +1,358 @@
+package localsidecar_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/pkg/bookinfo/app"
+	"github.com/meshdrill/drill/pkg/cluster/local"
+	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/pkg/proxy"
+	"github.com/meshdrill/drill/pkg/proxy/localsidecar"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/stats"
+	"github.com/meshdrill/drill/pkg/translate"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+)
+
+// meshCluster is one cluster of the test mesh with its node and gateway.
+type meshCluster struct {
+	name     string
+	cp       *local.ControlPlane
+	cs       kubernetes.Interface
+	dyn      dynamic.Interface
+	node     *local.Node
+	eastWest *proxy.Proxy
+	ewAddr   netip.Addr
+}
+
+// eastWestAddr is where the test runs cluster i's east-west gateway: an
+// address of the cluster's pod range far from where the node starts
+// allocating.
+func eastWestAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 1}) }
+
+func repoFile(t *testing.T, rel string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", rel)
+}
+
+// startMesh starts the scenario's clusters, each with a node running
+// Bookinfo behind emulated sidecars and an east-west gateway.
+func startMesh(t *testing.T, sc *scenario.Scenario) []*meshCluster {
+	t.Helper()
+	var names []string
+	for _, c := range sc.Spec.Clusters {
+		names = append(names, c.Name)
+	}
+	m := localtest.StartClusters(t, names)
+	ctx := t.Context()
+	var out []*meshCluster
+	for i, c := range sc.Spec.Clusters {
+		cp := m.Cluster(c.Name)
+		mc := &meshCluster{name: c.Name, cp: cp,
+			cs: kubernetes.NewForConfigOrDie(cp.RESTConfig()), dyn: dynamic.NewForConfigOrDie(cp.RESTConfig())}
+		f := localsidecar.New(cp.IstiodGRPCAddr(), localsidecar.WithLogger(testLogger(t, slog.LevelWarn).With("cluster", c.Name)))
+		node, err := local.StartNode(ctx, c.Name, i, mc.cs, local.WithSidecars(f),
+			local.WithLocality(c.Locality), local.WithNodeLogger(testLogger(t, slog.LevelWarn).With("cluster", c.Name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc.node = node
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := node.Stop(sctx); err != nil {
+				t.Error(err)
+			}
+		})
+		// The east-west gateway and the Gateway object that gives it its
+		// AUTO_PASSTHROUGH listener.
+		mc.ewAddr = eastWestAddr(i)
+		gw, err := proxy.NewGateway(proxy.GatewayIdentity(c.Name, "istio-eastwestgateway", proxy.EastWestGatewayLabel, mc.ewAddr),
+			cp.IstiodGRPCAddr(), proxy.WithLogger(testLogger(t, slog.LevelWarn).With("gateway", c.Name)),
+			proxy.WithRecorder(func(r *discoveryv3.DiscoveryResponse) {
+				if os.Getenv("DRILL_PROXY_DUMP") == "" || r.TypeUrl != proxy.TypeEndpoint {
+					return
+				}
+				for _, a := range r.Resources {
+					la := &endpointv3.ClusterLoadAssignment{}
+					_ = a.UnmarshalTo(la)
+					if strings.Contains(la.ClusterName, "reviews") {
+						t.Logf("gateway %s EDS %s: %v", c.Name, la.ClusterName, la)
+					}
+				}
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = gw.Stop(sctx)
+		})
+		mc.eastWest = gw
+		applyObject(t, mc.dyn, proxy.CrossNetworkGateway())
+		set, err := bookinfo.Manifests(*c.Bookinfo, "default", bookinfo.WithObserved("productpage"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		injectLabels(set)
+		if err := bookinfo.Apply(ctx, c.Name, mc.cs, mc.dyn, set, bookinfo.WithoutWait()); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, mc)
+	}
+	for _, mc := range out {
+		if err := bookinfo.WaitAvailable(ctx, mc.cs, "default", deploymentsOf(t, mc), 3*time.Minute); err != nil {
+			t.Fatalf("cluster %s: %v", mc.name, err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := mc.eastWest.WaitReady(rctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// injectLabels adds to Bookinfo's pod templates the labels Istio's sidecar
+// injector adds to the pods it injects. istiod reads security.istio.io/tlsMode
+// to know an endpoint speaks Istio mTLS, and sends an AUTO_PASSTHROUGH
+// gateway only such endpoints.
+func injectLabels(set *bookinfo.Set) {
+	for _, d := range set.Deployments {
+		l := d.Spec.Template.Labels
+		l["security.istio.io/tlsMode"] = "istio"
+		l["service.istio.io/canonical-name"] = l["app"]
+		l["service.istio.io/canonical-revision"] = l["version"]
+	}
+}
+
+func deploymentsOf(t *testing.T, mc *meshCluster) []string {
+	list, err := mc.cs.AppsV1().Deployments("default").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range list.Items {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+func applyObject(t *testing.T, dyn dynamic.Interface, obj kruntime.Object) {
+	t.Helper()
+	m, err := kruntime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
+	gvr := gv.WithResource(strings.ToLower(u.GetKind()) + "s")
+	if _, err := dyn.Resource(gvr).Namespace(u.GetNamespace()).Apply(t.Context(), u.GetName(), u, metav1.ApplyOptions{FieldManager: "drill", Force: true}); err != nil {
+		t.Fatalf("apply %s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+}
+
+// applyTranslation applies each cluster's translated objects.
+func applyTranslation(t *testing.T, mesh []*meshCluster, res *translate.Result) {
+	t.Helper()
+	for _, mc := range mesh {
+		co := res.Cluster(mc.name)
+		for _, o := range co.Objects() {
+			u, err := translate.ToUnstructured(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := mc.dyn.Resource(translate.Resource(o)).Namespace(u.GetNamespace()).Apply(t.Context(), u.GetName(), u,
+				metav1.ApplyOptions{FieldManager: "drill", Force: true}); err != nil {
+				t.Fatalf("cluster %s: apply %s %s: %v", mc.name, u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+}
+
+func scaleReviews(t *testing.T, mc *meshCluster, replicas int32) {
+	t.Helper()
+	list, err := mc.cs.AppsV1().Deployments("default").List(t.Context(), metav1.ListOptions{LabelSelector: "app=reviews"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list.Items {
+		s, err := mc.cs.AppsV1().Deployments("default").GetScale(t.Context(), d.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Spec.Replicas = replicas
+		if _, err := mc.cs.AppsV1().Deployments("default").UpdateScale(t.Context(), d.Name, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// page fetches the product page and says which cluster's reviews served it
+// ("" when reviews were unavailable).
+func page(t *testing.T, pp string) (servedBy string, err error) {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+net.JoinHostPort(pp, "9080")+"/productpage", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("productpage: %s", resp.Status)
+	}
+	if strings.Contains(body, app.ReviewsUnavailable) {
+		return "", nil
+	}
+	if c := resp.Header.Get(app.HeaderReviewsCluster); c != "" {
+		return c, nil
+	}
+	return "?", nil
+}
+
+// scrape parses the productpage sidecar's Prometheus stats with pkg/stats.
+func scrape(t *testing.T, pp string) (*stats.Snapshot, string) {
+	t.Helper()
+	text := get(t, "http://"+net.JoinHostPort(pp, "15000")+"/stats/prometheus")
+	snap, err := stats.Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("parse productpage sidecar stats: %v", err)
+	}
+	return snap, text
+}
+
+// failover drives productpage until its reviews come from cluster1, scales
+// reviews in cluster1 to zero and waits until they come from cluster2.
+func failover(t *testing.T, mesh []*meshCluster, statCluster string) {
+	c1 := mesh[0]
+	pp := podTwin(t, c1.cs, "default", "app=productpage")
+	// The policy is in force once every page's reviews come from cluster1:
+	// without it reviews' endpoints in both clusters take turns.
+	deadline := time.Now().Add(90 * time.Second)
+	for run := 0; run < 20; {
+		by, err := page(t, pp)
+		if err == nil && by == "cluster1" {
+			run++
+		} else {
+			run = 0
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("productpage in cluster1 never kept to reviews of cluster1 (last: %q, %v)\n%s", by, err, get(t, "http://"+net.JoinHostPort(pp, "15000")+"/clusters"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	scaleReviews(t, c1, 0)
+	start := time.Now()
+	var seen []string
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		by, err := page(t, pp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, by)
+		if by == "cluster2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, text := scrape(t, pp)
+			gw := mesh[1].eastWest.AdminURL()
+			t.Fatalf("no failover to cluster2 within 60s; pages served by %q\n%s\nclusters:\n%s\ncluster2 east-west gateway:\n%s\n%s\n%s", compact(seen), text,
+				get(t, "http://"+net.JoinHostPort(pp, "15000")+"/clusters"), get(t, gw+"/config_dump"), get(t, gw+"/stats"), get(t, gw+"/clusters"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("failover after %s (%d pages; served by %v)", time.Since(start).Round(time.Millisecond), len(seen), compact(seen))
+	for range 10 {
+		if by, err := page(t, pp); err != nil || by != "cluster2" {
+			t.Fatalf("after failover a page was served by %q (%v), want cluster2", by, err)
+		}
+	}
+	snap, text := scrape(t, pp)
+	if os.Getenv("DRILL_PROXY_DUMP") != "" {
+		_ = os.WriteFile(os.Getenv("DRILL_PROXY_DUMP")+"."+t.Name(), []byte(text), 0o644)
+	}
+	cs := snap.Clusters[statCluster]
+	if cs == nil || cs.Codes["200"] < 10 {
+		t.Errorf("productpage sidecar stats: %s has %v, want at least 10 responses 200\n%s", statCluster, cs, text)
+	}
+	served := map[string]uint64{}
+	for k, v := range snap.Requests {
+		if k.Reporter == "source" && strings.HasPrefix(k.DestinationService, "reviews") && k.ResponseCode == "200" {
+			served[k.DestinationCluster] += v
+		}
+	}
+	if served["cluster2"] < 10 || served["cluster1"] == 0 {
+		t.Errorf("istio_requests_total of productpage to reviews by destination_cluster: %v; want both clusters, cluster2 at least 10", served)
+	}
+}
+
+func compact(s []string) []string {
+	var out []string
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestFailover is the seed drill by hand, for both strategies, against real
+// istiods: the scenario's policy translated and applied, reviews scaled to
+// zero in cluster1, and productpage's traffic moving to cluster2 — visible
+// in the pages and in productpage's sidecar stats.
+func TestFailover(t *testing.T) {
+	tests := []struct {
+		name, file, statCluster string
+	}{
+		{"aggregate", "scenarios/reviews-failover.yaml", "outbound|9080||reviews.default.svc.cluster2.global"},
+		{"locality", "scenarios/locality-failover.yaml", "outbound|9080||reviews.default.svc.cluster.local"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc, err := scenario.Load(repoFile(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mesh := startMesh(t, sc)
+			remotes := map[string]translate.Endpoint{}
+			for _, mc := range mesh {
+				remotes[mc.name] = translate.Endpoint{Address: mc.ewAddr.String(), Port: proxy.EastWestPort}
+			}
+			res, err := translate.Translate(translate.Input{Scenario: sc, Remotes: remotes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			applyTranslation(t, mesh, res)
+			failover(t, mesh, tc.statCluster)
+		})
+	}
+}
