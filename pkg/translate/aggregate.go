@@ -111,7 +111,7 @@ func (t *translator) checkHostname(fs *scenario.FailoverService, ff string, seen
 // failoverIn writes the objects that define failover service fs in one cluster.
 func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, ff, addr string, p *policies) {
 	port := uint32(fs.Port.Number)
-	se := b.se(fs.Namespace, objectName(fs.Name), func(spec *networking.ServiceEntry) {
+	se := b.se(fs.Hostname, fs.Namespace, objectName(fs.Name), func(spec *networking.ServiceEntry) {
 		spec.Hosts = []string{fs.Hostname}
 		// An address of its own lets clients call the hostname directly (with
 		// Istio's DNS proxy) and keeps a tcp port off the 0.0.0.0 listener that
@@ -180,7 +180,7 @@ func (t *translator) failoverIn(b *clusterBuild, fs *scenario.FailoverService, f
 func (t *translator) remoteService(b *clusterBuild, svc svcKey, remote string, fs *scenario.FailoverService, ff string, j int) {
 	host, name := t.names.remoteHost(svc, remote)
 	ep, known := t.remotes[remote]
-	se := b.se(svc.namespace, name, func(spec *networking.ServiceEntry) {
+	se := b.se(host, svc.namespace, name, func(spec *networking.ServiceEntry) {
 		spec.Hosts = []string{host}
 		spec.Location = networking.ServiceEntry_MESH_INTERNAL
 		we := &networking.WorkloadEntry{Ports: map[string]uint32{}}

@@ -57,6 +57,7 @@ var goldenCases = []goldenCase{
 	{name: "error-backing-not-running", remotes: kindRemotes("cluster1", "cluster2", "cluster3")},
 	{name: "error-policies", remotes: kindRemotes("cluster1", "cluster2")},
 	{name: "error-locality-failover-services"},
+	{name: "error-name-clash", remotes: kindRemotes("cluster1", "cluster2")},
 }
 
 func (c goldenCase) path() string {

@@ -35,17 +35,15 @@ var (
 // turns it into ClusterObjects.
 type clusterBuild struct {
 	name      string
-	ses       map[nsName]*seBuild
+	ses       map[string]*seBuild // by host
 	drs       map[string]*drBuild // by host
 	efs       []*networkingv1alpha3.EnvoyFilter
 	vss       []*networkingv1.VirtualService
 	upstreams []Upstream
 }
 
-type nsName struct{ namespace, name string }
-
 func newClusterBuild(name string) *clusterBuild {
-	return &clusterBuild{name: name, ses: map[nsName]*seBuild{}, drs: map[string]*drBuild{}}
+	return &clusterBuild{name: name, ses: map[string]*seBuild{}, drs: map[string]*drBuild{}}
 }
 
 // seBuild is a ServiceEntry being built; remote hosts collect the ports of every
@@ -87,16 +85,16 @@ func (b *clusterBuild) dr(svc svcKey, host, name string) *drBuild {
 	return d
 }
 
-// se returns the ServiceEntry namespace/name, creating it and filling its spec with
-// fill.
-func (b *clusterBuild) se(namespace, name string, fill func(*networking.ServiceEntry)) *seBuild {
-	key := nsName{namespace, name}
-	s := b.ses[key]
+// se returns the ServiceEntry of host, creating it as namespace/name and filling
+// its spec with fill. Keyed by host, so that two hosts whose derived names meet
+// become two objects, which checkNames reports.
+func (b *clusterBuild) se(host, namespace, name string, fill func(*networking.ServiceEntry)) *seBuild {
+	s := b.ses[host]
 	if s == nil {
 		s = &seBuild{obj: &networkingv1.ServiceEntry{TypeMeta: typeServiceEntry}}
 		s.obj.Name, s.obj.Namespace = name, namespace
 		fill(&s.obj.Spec)
-		b.ses[key] = s
+		b.ses[host] = s
 	}
 	return s
 }
