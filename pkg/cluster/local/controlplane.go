@@ -152,8 +152,6 @@ func startControlPlane(ctx context.Context, name string, cfg config) (_ *Control
 	}
 	cp.mu.Lock()
 	cp.timings.ControllerManager = r.took
-	cp.mu.Unlock()
-	cp.mu.Lock()
 	cp.timings.Total = time.Since(begin)
 	cp.mu.Unlock()
 	cfg.log.Info("local control plane ready", "cluster", name, "took", cp.timings.Total.Round(time.Millisecond))
