@@ -47,6 +47,10 @@ func StartClusters(ctx context.Context, names []string, opts ...Option) (_ *Mesh
 	for _, o := range opts {
 		o(&cfg)
 	}
+	// Said once, not once per cluster.
+	if _, err := FindBinaries(cfg.binDir, cfg.istiod); err != nil {
+		return nil, fmt.Errorf("start clusters: %w", err)
+	}
 	if cfg.runDir == "" {
 		if cfg.runDir, err = os.MkdirTemp("", "drill-local-"); err != nil {
 			return nil, fmt.Errorf("start clusters: create run directory: %w", err)
