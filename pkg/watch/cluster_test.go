@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/meshdrill/drill/pkg/cluster/local"
 	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
@@ -210,12 +211,18 @@ func podsOf(t *testing.T, cs kubernetes.Interface, ns, selector string, n int) [
 
 func scale(t *testing.T, cs kubernetes.Interface, ns, name string, n int32) {
 	t.Helper()
-	sc, err := cs.AppsV1().Deployments(ns).GetScale(context.Background(), name, metav1.GetOptions{})
+	// The controllers write the Deployment's status at the same time, which moves
+	// the scale's resourceVersion: retry on conflict, as any client must.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := cs.AppsV1().Deployments(ns).GetScale(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = n
+		_, err = cs.AppsV1().Deployments(ns).UpdateScale(context.Background(), name, sc, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Spec.Replicas = n
-	if _, err := cs.AppsV1().Deployments(ns).UpdateScale(context.Background(), name, sc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
