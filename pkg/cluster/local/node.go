@@ -98,7 +98,7 @@ func StartNode(ctx context.Context, cluster string, clusterIndex int, kube kuber
 
 	n := &Node{
 		cfg: cfg, cluster: cluster, name: cfg.name, kube: kube,
-		alloc:   newPodAllocator(cfg.podCIDR),
+		alloc:   newPodAllocator(cfg.podCIDR, true),
 		workers: map[string]*podWorker{},
 	}
 	n.ip = n.alloc.nodeAddr()
@@ -128,10 +128,14 @@ func StartNode(ctx context.Context, cluster string, clusterIndex int, kube kuber
 	if err := svcInformer.Informer().AddIndexers(cache.Indexers{clusterIPIndex: clusterIPIndexFunc}); err != nil {
 		return nil, fmt.Errorf("cluster %s: node %s: %w", cluster, n.name, err)
 	}
+	sliceInformer := n.factory.Discovery().V1().EndpointSlices().Informer()
+	if err := sliceInformer.AddIndexers(cache.Indexers{sliceServiceIndex: sliceServiceIndexFunc}); err != nil {
+		return nil, fmt.Errorf("cluster %s: node %s: %w", cluster, n.name, err)
+	}
 	n.proxy = &serviceProxy{
 		services:   svcInformer.Lister(),
 		serviceIdx: svcInformer.Informer().GetIndexer(),
-		slices:     n.factory.Discovery().V1().EndpointSlices().Lister(),
+		sliceIdx:   sliceInformer.GetIndexer(),
 	}
 	n.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -148,7 +152,6 @@ func StartNode(ctx context.Context, cluster string, clusterIndex int, kube kuber
 	}); err != nil {
 		return nil, fmt.Errorf("cluster %s: node %s: %w", cluster, n.name, err)
 	}
-	n.factory.Discovery().V1().EndpointSlices().Informer()
 	n.factory.Start(n.ctx.Done())
 	for typ, ok := range n.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {

@@ -18,9 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -36,8 +34,23 @@ const clusterDomain = "cluster.local"
 type serviceProxy struct {
 	services   corelisters.ServiceLister
 	serviceIdx cache.Indexer
-	slices     discoverylisters.EndpointSliceLister
-	next       sync.Map // service key and port → *atomic.Uint64
+	sliceIdx   cache.Indexer // EndpointSlices, indexed by sliceServiceIndex
+	next       sync.Map      // service key and port → *atomic.Uint64
+}
+
+// sliceServiceIndex indexes EndpointSlices by the Service they belong to,
+// namespace/name.
+const sliceServiceIndex = "service"
+
+func sliceServiceIndexFunc(obj any) ([]string, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
+		return []string{s.Namespace + "/" + name}, nil
+	}
+	return nil, nil
 }
 
 const clusterIPIndex = "clusterIP"
@@ -179,13 +192,13 @@ func (p *serviceProxy) endpoint(svc *corev1.Service, port int32) (netip.AddrPort
 	if sp == nil {
 		return netip.AddrPort{}, errRefused
 	}
-	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name})
-	list, err := p.slices.EndpointSlices(svc.Namespace).List(sel)
+	list, err := p.sliceIdx.ByIndex(sliceServiceIndex, svc.Namespace+"/"+svc.Name)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	var ready []netip.AddrPort
-	for _, s := range list {
+	for _, o := range list {
+		s := o.(*discoveryv1.EndpointSlice)
 		if s.AddressType != discoveryv1.AddressTypeIPv4 {
 			continue
 		}

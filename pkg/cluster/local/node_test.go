@@ -185,7 +185,7 @@ func endpoints(ctx context.Context, cs kubernetes.Interface, ns, svc string) (al
 	return all, ready, nil
 }
 
-func scale(t *testing.T, cs kubernetes.Interface, ns, deployment string, replicas int32) {
+func scale(t testing.TB, cs kubernetes.Interface, ns, deployment string, replicas int32) {
 	t.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		s, err := cs.AppsV1().Deployments(ns).GetScale(t.Context(), deployment, metav1.GetOptions{})
@@ -480,9 +480,9 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// deploy creates a one-replica Deployment and Service app=name on port 8080
+// deploy creates a one-replica Deployment and Service app=name on port
 // running image, and waits for its pod when wantReady.
-func deploy(t *testing.T, cs kubernetes.Interface, ns, name, image string, grace int64, wantReady bool) *corev1.Pod {
+func deploy(t testing.TB, cs kubernetes.Interface, ns, name, image string, port int32, grace int64, wantReady bool) *corev1.Pod {
 	t.Helper()
 	ctx := t.Context()
 	if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
@@ -505,7 +505,7 @@ func deploy(t *testing.T, cs kubernetes.Interface, ns, name, image string, grace
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					TerminationGracePeriodSeconds: &grace,
-					Containers:                    []corev1.Container{{Name: name, Image: image, Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}},
+					Containers:                    []corev1.Container{{Name: name, Image: image, Ports: []corev1.ContainerPort{{ContainerPort: port}}}},
 				},
 			},
 		},
@@ -515,7 +515,7 @@ func deploy(t *testing.T, cs kubernetes.Interface, ns, name, image string, grace
 	}
 	if _, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "http", Port: port}}},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -531,32 +531,42 @@ func deploy(t *testing.T, cs kubernetes.Interface, ns, name, image string, grace
 	return pod
 }
 
-// watchPod records every state of a pod until it is deleted.
+// watchPod records every state of a pod until it is deleted. A watch the API
+// server ends (on a loaded machine its watch cache may answer "too large
+// resource version" while it catches up) is taken up again from the last
+// state seen.
 func watchPod(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (states func() []*corev1.Pod, deleted <-chan time.Time) {
 	t.Helper()
-	w, err := cs.CoreV1().Pods(pod.Namespace).Watch(t.Context(), metav1.ListOptions{
-		FieldSelector: "metadata.name=" + pod.Name, ResourceVersion: pod.ResourceVersion,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := t.Context()
 	var mu sync.Mutex
 	var seen []*corev1.Pod
 	del := make(chan time.Time, 1)
 	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok {
+		rv := pod.ResourceVersion
+		for ctx.Err() == nil {
+			w, err := cs.CoreV1().Pods(pod.Namespace).Watch(ctx, metav1.ListOptions{
+				FieldSelector: "metadata.name=" + pod.Name, ResourceVersion: rv,
+			})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond) // the API server is busy; ask again
 				continue
 			}
-			mu.Lock()
-			seen = append(seen, p)
-			mu.Unlock()
-			if ev.Type == watch.Deleted {
-				del <- time.Now()
-				return
+			for ev := range w.ResultChan() {
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					break // an error: watch again from rv
+				}
+				rv = p.ResourceVersion
+				mu.Lock()
+				seen = append(seen, p)
+				mu.Unlock()
+				if ev.Type == watch.Deleted {
+					del <- time.Now()
+					w.Stop()
+					return
+				}
 			}
+			w.Stop()
 		}
 	}()
 	return func() []*corev1.Pod {
@@ -570,7 +580,7 @@ func watchPod(t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (states fu
 // SIGTERM, and is removed as soon as they have stopped, well within its grace.
 func testDeletion(t *testing.T, cs kubernetes.Interface, tp *testPrograms) {
 	ctx := t.Context()
-	pod := deploy(t, cs, "lifecycle", "slowstop", "drill.test/slow-stop:v1", 10, true)
+	pod := deploy(t, cs, "lifecycle", "slowstop", "drill.test/slow-stop:v1", 8080, 10, true)
 	nodeWait(t, 10*time.Second, "a ready slowstop endpoint", func() (bool, error) {
 		_, ready, err := endpoints(ctx, cs, "lifecycle", "slowstop")
 		return ready == 1, err
@@ -623,7 +633,7 @@ func testDeletion(t *testing.T, cs kubernetes.Interface, tp *testPrograms) {
 // period ends, and the pod is then removed.
 func testGracePeriod(t *testing.T, cs kubernetes.Interface) {
 	ctx := t.Context()
-	pod := deploy(t, cs, "lifecycle", "stubborn", "drill.test/stubborn:v1", 2, true)
+	pod := deploy(t, cs, "lifecycle", "stubborn", "drill.test/stubborn:v1", 8080, 2, true)
 	states, deleted := watchPod(t, cs, pod)
 	begin := time.Now()
 	if err := cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
@@ -651,7 +661,7 @@ func testGracePeriod(t *testing.T, cs kubernetes.Interface) {
 // testRestart: a container that exits is restarted after a back-off, and the
 // pod reports the restart.
 func testRestart(t *testing.T, cs kubernetes.Interface) {
-	pod := deploy(t, cs, "lifecycle", "flaky", "drill.test/flaky:v1", 1, false)
+	pod := deploy(t, cs, "lifecycle", "flaky", "drill.test/flaky:v1", 8080, 1, false)
 	nodeWait(t, 20*time.Second, "flaky to be ready after a restart", func() (bool, error) {
 		p, err := cs.CoreV1().Pods(pod.Namespace).Get(t.Context(), pod.Name, metav1.GetOptions{})
 		if err != nil {
@@ -682,7 +692,7 @@ func testRestart(t *testing.T, cs kubernetes.Interface) {
 // testUnknownImage: an image the node cannot run leaves the pod pending with
 // the reason, and the Bookinfo wait says so.
 func testUnknownImage(t *testing.T, cs kubernetes.Interface) {
-	pod := deploy(t, cs, "lifecycle", "nginx", "nginx:1.27", 1, false)
+	pod := deploy(t, cs, "lifecycle", "nginx", "nginx:1.27", 8080, 1, false)
 	nodeWait(t, 20*time.Second, "nginx to report its image cannot run", func() (bool, error) {
 		p, err := cs.CoreV1().Pods(pod.Namespace).Get(t.Context(), pod.Name, metav1.GetOptions{})
 		if err != nil || len(p.Status.ContainerStatuses) == 0 {

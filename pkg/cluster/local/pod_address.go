@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -76,6 +77,12 @@ func loopbackAddr(a netip.Addr) (netip.Addr, bool) {
 // host-local IPAM plugin does: the next free address after the last one
 // handed out, wrapping around, so a deleted pod's address is not given to
 // the next pod at once (clients and proxies may still hold it).
+//
+// Unlike host-local it starts at a random point of the range: the loopback
+// twins are shared by every process on the machine, and two drills (or two
+// test runs) with a cluster of the same index would otherwise give their
+// first pods the same addresses. A pod whose ports turn out to be taken all
+// the same gets another address (see podWorker.run).
 type podAllocator struct {
 	mu     sync.Mutex
 	prefix netip.Prefix
@@ -84,10 +91,24 @@ type podAllocator struct {
 	inUse  map[netip.Addr]string
 }
 
-func newPodAllocator(prefix netip.Prefix) *podAllocator {
+func newPodAllocator(prefix netip.Prefix, random bool) *podAllocator {
 	network := prefix.Masked().Addr()
 	first := network.Next().Next() // .0.1 is the node's
-	return &podAllocator{prefix: prefix.Masked(), first: first, last: network.Next(), inUse: map[netip.Addr]string{}}
+	a := &podAllocator{prefix: prefix.Masked(), first: first, last: network.Next(), inUse: map[netip.Addr]string{}}
+	if size := uint32(1) << (32 - prefix.Bits()); random && size > 4 {
+		b := network.As4()
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		v += 1 + rand.Uint32N(size-3) // somewhere from the node's address to just before the broadcast
+		a.last = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
+	return a
+}
+
+// reserve marks addr as taken by something outside the node.
+func (a *podAllocator) reserve(addr netip.Addr, by string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inUse[addr] = by
 }
 
 // nodeAddr is the node's own address in its range: the first host address.

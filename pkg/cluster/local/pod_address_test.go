@@ -58,7 +58,7 @@ func TestPodCIDRFor(t *testing.T) {
 }
 
 func TestPodAllocator(t *testing.T) {
-	a := newPodAllocator(netip.MustParsePrefix("10.10.0.0/29")) // .0 net, .1 node, .2–.6 pods, .7 broadcast
+	a := newPodAllocator(netip.MustParsePrefix("10.10.0.0/29"), false) // .0 net, .1 node, .2–.6 pods, .7 broadcast
 	if got := a.nodeAddr().String(); got != "10.10.0.1" {
 		t.Fatalf("node address %s, want 10.10.0.1", got)
 	}
@@ -87,5 +87,37 @@ func TestPodAllocator(t *testing.T) {
 	}
 	if ip, _ := a.allocate("p"); ip.String() != "10.10.0.5" {
 		t.Errorf("next got %s, want 10.10.0.5", ip)
+	}
+}
+
+func TestPodAllocatorRandomStart(t *testing.T) {
+	p := netip.MustParsePrefix("10.10.0.0/16")
+	starts := map[netip.Addr]bool{}
+	for range 20 {
+		a := newPodAllocator(p, true)
+		ip, err := a.allocate("p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Contains(ip) || ip == a.nodeAddr() || ip == p.Addr() || isBroadcast(ip, p) {
+			t.Fatalf("allocated %s: not a pod address of %s", ip, p)
+		}
+		starts[ip] = true
+	}
+	if len(starts) < 10 {
+		t.Errorf("20 allocators began at only %d addresses; want them spread over the range", len(starts))
+	}
+	// A small range still hands out every address.
+	a := newPodAllocator(netip.MustParsePrefix("10.10.0.0/29"), true)
+	seen := map[netip.Addr]bool{}
+	for range 5 {
+		ip, err := a.allocate("p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[ip] = true
+	}
+	if len(seen) != 5 {
+		t.Errorf("got %d distinct addresses of 5", len(seen))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -139,16 +140,47 @@ func (w *podWorker) run() {
 	ctx := w.n.ctx // API calls; cancelled by Stop
 	w.started = time.Now()
 
+	w.resolve()
+	runnable := w.allResolved()
 	if w.pod.Spec.HostNetwork {
 		w.ip, w.lo = w.n.ip, w.n.lo
-	} else if ip, err := w.n.alloc.allocate(w.key); err != nil {
-		w.allocErr = err.Error()
+		if runnable {
+			if err := w.openFirst(); err != nil {
+				runnable = false
+				w.log.Warn("open container ports", "err", err)
+			}
+		}
 	} else {
-		w.ip = ip
-		w.lo, _ = loopbackAddr(ip)
-		defer w.n.alloc.release(ip)
+		// The loopback twins are shared with every process on the machine:
+		// an address whose ports something else holds is left to it.
+		for try := 0; ; try++ {
+			ip, err := w.n.alloc.allocate(w.key)
+			if err != nil {
+				w.allocErr = err.Error()
+				runnable = false
+				break
+			}
+			w.ip = ip
+			w.lo, _ = loopbackAddr(ip)
+			if !runnable {
+				defer w.n.alloc.release(ip)
+				break
+			}
+			err = w.openFirst()
+			if errors.Is(err, syscall.EADDRINUSE) && try < 8 {
+				w.log.Info("pod address in use outside the node; taking another", "address", ip, "err", err)
+				w.n.alloc.reserve(ip, "in use outside the node")
+				w.resetContainerStates()
+				continue
+			}
+			defer w.n.alloc.release(ip)
+			if err != nil {
+				runnable = false
+				w.log.Warn("open container ports", "err", err)
+			}
+			break
+		}
 	}
-	w.resolve()
 
 	// podCtx is the pod's SIGTERM; killed its SIGKILL.
 	podCtx, sigterm := context.WithCancel(context.Background())
@@ -182,13 +214,6 @@ func (w *podWorker) run() {
 	}
 	if w.allocErr != "" {
 		w.n.kubelet.Event(w.pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "no address for the pod: "+w.allocErr)
-	}
-	runnable := w.allocErr == "" && w.allResolved()
-	if runnable {
-		if err := w.openFirst(); err != nil {
-			runnable = false
-			w.log.Warn("open container ports", "err", err)
-		}
 	}
 	if runnable {
 		switch {
@@ -374,6 +399,14 @@ func (w *podWorker) resolve() {
 		nsLabels = ns.Labels
 	}
 	w.injected = Injected(w.pod, nsLabels)
+}
+
+// resetContainerStates undoes a failed openFirst, for another try.
+func (w *podWorker) resetContainerStates() {
+	for _, cs := range w.containers {
+		cs.first, cs.binds = nil, nil
+		cs.state = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	}
 }
 
 func (w *podWorker) allResolved() bool {
