@@ -406,6 +406,9 @@ type lbContext struct {
 	policy          *retryPolicy
 	// origDst is the request's destination for ORIGINAL_DST clusters.
 	origDst string
+	// onlyCluster keeps host selection to the endpoints of one Kubernetes
+	// cluster (an east-west gateway serving its own cluster's endpoints).
+	onlyCluster string
 }
 
 // pick is the outcome of host selection.
@@ -450,6 +453,15 @@ func (cl *cluster) chooseInLevel(level int, panicMode bool, ctx *lbContext) (pic
 		all = cl.levels[level]
 	}
 	cl.mu.RUnlock()
+	if ctx != nil && ctx.onlyCluster != "" {
+		own := make([]*host, 0, len(all))
+		for _, h := range all {
+			if h.cluster() == "" || h.cluster() == ctx.onlyCluster {
+				own = append(own, h)
+			}
+		}
+		all = own
+	}
 	candidates := all
 	if !panicMode {
 		candidates = make([]*host, 0, len(all))

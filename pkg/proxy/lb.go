@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -37,6 +38,16 @@ func (h *host) degraded() bool {
 }
 
 func (h *host) healthy() bool { return h.edsHealthy() && !h.ejected.Load() }
+
+// cluster is the Kubernetes cluster of the endpoint, the last field of
+// Istio's workload metadata; empty when istiod sent none.
+func (h *host) cluster() string {
+	w := h.workload
+	if i := strings.LastIndexByte(w, ';'); i >= 0 {
+		return w[i+1:]
+	}
+	return ""
+}
 
 // DefaultOverprovisioningFactor is Envoy's overprovisioning factor, 1.4, in
 // percent (envoy api v3 endpoint.proto, ClusterLoadAssignment.Policy): a

@@ -140,7 +140,12 @@ func (p *Proxy) gatewayHandler(listener string) http.Handler {
 		if sni := r.Header.Get(HeaderSNI); sni != "" {
 			if c := li.chooseSNIChain(sni); c != nil && !c.http {
 				r.Header.Del(HeaderSNI)
-				p.forwardToCluster(w, r, rt, c.tcpTarget(sni), "", "gateway")
+				// On the local provider's flat network istiod gives the
+				// gateway every cluster's endpoints; on a multi-network mesh
+				// it would give only its own, which is what the gateway
+				// keeps to.
+				f := &forward{p: p, rt: rt, clusterName: c.tcpTarget(sni), dir: "gateway", start: time.Now(), passthrough: true, onlyCluster: p.id.Cluster}
+				f.serve(w, r)
 				return
 			}
 		}
@@ -248,6 +253,7 @@ type forward struct {
 	dir         string
 	start       time.Time
 	passthrough bool
+	onlyCluster string
 }
 
 // attemptResult is how one upstream attempt ended.
@@ -307,7 +313,7 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 		requestID = newRequestID()
 	}
 
-	lbctx := &lbContext{policy: policy, origDst: f.origDst}
+	lbctx := &lbContext{policy: policy, origDst: f.origDst, onlyCluster: f.onlyCluster}
 	retries := 0
 	var flags responseFlags
 	var last attemptResult
@@ -456,7 +462,7 @@ func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk
 			hdr.Del(k)
 		}
 	}
-	if f.dir == "outbound" {
+	if !f.passthrough {
 		// Istio's metadata exchange: the client's identity travels with the
 		// request, as its certificate would under mTLS.
 		hdr.Set(headerPeerMetadata, p.peerMeta)
@@ -555,8 +561,8 @@ func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, l
 	for _, k := range hopHeaders {
 		hdr.Del(k)
 	}
-	if f.dir == "outbound" {
-		// The exchange headers stop at the client's sidecar.
+	if !f.passthrough {
+		// The exchange headers stop at the client's proxy.
 		hdr.Del(headerPeerMetadata)
 		hdr.Del(headerPeerMetadataID)
 	}

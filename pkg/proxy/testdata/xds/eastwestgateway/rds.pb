@@ -1,0 +1,2 @@
+
+recorded"<type.googleapis.com/envoy.config.route.v3.RouteConfiguration*rds
