@@ -688,6 +688,7 @@ func (ev *evaluator) verdict() {
 	reasons = append(reasons, ev.problems...)
 	rep.runProblems = slices.Clone(reasons)
 	var failed, errored []string
+	runLevel := len(reasons)
 	for _, x := range rep.Expectations {
 		switch x.Status {
 		case StatusFail:
@@ -700,8 +701,14 @@ func (ev *evaluator) verdict() {
 	switch {
 	case len(reasons) > 0:
 		rep.Verdict = Error
-		rep.Reason = strings.Join(reasons, "; ")
 		rep.Problems = reasons
+		// When the run itself went wrong, that is the reason; the expectations it
+		// left unjudged follow from it and are listed in the table and Problems.
+		if runLevel > 0 {
+			rep.Reason = strings.Join(reasons[:runLevel], "; ")
+		} else {
+			rep.Reason = strings.Join(reasons, "; ")
+		}
 	case len(failed) > 0:
 		rep.Verdict = Fail
 		rep.Reason = fmt.Sprintf("%d of %d expectations failed: %s", len(failed), len(rep.Expectations), strings.Join(failed, ", "))

@@ -238,8 +238,8 @@ func TestBuildVerdicts(t *testing.T) {
 			if rep.Verdict != tc.verdict {
 				t.Errorf("verdict %s (%s), want %s", rep.Verdict, rep.Reason, tc.verdict)
 			}
-			if !strings.Contains(rep.Reason, tc.reason) {
-				t.Errorf("reason %q does not contain %q", rep.Reason, tc.reason)
+			if !strings.Contains(rep.Reason, tc.reason) && !strings.Contains(strings.Join(rep.Problems, "\n"), tc.reason) {
+				t.Errorf("reason %q (problems %q) does not contain %q", rep.Reason, rep.Problems, tc.reason)
 			}
 			if want := map[Verdict]int{Pass: 0, Fail: 1, Error: 2}[tc.verdict]; rep.Verdict.ExitCode() != want {
 				t.Errorf("exit code %d, want %d", rep.Verdict.ExitCode(), want)

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/meshdrill/drill/pkg/cluster"
+	"github.com/meshdrill/drill/pkg/cluster/embedded"
+	"github.com/meshdrill/drill/pkg/cluster/existing"
+	"github.com/meshdrill/drill/pkg/cluster/kind"
+)
+
+func init() {
+	providerFactories[embedded.Name] = func(_ *runFlags, log *slog.Logger) (cluster.Provider, error) {
+		return embedded.New(embedded.WithLogger(log)), nil
+	}
+	providerFactories["kind"] = func(f *runFlags, log *slog.Logger) (cluster.Provider, error) {
+		opts := []kind.Option{kind.WithLogger(log)}
+		if f.keep {
+			opts = append(opts, kind.WithKeep())
+		}
+		return kind.New(opts...), nil
+	}
+	providerFactories["existing"] = func(f *runFlags, log *slog.Logger) (cluster.Provider, error) {
+		if len(f.contexts) == 0 {
+			return nil, fmt.Errorf("the existing provider needs --context, mapping each scenario cluster to a kube context: --context cluster1=ctx-a,cluster2=ctx-b")
+		}
+		ctxs, err := existing.ParseContexts(f.contexts...)
+		if err != nil {
+			return nil, err
+		}
+		opts := []existing.Option{existing.WithLogger(log)}
+		if f.kubeconfig != "" {
+			opts = append(opts, existing.WithKubeconfig(f.kubeconfig))
+		}
+		return existing.New(ctxs, opts...), nil
+	}
+}

@@ -1,0 +1,358 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/pkg/cluster"
+	"github.com/meshdrill/drill/pkg/cluster/local"
+	"github.com/meshdrill/drill/pkg/proxy"
+	"github.com/meshdrill/drill/pkg/proxy/localsidecar"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/translate"
+)
+
+// Name is the provider's name on the command line and in reports.
+const Name = "local"
+
+// Gateway addresses, in each cluster's pod range (cluster i: 10.(10+i).0.0/16, see
+// local.PodCIDRFor) far above where the node allocates pod addresses. As for pods,
+// these are the addresses the API and istiod see; the gateways listen on their
+// loopback twins.
+func eastWestAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 1}) }
+func ingressAddr(i int) netip.Addr  { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 2}) }
+
+// Option configures the provider.
+type Option func(*Provider)
+
+// WithRunDir sets where the clusters keep their data, certificates, logs and
+// kubeconfigs. Default: a new directory under the system's temporary directory.
+func WithRunDir(dir string) Option { return func(p *Provider) { p.runDir = dir } }
+
+// WithBinDir sets where the control-plane binaries are. Default: bin/ of the
+// checkout, or $DRILL_BIN_DIR.
+func WithBinDir(dir string) Option { return func(p *Provider) { p.binDir = dir } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(p *Provider) { p.log = l } }
+
+// WithStartTimeout bounds the start of each control plane and the wait for Bookinfo.
+func WithStartTimeout(d time.Duration) Option { return func(p *Provider) { p.startTimeout = d } }
+
+// Provider is the local provider.
+type Provider struct {
+	runDir       string
+	binDir       string
+	log          *slog.Logger
+	startTimeout time.Duration
+
+	mu       sync.Mutex
+	mesh     *local.Mesh
+	nodes    []*local.Node
+	gateways []*proxy.Proxy
+	remotes  map[string]translate.Endpoint
+	ownDir   bool
+}
+
+// New returns the local provider.
+func New(opts ...Option) *Provider {
+	p := &Provider{log: slog.Default(), startTimeout: 3 * time.Minute, remotes: map[string]translate.Endpoint{}}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Name implements cluster.Provider.
+func (p *Provider) Name() string { return Name }
+
+// Remotes is where each cluster's east-west gateway takes the other clusters'
+// traffic, for the aggregate strategy's per-cluster ServiceEntries.
+func (p *Provider) Remotes() map[string]translate.Endpoint {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]translate.Endpoint, len(p.remotes))
+	for k, v := range p.remotes {
+		out[k] = v
+	}
+	return out
+}
+
+// Up implements cluster.Provider: it starts a control plane per cluster (in
+// parallel), a node with sidecars, the gateways and Bookinfo, and waits until
+// Bookinfo is available and the gateways are programmed.
+func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.Cluster, err error) {
+	defer func() {
+		if err != nil {
+			// Nothing Up started is left running after a failure.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			_ = p.Down(dctx)
+			cancel()
+		}
+	}()
+	if p.runDir == "" {
+		dir, err := os.MkdirTemp("", "drill-local-")
+		if err != nil {
+			return nil, err
+		}
+		p.runDir, p.ownDir = dir, true
+	}
+	names := make([]string, len(s.Spec.Clusters))
+	for i, c := range s.Spec.Clusters {
+		names[i] = c.Name
+	}
+	opts := []local.Option{local.WithRunDir(p.runDir), local.WithLogger(p.log), local.WithStartTimeout(p.startTimeout)}
+	if p.binDir != "" {
+		opts = append(opts, local.WithBinDir(p.binDir))
+	}
+	mesh, err := local.StartClusters(ctx, names, opts...)
+	p.mu.Lock()
+	p.mesh = mesh
+	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+
+	observed := observedWorkloads(s)
+	var out []*cluster.Cluster
+	for i, c := range s.Spec.Clusters {
+		cc, err := p.upCluster(ctx, s, i, c, mesh.Cluster(c.Name), observed[c.Name])
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		out = append(out, cc)
+	}
+	for i, c := range s.Spec.Clusters {
+		if !*c.Bookinfo.Install {
+			continue
+		}
+		if err := bookinfo.WaitAvailable(ctx, out[i].Kube, s.Spec.Namespace, p.deployments(ctx, out[i], s.Spec.Namespace), p.startTimeout); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+	}
+	p.mu.Lock()
+	gws := append([]*proxy.Proxy(nil), p.gateways...)
+	p.mu.Unlock()
+	for _, gw := range gws {
+		rctx, cancel := context.WithTimeout(ctx, p.startTimeout)
+		err := gw.WaitReady(rctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s of cluster %s: %w", gw.Identity().Pod, gw.Identity().Cluster, err)
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c scenario.Cluster, cp *local.ControlPlane, observed []string) (*cluster.Cluster, error) {
+	cfg := cp.RESTConfig()
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log := p.log.With("cluster", c.Name)
+	sidecars := localsidecar.New(cp.IstiodGRPCAddr(), localsidecar.WithLogger(log))
+	node, err := local.StartNode(ctx, c.Name, i, kube, local.WithSidecars(sidecars), local.WithLocality(c.Locality), local.WithNodeLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("start the node: %w", err)
+	}
+	p.mu.Lock()
+	p.nodes = append(p.nodes, node)
+	p.mu.Unlock()
+
+	// Every cluster takes the others' traffic through its east-west gateway, as
+	// Istio's multi-network multicluster setup does.
+	_, err = p.startGateway(ctx, cp, proxy.GatewayIdentity(c.Name, "istio-eastwestgateway", proxy.EastWestGatewayLabel, eastWestAddr(i)), log)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObject(ctx, dyn, proxy.CrossNetworkGateway()); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.remotes[c.Name] = translate.Endpoint{Address: eastWestAddr(i).String(), Port: proxy.EastWestPort}
+	p.mu.Unlock()
+
+	var ingress *proxy.Proxy
+	if c.Ingress {
+		ingress, err = p.startGateway(ctx, cp, proxy.GatewayIdentity(c.Name, "istio-ingressgateway", proxy.IngressGatewayLabel, ingressAddr(i)), log)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if *c.Bookinfo.Install {
+		bopts := []bookinfo.Option{bookinfo.WithObserved(observed...)}
+		if c.Ingress {
+			bopts = append(bopts, bookinfo.WithIngress())
+		}
+		set, err := bookinfo.Manifests(*c.Bookinfo, s.Spec.Namespace, bopts...)
+		if err != nil {
+			return nil, err
+		}
+		injectLabels(set)
+		if err := bookinfo.Apply(ctx, c.Name, kube, dyn, set, bookinfo.WithoutWait(), bookinfo.WithLogger(log)); err != nil {
+			return nil, err
+		}
+	}
+	return &cluster.Cluster{
+		Name:       c.Name,
+		Config:     cfg,
+		Kube:       kube,
+		Dynamic:    dyn,
+		Kubeconfig: cp.Kubeconfig(),
+		Context:    "",
+		Owned:      true,
+		DataPlane:  cluster.DataPlaneEmulated,
+		Access:     &access{kube: kube, ingress: ingress},
+	}, nil
+}
+
+func (p *Provider) startGateway(ctx context.Context, cp *local.ControlPlane, id proxy.Identity, log *slog.Logger) (*proxy.Proxy, error) {
+	gw, err := proxy.NewGateway(id, cp.IstiodGRPCAddr(), proxy.WithLogger(log.With("gateway", id.Pod)))
+	if err != nil {
+		return nil, err
+	}
+	if err := gw.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start gateway %s: %w", id.Pod, err)
+	}
+	p.mu.Lock()
+	p.gateways = append(p.gateways, gw)
+	p.mu.Unlock()
+	return gw, nil
+}
+
+func (p *Provider) deployments(ctx context.Context, c *cluster.Cluster, ns string) []string {
+	list, err := c.Kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range list.Items {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// Down implements cluster.Provider: gateways, then nodes (so workloads stop before
+// their API server), then the control planes. Safe to call more than once.
+func (p *Provider) Down(ctx context.Context) error {
+	p.mu.Lock()
+	gws, nodes, mesh := p.gateways, p.nodes, p.mesh
+	p.gateways, p.nodes, p.mesh = nil, nil, nil
+	p.mu.Unlock()
+	var errs []error
+	for _, gw := range gws {
+		if err := gw.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, n := range nodes {
+		if err := n.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if mesh != nil {
+		if err := mesh.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.ownDir && len(errs) == 0 {
+		_ = os.RemoveAll(p.runDir)
+	}
+	return errors.Join(errs...)
+}
+
+// RunDir is where the clusters keep their files (kubeconfigs under it).
+func (p *Provider) RunDir() string { return p.runDir }
+
+// observedWorkloads maps each cluster to the workloads whose sidecars drill scrapes:
+// their pods need the stats-inclusion annotation, as on a real cluster.
+func observedWorkloads(s *scenario.Scenario) map[string][]string {
+	out := map[string][]string{}
+	for _, e := range s.Spec.Observe.Envoy {
+		out[e.Cluster] = append(out[e.Cluster], e.Workload)
+	}
+	return out
+}
+
+// injectLabels adds to the pod templates the labels Istio's sidecar injector adds
+// to the pods it injects; istiod reads security.istio.io/tlsMode to know an
+// endpoint takes Istio mTLS (and sends an AUTO_PASSTHROUGH gateway only those).
+func injectLabels(set *bookinfo.Set) {
+	for _, d := range set.Deployments {
+		l := d.Spec.Template.Labels
+		l["security.istio.io/tlsMode"] = "istio"
+		l["service.istio.io/canonical-name"] = l["app"]
+		l["service.istio.io/canonical-revision"] = l["version"]
+	}
+}
+
+func applyObject(ctx context.Context, dyn dynamic.Interface, obj runtime.Object) error {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "status")
+	gv, err := schema.ParseGroupVersion(u.GetAPIVersion())
+	if err != nil {
+		return err
+	}
+	gvr := gv.WithResource("gateways")
+	_, err = dyn.Resource(gvr).Namespace(u.GetNamespace()).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "drill", Force: true})
+	if err != nil {
+		return fmt.Errorf("apply %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+	return nil
+}
+
+// access reaches a local cluster's gateways and pods on their loopback twins.
+type access struct {
+	kube    kubernetes.Interface
+	ingress *proxy.Proxy
+}
+
+func (a *access) Ingress(context.Context) (string, error) {
+	if a.ingress == nil {
+		return "", errors.New("this cluster runs no ingress gateway; set ingress: true on it in the scenario")
+	}
+	return "http://" + net.JoinHostPort(a.ingress.Address().String(), strconv.Itoa(bookinfo.GatewayPort)), nil
+}
+
+func (a *access) EnvoyAdmin(ctx context.Context, namespace, pod string) (*cluster.Admin, error) {
+	p, err := a.kube.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	ip := net.ParseIP(p.Status.PodIP)
+	if ip == nil {
+		return nil, fmt.Errorf("pod %s/%s has no address yet", namespace, pod)
+	}
+	twin := local.LoopbackFor(ip)
+	return &cluster.Admin{
+		URL:    "http://" + net.JoinHostPort(twin.String(), strconv.Itoa(proxy.AdminPort)),
+		Client: &http.Client{Timeout: 10 * time.Second},
+	}, nil
+}
