@@ -238,3 +238,23 @@ func BenchmarkServiceProxyResolve(b *testing.B) {
 		}
 	}
 }
+
+// resolve reads the host names workloads dial; whatever they are, an answer
+// is a loopback address (nothing leaves the machine) or an error.
+func FuzzServiceProxyResolve(f *testing.F) {
+	for _, s := range []string{"reviews", "reviews.default.svc.cluster.local.", "10.96.0.10", "10.10.0.5", "localhost",
+		"::1", "[::1]", "a..b", ".", "", "reviews.default.svc.cluster.local.svc", "192.0.2.1", "::ffff:10.1.2.3"} {
+		f.Add(s, uint16(9080))
+	}
+	p := testProxy(f,
+		svc("default", "reviews", "10.96.0.10", corev1.ServicePort{Name: "http", Port: 9080}),
+		slice("default", "reviews", "reviews-a", "http", 9080, ep{ip: "10.10.0.5"}),
+	)
+	src := netip.MustParseAddr("127.10.0.2")
+	f.Fuzz(func(t *testing.T, host string, port uint16) {
+		got, err := p.resolve("default", src, host, int32(port))
+		if err == nil && !got.Addr().IsLoopback() {
+			t.Fatalf("resolve(%q) = %s: not a loopback address", host, got)
+		}
+	})
+}
