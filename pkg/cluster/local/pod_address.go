@@ -73,10 +73,25 @@ func loopbackAddr(a netip.Addr) (netip.Addr, bool) {
 	return netip.AddrFrom4(b), true
 }
 
+// ReservedRange is the part of a pod range the node never gives to pods: its
+// last sixteenth (10.A.240.0/20 of a /16), for addresses drill assigns to
+// what runs beside the pods rather than as pods (the emulated gateways). It
+// is the zero Prefix for a range smaller than a /20, which keeps nothing back.
+func ReservedRange(podCIDR netip.Prefix) netip.Prefix {
+	p := podCIDR.Masked()
+	if !p.Addr().Is4() || p.Bits() > 20 {
+		return netip.Prefix{}
+	}
+	size := uint32(1) << (32 - p.Bits())
+	return netip.PrefixFrom(u32Addr(addrU32(p.Addr())+size-size/16), p.Bits()+4)
+}
+
 // podAllocator hands out the pod addresses of one node's range the way the
 // host-local IPAM plugin does: the next free address after the last one
 // handed out, wrapping around, so a deleted pod's address is not given to
-// the next pod at once (clients and proxies may still hold it).
+// the next pod at once (clients and proxies may still hold it). The node
+// has the range's first host address; ReservedRange and the broadcast
+// address are never handed out.
 //
 // Unlike host-local it starts at a random point of the range: the loopback
 // twins are shared by every process on the machine, and two drills (or two
@@ -86,22 +101,33 @@ func loopbackAddr(a netip.Addr) (netip.Addr, bool) {
 type podAllocator struct {
 	mu     sync.Mutex
 	prefix netip.Prefix
-	first  netip.Addr // first address pods get (the node has the one before)
-	last   netip.Addr // last address handed out
+	lo, hi uint32 // pods get [lo, hi)
+	last   uint32 // last address handed out
 	inUse  map[netip.Addr]string
 }
 
 func newPodAllocator(prefix netip.Prefix, random bool) *podAllocator {
-	network := prefix.Masked().Addr()
-	first := network.Next().Next() // .0.1 is the node's
-	a := &podAllocator{prefix: prefix.Masked(), first: first, last: network.Next(), inUse: map[netip.Addr]string{}}
-	if size := uint32(1) << (32 - prefix.Bits()); random && size > 4 {
-		b := network.As4()
-		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		v += 1 + rand.Uint32N(size-3) // somewhere from the node's address to just before the broadcast
-		a.last = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	prefix = prefix.Masked()
+	network := addrU32(prefix.Addr())
+	size := uint32(1) << (32 - prefix.Bits())
+	a := &podAllocator{prefix: prefix, lo: network + 2, hi: network + size - 1, inUse: map[netip.Addr]string{}}
+	if r := ReservedRange(prefix); r.IsValid() {
+		a.hi = addrU32(r.Addr())
+	}
+	a.last = a.lo - 1
+	if random && a.hi > a.lo {
+		a.last = a.lo - 1 + rand.Uint32N(a.hi-a.lo)
 	}
 	return a
+}
+
+func addrU32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func u32Addr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // reserve marks addr as taken by something outside the node.
@@ -118,32 +144,24 @@ func (a *podAllocator) nodeAddr() netip.Addr { return a.prefix.Addr().Next() }
 func (a *podAllocator) allocate(owner string) (netip.Addr, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	size := 1 << (32 - a.prefix.Bits())
 	cur := a.last
-	for range size {
-		cur = cur.Next()
-		if !a.prefix.Contains(cur) || isBroadcast(cur, a.prefix) {
-			cur = a.first
+	for range a.hi - a.lo {
+		cur++
+		if cur >= a.hi || cur < a.lo {
+			cur = a.lo
 		}
-		if _, taken := a.inUse[cur]; !taken {
-			a.inUse[cur] = owner
+		addr := u32Addr(cur)
+		if _, taken := a.inUse[addr]; !taken {
+			a.inUse[addr] = owner
 			a.last = cur
-			return cur, nil
+			return addr, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("pod range %s is full (%d pods)", a.prefix, len(a.inUse))
+	return netip.Addr{}, fmt.Errorf("pod range %s is full (%d addresses in use)", a.prefix, len(a.inUse))
 }
 
 func (a *podAllocator) release(addr netip.Addr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.inUse, addr)
-}
-
-func isBroadcast(addr netip.Addr, p netip.Prefix) bool {
-	b := addr.As4()
-	hostBits := 32 - p.Bits()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	mask := uint32(1)<<hostBits - 1
-	return v&mask == mask
 }

@@ -99,7 +99,7 @@ func TestPodAllocatorRandomStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !p.Contains(ip) || ip == a.nodeAddr() || ip == p.Addr() || isBroadcast(ip, p) {
+		if !p.Contains(ip) || ip == a.nodeAddr() || ip == p.Addr() || ReservedRange(p).Contains(ip) {
 			t.Fatalf("allocated %s: not a pod address of %s", ip, p)
 		}
 		starts[ip] = true
@@ -119,5 +119,38 @@ func TestPodAllocatorRandomStart(t *testing.T) {
 	}
 	if len(seen) != 5 {
 		t.Errorf("got %d distinct addresses of 5", len(seen))
+	}
+}
+
+func TestReservedRange(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"10.10.0.0/16", "10.10.240.0/20"},
+		{"10.11.0.0/16", "10.11.240.0/20"},
+		{"10.0.0.0/8", "10.240.0.0/12"},
+		{"10.10.0.0/20", "10.10.15.0/24"},
+		{"10.10.0.0/24", "invalid Prefix"},
+	}
+	for _, tc := range tests {
+		if got := ReservedRange(netip.MustParsePrefix(tc.in)).String(); got != tc.want {
+			t.Errorf("ReservedRange(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	// A /20 with its last /24 reserved: every other address but the
+	// network's and the node's goes to pods, and none of the reserved.
+	p := netip.MustParsePrefix("10.10.0.0/20")
+	a := newPodAllocator(p, true)
+	n := 0
+	for {
+		ip, err := a.allocate("p")
+		if err != nil {
+			break
+		}
+		if ReservedRange(p).Contains(ip) {
+			t.Fatalf("allocated %s from the reserved range", ip)
+		}
+		n++
+	}
+	if want := 4096 - 256 - 2; n != want {
+		t.Errorf("allocated %d addresses, want %d", n, want)
 	}
 }
