@@ -34,6 +34,9 @@ type configState struct {
 	versions     map[string]string
 	gotCDS       bool
 	gotLDS       bool
+	// skipBind keeps a gateway's listeners unbound (tests of the
+	// configuration alone).
+	skipBind bool
 }
 
 func newConfigState(p *Proxy) *configState {
@@ -215,7 +218,7 @@ func (c *configState) applyListeners(resources []*anypb.Any) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if c.p.id.Kind == Router {
+	if c.p.id.Kind == Router && !c.skipBind {
 		if err := c.p.bindGatewayListeners(c.listeners, compiled); err != nil {
 			return err
 		}
