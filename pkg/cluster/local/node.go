@@ -475,7 +475,7 @@ func (n *Node) deletePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// since is a metav1.Time for t, or now.
+// since is t as a metav1.Time, or now for the zero time.
 func since(t time.Time) metav1.Time {
 	if t.IsZero() {
 		return metav1.Now()

@@ -225,12 +225,6 @@ func (r *containerRun) setReady() {
 	}
 }
 
-func (r *containerRun) isReady() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ready
-}
-
 // close closes every listener the run opened: the container's sockets go
 // away with it, as they do when a process dies.
 func (r *containerRun) close() {
