@@ -146,11 +146,17 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 	if runErr != nil {
 		result.Verdict, result.Reason = string(report.Error), runErr.Error()
 	} else {
+		// Judge the run as it will be recorded: its events so far and a run.finished
+		// that says it completed.
 		r.recMu.Lock()
 		evs := append([]event.Event(nil), r.record...)
 		r.recMu.Unlock()
+		evs = append(evs, event.New(event.RunFinished, "", "engine", event.RunResult{}))
 		if rep, err := report.Build(evs); err == nil {
 			result.Verdict = string(rep.Verdict)
+			if rep.Verdict == report.Fail {
+				result.Reason = rep.Reason
+			}
 		}
 	}
 	r.bus.Publish(event.New(event.RunFinished, "", "engine", result))
