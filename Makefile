@@ -25,8 +25,8 @@ tools: ## build the local provider's control plane (etcd, kube-apiserver, istiod
 	hack/build-tools.sh
 
 .PHONY: drill
-drill: build ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing); validates it until the engine lands
-	$(DRILL) validate $(SCENARIO)
+drill: build tools ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing, DRILLFLAGS=...)
+	$(DRILL) run $(SCENARIO) --provider $(PROVIDER) $(DRILLFLAGS)
 
 .PHONY: test
 test: tools ## run every test (needs the tools; builds them the first time)
