@@ -145,6 +145,9 @@ type stat struct {
 	// tagged is the Prometheus form: metric name and labels (in output order).
 	metric string
 	labels []label
+	// key is the tag-extracted Envoy name (cluster.upstream_rq), by which
+	// Envoy orders the metric families.
+	key string
 }
 
 type label struct{ name, value string }
@@ -196,7 +199,7 @@ func (s *Store) lookup(name string, typ statType) *stat {
 	case typeHistogram:
 		st.h = &Histogram{}
 	}
-	st.metric, st.labels = extractTags(name)
+	st.key, st.metric, st.labels = extractTags(name)
 	s.stats[name] = st
 	return st
 }
@@ -268,8 +271,7 @@ var tagRules = []tagRule{
 // Envoy prints the labels of the suffix rules (response_code) before
 // cluster_name, as real Istio sidecars show:
 // envoy_cluster_upstream_rq{response_code="200",cluster_name="outbound|…"}.
-func extractTags(name string) (string, []label) {
-	var labels []label
+func extractTags(name string) (key, metric string, labels []label) {
 	rest := name
 	for _, r := range tagRules {
 		m := r.re.FindStringSubmatchIndex(rest)
@@ -280,7 +282,7 @@ func extractTags(name string) (string, []label) {
 		rest = rest[:m[2]] + rest[m[3]:]
 	}
 	slices.Reverse(labels)
-	return "envoy_" + sanitizeMetric(rest), labels
+	return rest, "envoy_" + sanitizeMetric(rest), labels
 }
 
 func sanitizeMetric(s string) string {
@@ -312,7 +314,7 @@ func (s *Store) WritePrometheus(w io.Writer) error {
 	for _, st := range s.all() {
 		f := fams[st.typ][st.metric]
 		if f == nil {
-			f = &family{key: strings.TrimPrefix(st.metric, "envoy_"), metric: st.metric, typ: st.typ}
+			f = &family{key: st.key, metric: st.metric, typ: st.typ}
 			fams[st.typ][st.metric] = f
 		}
 		f.stats = append(f.stats, st)
