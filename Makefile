@@ -25,7 +25,7 @@ tools: ## build the local provider's control plane (etcd, kube-apiserver, istiod
 	hack/build-tools.sh
 
 .PHONY: drill
-drill: build tools ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing, DRILLFLAGS=...)
+drill: build $(if $(filter local,$(PROVIDER)),tools) ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing, DRILLFLAGS=...)
 	$(DRILL) run $(SCENARIO) --provider $(PROVIDER) $(DRILLFLAGS)
 
 .PHONY: test

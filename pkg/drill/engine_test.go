@@ -1,0 +1,151 @@
+package drill_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshdrill/drill/pkg/cluster/embedded"
+	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/pkg/drill"
+	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/report"
+	"github.com/meshdrill/drill/pkg/scenario"
+)
+
+func loadScenario(t *testing.T, path string) (*scenario.Scenario, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scenario.Parse(path, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, raw
+}
+
+// TestSeedDrill runs the seed drill, shortened, end to end on the local provider:
+// real control planes and istiods, emulated node and data plane. It must pass, with
+// the failover detected and every report written.
+func TestSeedDrill(t *testing.T) {
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/seed-short.yaml")
+	var progress bytes.Buffer
+	res, err := drill.Run(t.Context(), s,
+		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
+		drill.WithOut(t.TempDir()),
+		drill.WithScenarioYAML(raw),
+		drill.WithProgress(&progress, false),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	if rep.Verdict != report.Pass {
+		t.Fatalf("verdict %s: %s\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
+	}
+	if res.ExitCode() != 0 {
+		t.Errorf("exit code %d, want 0", res.ExitCode())
+	}
+	for _, f := range []string{event.LogFile, report.JSONFile, "junit.xml", "summary.md", "report.html"} {
+		if st, err := os.Stat(filepath.Join(res.Dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	if !rep.Emulated() {
+		t.Error("the report does not say the data plane was emulated")
+	}
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failover, reverted bool
+	for _, e := range events {
+		failover = failover || e.Type == event.FailoverDetected
+		reverted = reverted || e.Type == event.FaultReverted
+	}
+	if !failover || !reverted {
+		t.Errorf("failover detected %v, fault reverted %v; want both", failover, reverted)
+	}
+	// Plain progress lines, as CI logs get them.
+	if !strings.Contains(progress.String(), "step reviews-down") {
+		t.Errorf("progress does not show the steps:\n%s", progress.String())
+	}
+	// The report rebuilt from the log alone agrees.
+	again, err := report.Build(events)
+	if err != nil || again.Verdict != rep.Verdict {
+		t.Errorf("rebuilt verdict %v (%v), want %s", again.Verdict, err, rep.Verdict)
+	}
+}
+
+// TestInterruptedDrill sends SIGINT while a fault is in place: the fault must be
+// reverted, and the report written with verdict error, reason aborted.
+func TestInterruptedDrill(t *testing.T) {
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/seed-short.yaml")
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+
+	// Watch the run's log for the fault, then interrupt as a user would.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			logs, _ := filepath.Glob(filepath.Join(out, "*", event.LogFile))
+			for _, l := range logs {
+				if b, err := os.ReadFile(l); err == nil && bytes.Contains(b, []byte(`"type":"fault.applied"`)) {
+					_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+					return
+				}
+			}
+		}
+	}()
+	res, err := drill.Run(ctx, s,
+		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
+		drill.WithOut(out),
+		drill.WithScenarioYAML(raw),
+	)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Report.Verdict != report.Error || !strings.Contains(res.Report.Reason, "aborted") {
+		t.Fatalf("verdict %s (%s), want error, aborted", res.Report.Verdict, res.Report.Reason)
+	}
+	if res.ExitCode() != 2 {
+		t.Errorf("exit code %d, want 2", res.ExitCode())
+	}
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied, reverted bool
+	for _, e := range events {
+		applied = applied || e.Type == event.FaultApplied
+		reverted = reverted || e.Type == event.FaultReverted
+	}
+	if !applied || !reverted {
+		t.Errorf("fault applied %v, reverted %v; want both", applied, reverted)
+	}
+}
