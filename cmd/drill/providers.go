@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/embedded"
@@ -19,6 +20,16 @@ func init() {
 		if f.keep {
 			opts = append(opts, kind.WithKeep())
 		}
+		if f.reuse {
+			opts = append(opts, kind.WithReuse())
+		}
+		switch m := kind.IngressMode(f.kindIngress); m {
+		case "":
+		case kind.IngressLoadBalancer, kind.IngressHostPort:
+			opts = append(opts, kind.WithIngressMode(m))
+		default:
+			return nil, fmt.Errorf("--kind-ingress %q: use %s or %s", f.kindIngress, kind.IngressLoadBalancer, kind.IngressHostPort)
+		}
 		return kind.New(opts...), nil
 	}
 	providerFactories["existing"] = func(f *runFlags, log *slog.Logger) (cluster.Provider, error) {
@@ -32,6 +43,16 @@ func init() {
 		opts := []existing.Option{existing.WithLogger(log)}
 		if f.kubeconfig != "" {
 			opts = append(opts, existing.WithKubeconfig(f.kubeconfig))
+		}
+		if f.installBookinfo {
+			opts = append(opts, existing.WithInstallBookinfo())
+		}
+		for _, kv := range f.ingress {
+			name, url, ok := strings.Cut(kv, "=")
+			if !ok || name == "" || url == "" {
+				return nil, fmt.Errorf("--ingress %q: write CLUSTER=URL, e.g. cluster1=http://10.0.0.5:80", kv)
+			}
+			opts = append(opts, existing.WithIngress(name, url))
 		}
 		return existing.New(ctxs, opts...), nil
 	}

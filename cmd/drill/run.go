@@ -26,6 +26,12 @@ type runFlags struct {
 	contexts      []string
 	kubeconfig    string
 	verbose       bool
+	// kind
+	reuse       bool
+	kindIngress string
+	// existing
+	installBookinfo bool
+	ingress         []string
 }
 
 // providerFactories builds a provider by name; each provider registers itself in
@@ -69,6 +75,10 @@ run (bad scenario, provider error, abort).`,
 	fl.StringSliceVar(&f.allowContexts, "allow-context", nil, "kube contexts on which destructive faults may run (also DRILL_ALLOW_CONTEXTS)")
 	fl.StringSliceVar(&f.contexts, "context", nil, "existing provider: scenario cluster to kube context, cluster1=ctx-a,cluster2=ctx-b")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "existing provider: kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fl.BoolVar(&f.reuse, "reuse", false, "kind provider: reuse kind clusters of the same name left by an earlier --keep run")
+	fl.StringVar(&f.kindIngress, "kind-ingress", "", "kind provider: reach the ingress gateway by its MetalLB address (loadbalancer, Linux default) or a host port (hostport, macOS/Windows default)")
+	fl.BoolVar(&f.installBookinfo, "install-bookinfo", false, "existing provider: install Bookinfo where the scenario says so (default: expect it to be there)")
+	fl.StringSliceVar(&f.ingress, "ingress", nil, "existing provider: the ingress URL of a cluster, cluster1=http://10.0.0.5:80, when its gateway has no LoadBalancer address")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the run")
 	return cmd
 }

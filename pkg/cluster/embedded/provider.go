@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,12 +34,27 @@ import (
 // Name is the provider's name on the command line and in reports.
 const Name = "local"
 
-// Gateway addresses, in each cluster's pod range (cluster i: 10.(10+i).0.0/16, see
-// local.PodCIDRFor) far above where the node allocates pod addresses. As for pods,
-// these are the addresses the API and istiod see; the gateways listen on their
-// loopback twins.
-func eastWestAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 1}) }
-func ingressAddr(i int) netip.Addr  { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 2}) }
+// gatewayAddr picks an address for a gateway of cluster i in the part of its pod
+// range the node keeps back for what runs beside the pods (local.ReservedRange). As
+// for pods, it is the address the API and istiod see; the gateway listens on its
+// loopback twin, which other drills on the same machine may hold — start retries
+// with another address then.
+func gatewayAddr(i int, rng *rand.Rand) (netip.Addr, error) {
+	cidr, err := local.PodCIDRFor(i)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	r := local.ReservedRange(cidr)
+	if !r.IsValid() {
+		return netip.Addr{}, fmt.Errorf("pod range %s keeps no addresses for gateways", cidr)
+	}
+	base := r.Addr().As4()
+	size := uint32(1) << (32 - r.Bits())
+	n := uint32(1) + rng.Uint32N(size-2) // neither the network nor the broadcast address
+	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	v += n
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), nil
+}
 
 // Option configures the provider.
 type Option func(*Provider)
@@ -132,18 +149,24 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 
 	observed := observedWorkloads(s)
 	var out []*cluster.Cluster
+	sets := make([]*bookinfo.Set, len(s.Spec.Clusters))
 	for i, c := range s.Spec.Clusters {
-		cc, err := p.upCluster(ctx, s, i, c, mesh.Cluster(c.Name), observed[c.Name])
+		cc, set, err := p.upCluster(ctx, s, i, c, mesh.Cluster(c.Name), observed[c.Name])
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
 		out = append(out, cc)
+		sets[i] = set
 	}
+	// Available Deployments are not yet reachable ones: wait for their endpoints too.
 	for i, c := range s.Spec.Clusters {
-		if !*c.Bookinfo.Install {
+		if sets[i] == nil {
 			continue
 		}
-		if err := bookinfo.WaitAvailable(ctx, out[i].Kube, s.Spec.Namespace, p.deployments(ctx, out[i], s.Spec.Namespace), p.startTimeout); err != nil {
+		if err := bookinfo.WaitAvailable(ctx, out[i].Kube, s.Spec.Namespace, sets[i].DeploymentNames(), p.startTimeout); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		if err := bookinfo.WaitServing(ctx, out[i].Kube, s.Spec.Namespace, sets[i].ServingEndpoints(), p.startTimeout); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
 	}
@@ -161,21 +184,21 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 	return out, nil
 }
 
-func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c scenario.Cluster, cp *local.ControlPlane, observed []string) (*cluster.Cluster, error) {
+func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c scenario.Cluster, cp *local.ControlPlane, observed []string) (*cluster.Cluster, *bookinfo.Set, error) {
 	cfg := cp.RESTConfig()
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log := p.log.With("cluster", c.Name)
 	sidecars := localsidecar.New(cp.IstiodGRPCAddr(), localsidecar.WithLogger(log))
 	node, err := local.StartNode(ctx, c.Name, i, kube, local.WithSidecars(sidecars), local.WithLocality(c.Locality), local.WithNodeLogger(log))
 	if err != nil {
-		return nil, fmt.Errorf("start the node: %w", err)
+		return nil, nil, fmt.Errorf("start the node: %w", err)
 	}
 	p.mu.Lock()
 	p.nodes = append(p.nodes, node)
@@ -183,36 +206,37 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 
 	// Every cluster takes the others' traffic through its east-west gateway, as
 	// Istio's multi-network multicluster setup does.
-	_, err = p.startGateway(ctx, cp, proxy.GatewayIdentity(c.Name, "istio-eastwestgateway", proxy.EastWestGatewayLabel, eastWestAddr(i)), log)
+	ew, err := p.startGateway(ctx, cp, i, c.Name, "istio-eastwestgateway", proxy.EastWestGatewayLabel, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := applyObject(ctx, dyn, proxy.CrossNetworkGateway()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.mu.Lock()
-	p.remotes[c.Name] = translate.Endpoint{Address: eastWestAddr(i).String(), Port: proxy.EastWestPort}
+	p.remotes[c.Name] = translate.Endpoint{Address: ew.Identity().IP.String(), Port: proxy.EastWestPort}
 	p.mu.Unlock()
 
 	var ingress *proxy.Proxy
 	if c.Ingress {
-		ingress, err = p.startGateway(ctx, cp, proxy.GatewayIdentity(c.Name, "istio-ingressgateway", proxy.IngressGatewayLabel, ingressAddr(i)), log)
+		ingress, err = p.startGateway(ctx, cp, i, c.Name, "istio-ingressgateway", proxy.IngressGatewayLabel, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
+	var set *bookinfo.Set
 	if *c.Bookinfo.Install {
 		bopts := []bookinfo.Option{bookinfo.WithObserved(observed...)}
 		if c.Ingress {
 			bopts = append(bopts, bookinfo.WithIngress())
 		}
-		set, err := bookinfo.Manifests(*c.Bookinfo, s.Spec.Namespace, bopts...)
+		set, err = bookinfo.Manifests(*c.Bookinfo, s.Spec.Namespace, bopts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		injectLabels(set)
 		if err := bookinfo.Apply(ctx, c.Name, kube, dyn, set, bookinfo.WithoutWait(), bookinfo.WithLogger(log)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	return &cluster.Cluster{
@@ -225,33 +249,35 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 		Owned:      true,
 		DataPlane:  cluster.DataPlaneEmulated,
 		Access:     &access{kube: kube, ingress: ingress},
-	}, nil
+	}, set, nil
 }
 
-func (p *Provider) startGateway(ctx context.Context, cp *local.ControlPlane, id proxy.Identity, log *slog.Logger) (*proxy.Proxy, error) {
-	gw, err := proxy.NewGateway(id, cp.IstiodGRPCAddr(), proxy.WithLogger(log.With("gateway", id.Pod)))
-	if err != nil {
-		return nil, err
+func (p *Provider) startGateway(ctx context.Context, cp *local.ControlPlane, i int, cluster, name, role string, log *slog.Logger) (*proxy.Proxy, error) {
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+	var lastErr error
+	for range 20 {
+		addr, err := gatewayAddr(i, rng)
+		if err != nil {
+			return nil, err
+		}
+		id := proxy.GatewayIdentity(cluster, name, role, addr)
+		gw, err := proxy.NewGateway(id, cp.IstiodGRPCAddr(), proxy.WithLogger(log.With("gateway", name)))
+		if err != nil {
+			return nil, err
+		}
+		if err := gw.Start(ctx); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				lastErr = err
+				continue
+			}
+			return nil, fmt.Errorf("start gateway %s: %w", name, err)
+		}
+		p.mu.Lock()
+		p.gateways = append(p.gateways, gw)
+		p.mu.Unlock()
+		return gw, nil
 	}
-	if err := gw.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start gateway %s: %w", id.Pod, err)
-	}
-	p.mu.Lock()
-	p.gateways = append(p.gateways, gw)
-	p.mu.Unlock()
-	return gw, nil
-}
-
-func (p *Provider) deployments(ctx context.Context, c *cluster.Cluster, ns string) []string {
-	list, err := c.Kube.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, d := range list.Items {
-		out = append(out, d.Name)
-	}
-	return out
+	return nil, fmt.Errorf("start gateway %s: every address tried was taken: %w", name, lastErr)
 }
 
 // Down implements cluster.Provider: gateways, then nodes (so workloads stop before
