@@ -149,3 +149,41 @@ func TestInterruptedDrill(t *testing.T) {
 		t.Errorf("fault applied %v, reverted %v; want both", applied, reverted)
 	}
 }
+
+// TestDrillThatFails runs the seed drill with no backup for reviews: the verdict must
+// be fail (exit 1), naming the expectations that broke and only those.
+func TestDrillThatFails(t *testing.T) {
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/no-backup.yaml")
+	res, err := drill.Run(t.Context(), s,
+		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
+		drill.WithOut(t.TempDir()),
+		drill.WithScenarioYAML(raw),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	if rep.Verdict != report.Fail || res.ExitCode() != 1 {
+		t.Fatalf("verdict %s (exit %d): %s; want fail", rep.Verdict, res.ExitCode(), rep.Reason)
+	}
+	status := map[string]report.Status{}
+	for _, x := range rep.Expectations {
+		status[x.Name] = x.Status
+	}
+	for name, want := range map[string]report.Status{
+		"failover-fast":              report.StatusFail,
+		"no-degraded-after-failover": report.StatusFail,
+		"p99":                        report.StatusPass,
+	} {
+		if status[name] != want {
+			t.Errorf("expectation %s: %s, want %s", name, status[name], want)
+		}
+	}
+	if !strings.Contains(rep.Reason, "failover-fast") {
+		t.Errorf("reason %q does not name failover-fast", rep.Reason)
+	}
+}
