@@ -144,10 +144,11 @@ func (p *Proxy) clustersText() []byte {
 			fmt.Fprintf(&b, "%srq_total::%d\n", pre, h.rqTotal.Load())
 			fmt.Fprintf(&b, "%shostname::\n", pre)
 			fmt.Fprintf(&b, "%shealth_flags::%s\n", pre, healthFlags(h))
-			fmt.Fprintf(&b, "%sweight::%d\n", pre, h.weight)
-			fmt.Fprintf(&b, "%sregion::%s\n", pre, h.locality.GetRegion())
-			fmt.Fprintf(&b, "%szone::%s\n", pre, h.locality.GetZone())
-			fmt.Fprintf(&b, "%ssub_zone::%s\n", pre, h.locality.GetSubZone())
+			a := h.attr()
+			fmt.Fprintf(&b, "%sweight::%d\n", pre, a.weight)
+			fmt.Fprintf(&b, "%sregion::%s\n", pre, a.locality.GetRegion())
+			fmt.Fprintf(&b, "%szone::%s\n", pre, a.locality.GetZone())
+			fmt.Fprintf(&b, "%ssub_zone::%s\n", pre, a.locality.GetSubZone())
 			fmt.Fprintf(&b, "%scanary::false\n", pre)
 			fmt.Fprintf(&b, "%spriority::%d\n", pre, h.priority)
 			fmt.Fprintf(&b, "%ssuccess_rate::-1\n", pre)
@@ -164,8 +165,8 @@ func healthFlags(h *host) string {
 	if h.ejected.Load() {
 		f = append(f, "/failed_outlier_check")
 	}
-	if !h.edsHealthy() && h.health != 0 {
-		if h.health == 5 { // DEGRADED
+	if s := h.attr().health; !h.edsHealthy() && s != 0 {
+		if s == 5 { // DEGRADED
 			f = append(f, "/degraded_eds_health")
 		} else {
 			f = append(f, "/failed_eds_health")
@@ -190,7 +191,8 @@ func (p *Proxy) clustersJSON() map[string]any {
 		var hs []any
 		for _, h := range hosts {
 			host, port, _ := cutPort(h.addr)
-			health := map[string]any{"eds_health_status": h.health.String()}
+			a := h.attr()
+			health := map[string]any{"eds_health_status": a.health.String()}
 			if h.ejected.Load() {
 				health["failed_outlier_check"] = true
 			}
@@ -205,9 +207,9 @@ func (p *Proxy) clustersJSON() map[string]any {
 					map[string]any{"name": "rq_active", "type": "GAUGE", "value": h.active.Load()},
 				},
 				"health_status": health,
-				"weight":        h.weight,
+				"weight":        a.weight,
 				"priority":      h.priority,
-				"locality":      map[string]any{"region": h.locality.GetRegion(), "zone": h.locality.GetZone(), "sub_zone": h.locality.GetSubZone()},
+				"locality":      map[string]any{"region": a.locality.GetRegion(), "zone": a.locality.GetZone(), "sub_zone": a.locality.GetSubZone()},
 			})
 		}
 		statuses = append(statuses, map[string]any{

@@ -24,7 +24,10 @@ func flatten(members []string, lookup func(string) *cluster) []flatLevel {
 		}
 		health, load := m.levelsView()
 		if len(health) == 0 {
-			out = append(out, flatLevel{member: m, level: 0, health: levelHealth{overprov: m.overprov}, panic: true})
+			m.mu.RLock()
+			op := m.overprov
+			m.mu.RUnlock()
+			out = append(out, flatLevel{member: m, level: 0, health: levelHealth{overprov: op}, panic: true})
 			continue
 		}
 		for i, h := range health {

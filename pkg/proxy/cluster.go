@@ -279,10 +279,10 @@ func istioServices(md *corev3.Metadata) []istioService {
 // ClusterLoadAssignment. Hosts whose address did not change keep their
 // outlier state and counters, as Envoy keeps a host across EDS updates.
 func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
+	cl.mu.Lock()
 	if f := la.GetPolicy().GetOverprovisioningFactor(); f != nil {
 		cl.overprov = f.GetValue()
 	}
-	cl.mu.Lock()
 	old := make(map[string]*host, len(cl.hosts))
 	for _, h := range cl.hosts {
 		old[hostKey(h.addr, h.priority)] = h
@@ -308,16 +308,18 @@ func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
 			if lbe.GetLoadBalancingWeight() != nil && lbe.GetLoadBalancingWeight().GetValue() > 0 {
 				w = lbe.GetLoadBalancingWeight().GetValue()
 			}
-			h := &host{
-				addr: addr, dial: dial, locality: lle.GetLocality(), priority: prio, weight: w,
-				health:   lbe.GetHealthStatus(),
+			attrs := hostAttrs{
+				locality: lle.GetLocality(), weight: w, health: lbe.GetHealthStatus(),
 				workload: lbe.GetMetadata().GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue(),
 			}
+			var h *host
 			if o, ok := old[hostKey(addr, prio)]; ok {
 				// Same host: keep its identity so counters and outlier state stay.
-				o.health, o.weight, o.locality, o.workload = h.health, h.weight, h.locality, h.workload
+				o.attrs.Store(&attrs)
 				h = o
 				delete(old, hostKey(addr, prio))
+			} else {
+				h = newHost(addr, dial, prio, attrs)
 			}
 			hosts = append(hosts, h)
 			maxPrio = max(maxPrio, prio)
@@ -538,7 +540,7 @@ func (cl *cluster) originalDst(ctx *lbContext) (pick, bool) {
 	if err != nil {
 		return pick{}, false
 	}
-	h := &host{addr: ctx.origDst, dial: dial, weight: 1, health: corev3.HealthStatus_HEALTHY}
+	h := newHost(ctx.origDst, dial, 0, hostAttrs{weight: 1, health: corev3.HealthStatus_HEALTHY})
 	return pick{host: h, cluster: cl}, true
 }
 

@@ -8,17 +8,15 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
-// host is one upstream endpoint of a cluster.
+// host is one upstream endpoint of a cluster. Its address and priority
+// make it what it is; what EDS may change while it stays the same host
+// (health, weight, locality, metadata) is swapped whole, so the data path
+// reads it without a lock.
 type host struct {
 	addr     string // as EDS names it: 10.A.B.C:port
 	dial     string // where the proxy connects: the loopback twin
-	locality *corev3.Locality
 	priority int
-	weight   uint32
-	health   corev3.HealthStatus
-	// workload is Istio's endpoint metadata istio.workload,
-	// "name;namespace;canonical service;revision;cluster".
-	workload string
+	attrs    atomic.Pointer[hostAttrs]
 	// ejected is set by the cluster's outlier detector.
 	ejected atomic.Bool
 	active  atomic.Int64 // requests in flight, for least-request
@@ -27,14 +25,37 @@ type host struct {
 	rqTotal, rqSuccess, rqError, rqTimeout, rqActive, cxConnectFail atomic.Uint64
 }
 
+type hostAttrs struct {
+	locality *corev3.Locality
+	weight   uint32
+	health   corev3.HealthStatus
+	// workload is Istio's endpoint metadata istio.workload,
+	// "name;namespace;canonical service;revision;cluster".
+	workload string
+}
+
+func newHost(addr, dial string, priority int, a hostAttrs) *host {
+	h := &host{addr: addr, dial: dial, priority: priority}
+	h.attrs.Store(&a)
+	return h
+}
+
+func (h *host) attr() *hostAttrs {
+	if a := h.attrs.Load(); a != nil {
+		return a
+	}
+	return &hostAttrs{}
+}
+
 // edsHealthy: Envoy takes HEALTHY and UNKNOWN for healthy, DEGRADED for
 // degraded, anything else for unhealthy.
 func (h *host) edsHealthy() bool {
-	return h.health == corev3.HealthStatus_HEALTHY || h.health == corev3.HealthStatus_UNKNOWN
+	s := h.attr().health
+	return s == corev3.HealthStatus_HEALTHY || s == corev3.HealthStatus_UNKNOWN
 }
 
 func (h *host) degraded() bool {
-	return h.health == corev3.HealthStatus_DEGRADED && !h.ejected.Load()
+	return h.attr().health == corev3.HealthStatus_DEGRADED && !h.ejected.Load()
 }
 
 func (h *host) healthy() bool { return h.edsHealthy() && !h.ejected.Load() }
@@ -42,7 +63,7 @@ func (h *host) healthy() bool { return h.edsHealthy() && !h.ejected.Load() }
 // cluster is the Kubernetes cluster of the endpoint, the last field of
 // Istio's workload metadata; empty when istiod sent none.
 func (h *host) cluster() string {
-	w := h.workload
+	w := h.attr().workload
 	if i := strings.LastIndexByte(w, ';'); i >= 0 {
 		return w[i+1:]
 	}

@@ -131,6 +131,9 @@ type Proxy struct {
 	stopOnce sync.Once
 
 	upstreams sync.Map // cluster name → *http.Transport
+
+	// noXDS starts the proxy without its ADS client: tests feed it.
+	noXDS bool
 }
 
 // server is one bound listener of the proxy.
@@ -304,13 +307,16 @@ func (p *Proxy) Start(ctx context.Context) error {
 			}
 		}
 	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		if err := p.ads.run(rctx); err != nil {
-			p.log.Error("xDS client stopped", "err", err)
-		}
-	}()
+	if !p.noXDS {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := p.ads.run(rctx); err != nil {
+				p.log.Error("xDS client stopped", "err", err)
+			}
+		}()
+	}
+	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		p.sweepLoop(rctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -44,9 +45,6 @@ type meshCluster struct {
 	ingress  *proxy.Proxy // nil unless the scenario sends load here
 }
 
-// ingressAddr is where the test runs cluster i's ingress gateway.
-func ingressAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 2}) }
-
 // startGateway starts a gateway proxy of cluster c and stops it with the test.
 func startGateway(t *testing.T, cp *local.ControlPlane, id proxy.Identity, opts ...proxy.Option) *proxy.Proxy {
 	t.Helper()
@@ -65,10 +63,12 @@ func startGateway(t *testing.T, cp *local.ControlPlane, id proxy.Identity, opts 
 	return gw
 }
 
-// eastWestAddr is where the test runs cluster i's east-west gateway: an
-// address of the cluster's pod range far from where the node starts
-// allocating.
-func eastWestAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(10 + i), 250, 1}) }
+// gatewayAddr is where the test runs a gateway of cluster i: an address of
+// the cluster's pod range far from where the node starts allocating, drawn
+// at random so that test processes running at once do not collide.
+func gatewayAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(10 + i), byte(200 + rand.IntN(50)), byte(1 + rand.IntN(250))})
+}
 
 func repoFile(t *testing.T, rel string) string {
 	_, file, _, _ := runtime.Caller(0)
@@ -106,14 +106,14 @@ func startMesh(t *testing.T, sc *scenario.Scenario) []*meshCluster {
 		})
 		// The east-west gateway and the Gateway object that gives it its
 		// AUTO_PASSTHROUGH listener.
-		mc.ewAddr = eastWestAddr(i)
+		mc.ewAddr = gatewayAddr(i)
 		gw := startGateway(t, cp, proxy.GatewayIdentity(c.Name, "istio-eastwestgateway", proxy.EastWestGatewayLabel, mc.ewAddr))
 		mc.eastWest = gw
 		applyObject(t, mc.dyn, proxy.CrossNetworkGateway())
 		bopts := []bookinfo.Option{bookinfo.WithObserved("productpage")}
 		if c.Ingress {
 			bopts = append(bopts, bookinfo.WithIngress())
-			mc.ingress = startGateway(t, cp, proxy.GatewayIdentity(c.Name, "istio-ingressgateway", proxy.IngressGatewayLabel, ingressAddr(i)))
+			mc.ingress = startGateway(t, cp, proxy.GatewayIdentity(c.Name, "istio-ingressgateway", proxy.IngressGatewayLabel, gatewayAddr(i)))
 		}
 		set, err := bookinfo.Manifests(*c.Bookinfo, "default", bopts...)
 		if err != nil {
