@@ -91,10 +91,11 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 	var bg sync.WaitGroup
 	var logErr error
 	bg.Add(2)
+	// Without cancel: the events of an aborting run must still reach the log.
+	logCtx := context.WithoutCancel(ctx)
 	go func() {
 		defer bg.Done()
-		// Without cancel: the events of an aborting run must still reach the log.
-		logErr = lw.Record(context.WithoutCancel(ctx), logSub)
+		logErr = lw.Record(logCtx, logSub)
 	}()
 	go func() {
 		defer bg.Done()
