@@ -155,12 +155,36 @@ func (id *Identity) peerHeaders() (string, error) {
 	return base64.StdEncoding.EncodeToString(b), nil
 }
 
+// peerCache remembers decoded exchange headers: a proxy sees the same few
+// peers over and over, and decoding costs more than the lookup.
+var peerCache struct {
+	sync.Mutex
+	m map[string]*peer
+}
+
 // parsePeer reads the exchange headers; nil when absent or unreadable.
 func parsePeer(h http.Header) *peer {
 	v := h.Get(headerPeerMetadata)
 	if v == "" {
 		return nil
 	}
+	peerCache.Lock()
+	p, ok := peerCache.m[v]
+	peerCache.Unlock()
+	if ok {
+		return p
+	}
+	p = decodePeer(v)
+	peerCache.Lock()
+	if peerCache.m == nil || len(peerCache.m) >= 1024 {
+		peerCache.m = map[string]*peer{}
+	}
+	peerCache.m[v] = p
+	peerCache.Unlock()
+	return p
+}
+
+func decodePeer(v string) *peer {
 	b, err := base64.StdEncoding.DecodeString(v)
 	if err != nil {
 		return nil

@@ -571,7 +571,14 @@ func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, l
 	}
 	hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(f.start).Milliseconds(), 10))
 	w.WriteHeader(resp.StatusCode)
-	_, copyErr := copyFlush(w, resp.Body)
+	var copyErr error
+	if resp.ContentLength >= 0 && resp.ContentLength <= 64<<10 {
+		// A small body of known length goes out in one write with the
+		// headers; flushing per chunk is for streamed answers.
+		_, copyErr = io.Copy(w, resp.Body)
+	} else {
+		_, copyErr = copyFlush(w, resp.Body)
+	}
 	if copyErr != nil && ctx.Err() != nil {
 		ts.rqTimeout.Inc()
 		flags |= flagUT
