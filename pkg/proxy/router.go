@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -575,7 +576,7 @@ func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, l
 	if resp.ContentLength >= 0 && resp.ContentLength <= 64<<10 {
 		// A small body of known length goes out in one write with the
 		// headers; flushing per chunk is for streamed answers.
-		_, copyErr = io.Copy(w, resp.Body)
+		_, copyErr = copyPlain(w, resp.Body)
 	} else {
 		_, copyErr = copyFlush(w, resp.Body)
 	}
@@ -590,7 +591,9 @@ func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, l
 // upstream's bytes are not held back.
 func copyFlush(w http.ResponseWriter, r io.Reader) (int64, error) {
 	fl, _ := w.(http.Flusher)
-	buf := make([]byte, 32<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		k, err := r.Read(buf)
@@ -610,6 +613,16 @@ func copyFlush(w http.ResponseWriter, r io.Reader) (int64, error) {
 			return n, err
 		}
 	}
+}
+
+// copyBufs are the body copy buffers, reused: a fresh 32 KiB per request
+// is most of what a proxied request would allocate.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func copyPlain(w io.Writer, r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(w, r, *bp)
 }
 
 // recordSource counts a request the sidecar sent out (reporter=source) when
@@ -785,7 +798,11 @@ func (p *Proxy) appProxy(target string) http.Handler {
 			w.Header().Del(k)
 		}
 		w.WriteHeader(resp.StatusCode)
-		_, _ = copyFlush(w, resp.Body)
+		if resp.ContentLength >= 0 && resp.ContentLength <= 64<<10 {
+			_, _ = copyPlain(w, resp.Body)
+		} else {
+			_, _ = copyFlush(w, resp.Body)
+		}
 	})
 }
 
