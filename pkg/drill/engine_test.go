@@ -150,14 +150,14 @@ func TestInterruptedDrill(t *testing.T) {
 	}
 }
 
-// TestDrillThatFails runs the seed drill with no backup for reviews: the verdict must
+// TestDrillThatFails runs the seed drill without its FailoverService: the verdict must
 // be fail (exit 1), naming the expectations that broke and only those.
 func TestDrillThatFails(t *testing.T) {
 	localtest.SkipIfDisabled(t)
 	if testing.Short() {
 		t.Skip("runs a whole drill")
 	}
-	s, raw := loadScenario(t, "testdata/no-backup.yaml")
+	s, raw := loadScenario(t, "testdata/no-failover-service.yaml")
 	res, err := drill.Run(t.Context(), s,
 		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
 		drill.WithOut(t.TempDir()),

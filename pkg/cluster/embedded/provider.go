@@ -139,6 +139,9 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 	if p.binDir != "" {
 		opts = append(opts, local.WithBinDir(p.binDir))
 	}
+	if !needsDiscovery(s) {
+		opts = append(opts, local.WithoutEndpointDiscovery())
+	}
 	mesh, err := local.StartClusters(ctx, names, opts...)
 	p.mu.Lock()
 	p.mesh = mesh
@@ -311,6 +314,24 @@ func (p *Provider) Down(ctx context.Context) error {
 
 // RunDir is where the clusters keep their files (kubeconfigs under it).
 func (p *Provider) RunDir() string { return p.runDir }
+
+// needsDiscovery says whether the istiods must see each other's endpoints: Istio's
+// locality failover works on one host whose endpoints are merged across clusters.
+// The aggregate strategy joins the clusters itself, through the east-west gateways and
+// the ServiceEntries it applies; without discovery the clusters are separate meshes
+// under one root of trust, as in the Service Mesh Hub setup the strategy comes from,
+// so a drill whose policy does not join them sees traffic stay home.
+func needsDiscovery(s *scenario.Scenario) bool {
+	if s.Spec.Mesh.Strategy == scenario.StrategyLocality {
+		return true
+	}
+	for _, st := range s.Spec.Steps {
+		if st.Apply != nil && st.Apply.Mesh != nil && st.Apply.Mesh.Strategy == scenario.StrategyLocality {
+			return true
+		}
+	}
+	return false
+}
 
 // observedWorkloads maps each cluster to the workloads whose sidecars drill scrapes:
 // their pods need the stats-inclusion annotation, as on a real cluster.

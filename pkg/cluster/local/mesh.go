@@ -97,7 +97,7 @@ func StartClusters(ctx context.Context, names []string, opts ...Option) (_ *Mesh
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if cfg.istiod && len(m.clusters) > 1 {
+	if cfg.istiod && !cfg.noDiscovery && len(m.clusters) > 1 {
 		if err := m.wire(ctx, cfg.startTimeout); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,8 @@ type config struct {
 	trustDomain  string
 	meshID       string
 	network      string
+	// noDiscovery leaves the istiods of a Mesh unwired: no remote secrets.
+	noDiscovery bool
 }
 
 // DefaultControllers are the kube-controller-manager controllers a local
@@ -127,3 +129,10 @@ func (c *config) validate() error {
 	}
 	return nil
 }
+
+// WithoutEndpointDiscovery starts the clusters of a Mesh without remote secrets:
+// each istiod sees only its own cluster's endpoints, as in separate meshes under one
+// root of trust that only the policy drill applies joins (Service Mesh Hub's
+// FailoverService over replicated control planes, the aggregate strategy's world).
+// Istio's locality failover needs the discovery, so leave it on for that strategy.
+func WithoutEndpointDiscovery() Option { return func(c *config) { c.noDiscovery = true } }
