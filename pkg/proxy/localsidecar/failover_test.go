@@ -316,6 +316,9 @@ func failover(t *testing.T, mesh []*meshCluster, statCluster string) {
 		}
 	}
 	snap, text := scrape(t, pp)
+	if err := stats.CheckOutboundStats(snap, "productpage"); err != nil {
+		t.Error(err)
+	}
 	if os.Getenv("DRILL_PROXY_DUMP") != "" {
 		_ = os.WriteFile(os.Getenv("DRILL_PROXY_DUMP")+"."+t.Name(), []byte(text), 0o644)
 	}
@@ -347,7 +350,9 @@ func compact(s []string) []string {
 // TestFailover is the seed drill by hand, for both strategies, against real
 // istiods: the scenario's policy translated and applied, reviews scaled to
 // zero in cluster1, and productpage's traffic moving to cluster2 — visible
-// in the pages and in productpage's sidecar stats.
+// in the pages and in productpage's sidecar stats. Both strategies run on
+// one mesh, one after the other: the first one's objects are removed and
+// reviews brought back before the second is applied.
 func TestFailover(t *testing.T) {
 	tests := []struct {
 		name, file, statCluster string
@@ -355,16 +360,20 @@ func TestFailover(t *testing.T) {
 		{"aggregate", "scenarios/reviews-failover.yaml", "outbound|9080||reviews.default.svc.cluster2.global"},
 		{"locality", "scenarios/locality-failover.yaml", "outbound|9080||reviews.default.svc.cluster.local"},
 	}
+	first, err := scenario.Load(repoFile(t, tests[0].file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mesh := startMesh(t, first)
+	remotes := map[string]translate.Endpoint{}
+	for _, mc := range mesh {
+		remotes[mc.name] = translate.Endpoint{Address: mc.ewAddr.String(), Port: proxy.EastWestPort}
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sc, err := scenario.Load(repoFile(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
-			}
-			mesh := startMesh(t, sc)
-			remotes := map[string]translate.Endpoint{}
-			for _, mc := range mesh {
-				remotes[mc.name] = translate.Endpoint{Address: mc.ewAddr.String(), Port: proxy.EastWestPort}
 			}
 			res, err := translate.Translate(translate.Input{Scenario: sc, Remotes: remotes})
 			if err != nil {
@@ -372,6 +381,34 @@ func TestFailover(t *testing.T) {
 			}
 			applyTranslation(t, mesh, res)
 			failover(t, mesh, tc.statCluster)
+			removeTranslation(t, mesh, sc.Metadata.Name)
+			scaleReviews(t, mesh[0], 1)
+			if err := bookinfo.WaitAvailable(t.Context(), mesh[0].cs, "default", deploymentsOf(t, mesh[0]), 2*time.Minute); err != nil {
+				t.Fatal(err)
+			}
 		})
+	}
+}
+
+// removeTranslation deletes what applyTranslation applied for a scenario.
+func removeTranslation(t *testing.T, mesh []*meshCluster, scenarioName string) {
+	t.Helper()
+	for _, mc := range mesh {
+		for _, gvr := range []schema.GroupVersionResource{
+			{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"},
+			{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
+			{Group: "networking.istio.io", Version: "v1alpha3", Resource: "envoyfilters"},
+			{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
+		} {
+			list, err := mc.dyn.Resource(gvr).Namespace(metav1.NamespaceAll).List(t.Context(), metav1.ListOptions{LabelSelector: translate.Selector(scenarioName)})
+			if err != nil {
+				t.Fatalf("cluster %s: list %s of %s: %v", mc.name, gvr.Resource, scenarioName, err)
+			}
+			for _, o := range list.Items {
+				if err := mc.dyn.Resource(gvr).Namespace(o.GetNamespace()).Delete(t.Context(), o.GetName(), metav1.DeleteOptions{}); err != nil {
+					t.Fatalf("cluster %s: delete %s %s/%s: %v", mc.name, gvr.Resource, o.GetNamespace(), o.GetName(), err)
+				}
+			}
+		}
 	}
 }
