@@ -156,9 +156,13 @@ func TestLocalReplies(t *testing.T) {
 	p := newTestProxy(t, allStatsIdentity())
 	timeout := func(ra *routev3.RouteAction) { ra.Timeout = durationpb.New(100 * time.Millisecond) }
 	feed(t, p,
-		response(t, TypeCluster, edsCluster("ok"), edsCluster("empty"), edsCluster("refused"), edsCluster("slow")),
+		response(t, TypeCluster, edsCluster("ok"), edsCluster("empty"), edsCluster("refused"), edsCluster("slow"),
+			edsCluster("full", func(c *clusterv3.Cluster) {
+				c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{MaxRequests: wrapperspb.UInt32(0)}}}
+			})),
 		response(t, TypeEndpoint,
 			assignment(t, "ok", []string{ok}),
+			assignment(t, "full", []string{ok}),
 			assignment(t, "empty"),
 			assignment(t, "refused", []string{refused}),
 			assignment(t, "slow", []string{slow.Listener.Addr().String()})),
@@ -171,6 +175,7 @@ func TestLocalReplies(t *testing.T) {
 				clusterRoute("/refused", "refused"),
 				clusterRoute("/slow", "slow", timeout),
 				clusterRoute("/gone", "no-such-cluster"),
+				clusterRoute("/full", "full"),
 			},
 		})),
 	)
@@ -183,6 +188,7 @@ func TestLocalReplies(t *testing.T) {
 		{"http://svc:9080/refused", "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure", "UF", 503},
 		{"http://svc:9080/slow", bodyTimeout, "UT", 504},
 		{"http://svc:9080/gone", "", "NC", 503},
+		{"http://svc:9080/full", "upstream connect error or disconnect/reset before headers. reset reason: overflow", "UO", 503},
 		{"http://nohost:9080/ok", "", "NR", 404},
 		{"http://svc:9999/ok", "", "NR", 404},
 	} {
@@ -190,6 +196,9 @@ func TestLocalReplies(t *testing.T) {
 			w := send(p, http.MethodGet, tc.url, nil)
 			if w.Code != tc.code || !strings.HasPrefix(w.Body.String(), tc.body) {
 				t.Errorf("%d %q, want %d %q", w.Code, w.Body, tc.code, tc.body)
+			}
+			if tc.flags == "UO" && w.Header().Get("X-Envoy-Overloaded") != "true" {
+				t.Errorf("overflow without x-envoy-overloaded")
 			}
 			if tc.code == 200 && w.Header().Get("X-Envoy-Upstream-Service-Time") == "" {
 				t.Errorf("no x-envoy-upstream-service-time on a proxied response")
@@ -280,5 +289,43 @@ func TestRetries(t *testing.T) {
 				t.Errorf("upstream_rq_retry of %+v, want %d\n%s", c, tc.wantRetries, text)
 			}
 		})
+	}
+}
+
+// TestPerTryTimeout: a per-try timeout ends a slow attempt and, with a retry
+// condition that covers it, moves to another host.
+func TestPerTryTimeout(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	fast, _ := upstream(t, "fast", 200)
+	p := newTestProxy(t, allStatsIdentity())
+	feed(t, p,
+		response(t, TypeCluster, edsCluster("svc")),
+		response(t, TypeEndpoint, assignment(t, "svc", []string{slow.Listener.Addr().String(), fast})),
+		response(t, TypeListener, httpListener(t, 9080)),
+		response(t, TypeRoute, routeConfig("9080", &routev3.VirtualHost{Name: "svc", Domains: []string{"svc"},
+			Routes: []*routev3.Route{clusterRoute("/", "svc", func(ra *routev3.RouteAction) {
+				ra.RetryPolicy = &routev3.RetryPolicy{RetryOn: "5xx", NumRetries: wrapperspb.UInt32(2), PerTryTimeout: durationpb.New(50 * time.Millisecond),
+					RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{Name: "envoy.retry_host_predicates.previous_hosts"}}, HostSelectionRetryMaxAttempts: 5,
+					RetryBackOff: &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(time.Millisecond)}}
+			})}})),
+	)
+	// Round robin starts on the slow host.
+	w := send(p, http.MethodGet, "http://svc:9080/", nil)
+	if w.Code != 200 || w.Body.String() != "fast" {
+		t.Fatalf("%d %q, want the fast host's answer after a per-try timeout", w.Code, w.Body)
+	}
+	if got := w.Header().Get("X-Envoy-Upstream-Service-Time"); got == "" {
+		t.Error("no x-envoy-upstream-service-time")
+	}
+	snap, text := scrapeStore(t, p)
+	c := snap.Clusters["svc"]
+	if c == nil || c.Get(stats.StatRqRetry) != 1 || !strings.Contains(text, `envoy_cluster_upstream_rq_per_try_timeout{cluster_name="svc"} 1`) {
+		t.Errorf("stats: retries %v, per-try timeouts not 1\n%s", c, text)
 	}
 }

@@ -332,14 +332,3 @@ func (d *outlierDetector) sweep() {
 		d.changed()
 	}
 }
-
-// ejectedFor reports whether h is ejected, for /clusters.
-func (d *outlierDetector) monitor(h *host) (hostMonitor, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m, ok := d.hosts[h]
-	if !ok {
-		return hostMonitor{}, false
-	}
-	return *m, true
-}

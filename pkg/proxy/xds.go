@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -111,12 +110,6 @@ func (c *adsClient) setConnected(v bool) {
 		c.connects++
 	}
 	c.mu.Unlock()
-}
-
-func (c *adsClient) connected() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.connSt
 }
 
 func (c *adsClient) stream(ctx context.Context, client discoveryv3.AggregatedDiscoveryServiceClient) error {
@@ -269,5 +262,3 @@ func shortType(t string) string {
 	}
 	return t
 }
-
-var errNoResource = errors.New("no such resource")
