@@ -19,6 +19,6 @@ run (bad scenario, provider error, abort).`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
-		newRunCmd(), newTranslateCmd(), newReportCmd())
+		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd())
 	return root
 }
