@@ -314,3 +314,7 @@ func structMeta(m map[string]any) (*corev3.Metadata, error) {
 	}
 	return md, nil
 }
+
+func metadataOf(key string, st *structpb.Struct) *corev3.Metadata {
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{key: st}}
+}

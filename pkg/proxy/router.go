@@ -736,12 +736,38 @@ func (p *Proxy) inboundHandler(in Inbound) (http.Handler, error) {
 		app.ServeHTTP(rec, r)
 		p.store.Counter(prefix + "upstream_rq_total").Inc()
 		p.store.Counter(prefix + "upstream_rq_" + strconv.Itoa(rec.code)).Inc()
+		svc := p.inboundService(in.Port)
+		if svc == "" {
+			svc = serviceFromHost(r.Host, p.id.Namespace)
+		}
 		out := &requestRecord{
 			reporter: "destination", source: src, dest: p.self, code: rec.code, flags: rec.flags,
-			destService: serviceFromHost(r.Host, p.id.Namespace), mtls: src != nil, duration: time.Since(start),
+			destService: svc, mtls: src != nil, duration: time.Since(start),
 		}
 		p.store.requests.record(out.values(), out.duration)
 	}), nil
+}
+
+// inboundService is the service a request to the pod's port belongs to:
+// the service whose endpoints (in EDS) include this pod at that port, as
+// Istio's inbound listener knows it from the pod's services.
+func (p *Proxy) inboundService(port int) string {
+	rt := p.routing.Load()
+	want := joinHostPort(p.id.IP.String(), uint32(port))
+	best := ""
+	for name, cl := range rt.clusters {
+		if len(cl.services) == 0 || !strings.HasPrefix(name, "outbound|") {
+			continue
+		}
+		cl.mu.RLock()
+		for _, h := range cl.hosts {
+			if h.addr == want && (best == "" || cl.services[0].host < best) {
+				best = cl.services[0].host
+			}
+		}
+		cl.mu.RUnlock()
+	}
+	return best
 }
 
 type statusRecorder struct {
