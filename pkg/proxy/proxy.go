@@ -134,6 +134,8 @@ type Proxy struct {
 
 	// noXDS starts the proxy without its ADS client: tests feed it.
 	noXDS bool
+	// flushEvery is the stats flush interval.
+	flushEvery time.Duration
 }
 
 // server is one bound listener of the proxy.
@@ -189,6 +191,14 @@ func New(id Identity, xdsAddr string, opts ...Option) (*Proxy, error) {
 	}
 	if o.seed != nil {
 		p.rndSrc = rand.New(rand.NewPCG(*o.seed, *o.seed^0x9e3779b97f4a7c15))
+	}
+	p.flushEvery = DefaultFlushInterval
+	if v := id.Annotations["sidecar.istio.io/statsFlushInterval"]; v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("pod %s/%s: annotation sidecar.istio.io/statsFlushInterval %q is not a duration", id.Namespace, id.Pod, v)
+		}
+		p.flushEvery = d
 	}
 	p.cfg = newConfigState(p)
 	p.routing.Store(&routing{})
@@ -328,6 +338,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 func (p *Proxy) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(p.opts.sweepEvery)
 	defer t.Stop()
+	lastFlush := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -339,6 +350,10 @@ func (p *Proxy) sweepLoop(ctx context.Context) {
 				}
 			}
 			p.store.Gauge("server.uptime").Set(int64(time.Since(p.started).Seconds()))
+			if time.Since(lastFlush) >= p.flushEvery {
+				p.store.Flush()
+				lastFlush = time.Now()
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Counter, Gauge and Histogram are Envoy's three stat types. A stat the stats
@@ -74,12 +75,19 @@ func (g *Gauge) Value() int64 {
 // upstream_rq_time.
 var DefaultBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
 
-// Histogram counts recorded values into DefaultBuckets.
+// Histogram counts recorded values into DefaultBuckets. Like Envoy's, what
+// the admin endpoint shows is the histogram as of the last stats flush
+// (Envoy merges its per-thread histograms at each flush, every 5 s in an
+// Istio sidecar): a value recorded now appears at the next flush.
 type Histogram struct {
 	mu     sync.Mutex
 	counts []uint64 // per bucket, not cumulative; the last is +Inf
 	count  uint64
 	sum    float64
+	// flushed is the state at the last flush.
+	flushedCounts []uint64
+	flushedCount  uint64
+	flushedSum    float64
 }
 
 // Record adds one value.
@@ -98,8 +106,22 @@ func (h *Histogram) Record(v float64) {
 	h.mu.Unlock()
 }
 
-// snapshot returns cumulative bucket counts (len(DefaultBuckets)+1, the last
-// being +Inf), the count and the sum.
+// flush makes what was recorded visible.
+func (h *Histogram) flush() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.counts == nil {
+		return
+	}
+	h.flushedCounts = append(h.flushedCounts[:0], h.counts...)
+	h.flushedCount, h.flushedSum = h.count, h.sum
+}
+
+// snapshot returns, as of the last flush, cumulative bucket counts
+// (len(DefaultBuckets)+1, the last being +Inf), the count and the sum.
 func (h *Histogram) snapshot() (cum []uint64, count uint64, sum float64) {
 	cum = make([]uint64, len(DefaultBuckets)+1)
 	if h == nil {
@@ -109,12 +131,12 @@ func (h *Histogram) snapshot() (cum []uint64, count uint64, sum float64) {
 	defer h.mu.Unlock()
 	var run uint64
 	for i := range cum {
-		if h.counts != nil {
-			run += h.counts[i]
+		if h.flushedCounts != nil {
+			run += h.flushedCounts[i]
 		}
 		cum[i] = run
 	}
-	return cum, h.count, h.sum
+	return cum, h.flushedCount, h.flushedSum
 }
 
 type statType int
@@ -227,6 +249,23 @@ func (s *Store) Histogram(name string) *Histogram {
 		return st.h
 	}
 	return nil
+}
+
+// DefaultFlushInterval is Istio's stats flush interval
+// (sidecar.istio.io/statsFlushInterval, default 5 s).
+const DefaultFlushInterval = 5 * time.Second
+
+// Flush publishes the histograms' recorded values, as Envoy's stats flush
+// does; the proxy calls it every flush interval.
+func (s *Store) Flush() {
+	for _, st := range s.all() {
+		if st.typ == typeHistogram {
+			st.h.flush()
+		}
+	}
+	for _, r := range s.requests.snapshot() {
+		r.duration.flush()
+	}
 }
 
 func (s *Store) all() []*stat {

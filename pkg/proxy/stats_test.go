@@ -74,6 +74,7 @@ func goldenStore() *Store {
 	s.requests.record(rec.values(), 4*time.Millisecond)
 	rec = &requestRecord{reporter: "source", source: src, destService: "reviews.default.svc.cluster.local", code: 503, flags: flagUF}
 	s.requests.record(rec.values(), 0)
+	s.Flush()
 	return s
 }
 
@@ -274,6 +275,10 @@ func TestBucketOrder(t *testing.T) {
 	for _, v := range []float64{0.5, 1, 3, 3600000, 9e6} {
 		h.Record(v)
 	}
+	if _, count, _ := h.snapshot(); count != 0 {
+		t.Errorf("%d values visible before the stats flush", count)
+	}
+	h.flush()
 	cum, count, _ := h.snapshot()
 	if cum[0] != 1 || cum[1] != 2 || cum[2] != 3 || cum[len(cum)-2] != 4 || cum[len(cum)-1] != 5 || count != 5 {
 		t.Errorf("cumulative buckets %v (count %d): values on a bound count in its bucket", cum, count)
