@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/meshdrill/drill/pkg/cluster/pki"
 )
 
 // Certificates are valid for a year: long enough for any drill, short
@@ -26,57 +28,37 @@ const certValidity = 365 * 24 * time.Hour
 // ROOT_CA_DIR (istio.io/istio pilot/pkg/bootstrap/istio_ca.go; Istio's
 // "Plug in CA certificates" task).
 const (
-	caCertFile    = "ca-cert.pem"
-	caKeyFile     = "ca-key.pem"
-	certChainFile = "cert-chain.pem"
-	rootCertFile  = "root-cert.pem"
+	caCertFile    = pki.CACertFile
+	caKeyFile     = pki.CAKeyFile
+	certChainFile = pki.CertChainFile
+	rootCertFile  = pki.RootCertKey
 )
 
 // MeshCA is the root certificate authority every cluster of a mesh trusts.
 // Each cluster's istiod signs workload certificates with its own intermediate
 // CA issued from this root, as in Istio's multicluster installation guides, so
-// workloads in different clusters trust each other.
+// workloads in different clusters trust each other. It is pkg/cluster/pki's CA,
+// the one the real-cluster providers plug into Istio too, kept on disk.
 type MeshCA struct {
-	cert    *x509.Certificate
-	key     crypto.Signer
-	certPEM []byte
-	dir     string
+	ca  *pki.MeshCA
+	dir string
 }
 
 // NewMeshCA generates a root CA and writes root-cert.pem and root-key.pem to
 // dir.
 func NewMeshCA(dir string) (*MeshCA, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create mesh CA directory: %w", err)
-	}
-	// RSA, as Istio's own certificate tooling (tools/certs) generates, so the
-	// plugged-in CA looks like the one an SRE would plug in.
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := pki.New()
 	if err != nil {
-		return nil, fmt.Errorf("generate mesh root key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{Organization: []string{"Istio"}, CommonName: "Root CA"},
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	cert, certPEM, err := signCert(tmpl, nil, key, key.Public())
-	if err != nil {
-		return nil, fmt.Errorf("sign mesh root: %w", err)
-	}
-	ca := &MeshCA{cert: cert, key: key, certPEM: certPEM, dir: dir}
-	if err := writeFile(filepath.Join(dir, rootCertFile), certPEM, 0o644); err != nil {
 		return nil, err
 	}
-	if err := writeKey(filepath.Join(dir, "root-key.pem"), key); err != nil {
+	if err := ca.Save(dir); err != nil {
 		return nil, err
 	}
-	return ca, nil
+	return &MeshCA{ca: ca, dir: dir}, nil
 }
 
 // CertPEM is the root certificate, PEM-encoded.
-func (ca *MeshCA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }
+func (ca *MeshCA) CertPEM() []byte { return ca.ca.CertPEM() }
 
 // Dir is where the root certificate and key were written.
 func (ca *MeshCA) Dir() string { return ca.dir }
@@ -87,41 +69,14 @@ func (ca *MeshCA) issueIntermediate(cluster, dir string) (map[string][]byte, err
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create cacerts directory: %w", err)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("generate intermediate key for %s: %w", cluster, err)
-	}
-	// Subject and constraints as in Istio's tools/certs intermediate template:
-	// a CA that can sign workloads but no further CAs, naming istiod.
-	tmpl := &x509.Certificate{
-		Subject: pkix.Name{
-			Organization: []string{"Istio"},
-			CommonName:   "Intermediate CA",
-			Locality:     []string{cluster},
-		},
-		DNSNames:              []string{"istiod.istio-system.svc"},
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageContentCommitment,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	_, certPEM, err := signCert(tmpl, ca.cert, ca.key, key.Public())
-	if err != nil {
-		return nil, fmt.Errorf("sign intermediate for %s: %w", cluster, err)
-	}
-	keyPEM, err := marshalKey(key)
+	cc, err := ca.ca.Intermediate(cluster)
 	if err != nil {
 		return nil, err
 	}
-	files := map[string][]byte{
-		caCertFile:    certPEM,
-		caKeyFile:     keyPEM,
-		certChainFile: append(append([]byte(nil), certPEM...), ca.certPEM...),
-		rootCertFile:  ca.CertPEM(),
-	}
+	files := cc.Files()
 	for name, data := range files {
 		mode := os.FileMode(0o644)
-		if name == caKeyFile {
+		if name == pki.CAKeyFile {
 			mode = 0o600
 		}
 		if err := writeFile(filepath.Join(dir, name), data, mode); err != nil {
