@@ -569,12 +569,12 @@ type clusterStats struct {
 }
 
 type trafficStats struct {
-	rqTotal, rqCompleted, rqTimeout, rqPerTryTimeout                  *Counter
-	rqRetry, rqRetrySuccess, rqRetryOverflow, rqRetryLimitExceeded    *Counter
-	rqPendingOverflow, rqPendingTotal, rqCancelled, rqMaintenanceMode *Counter
-	cxTotal, cxConnectFail, cxConnectTimeout, cxDestroy               *Counter
-	rqActive, cxActive, rqPendingActive                               *Gauge
-	rqTime, cxConnectMs                                               *Histogram
+	rqTotal, rqCompleted, rqTimeout, rqPerTryTimeout                   *Counter
+	rqRetry, rqRetrySuccess, rqRetryOverflow, rqRetryLimitExceeded     *Counter
+	rqPendingOverflow, rqPendingTotal, rqCancelled, rqMaintenanceMode  *Counter
+	cxTotal, cxConnectFail, cxConnectTimeout, cxDestroy, cxNoneHealthy *Counter
+	rqActive, cxActive, rqPendingActive                                *Gauge
+	rqTime, cxConnectMs                                                *Histogram
 }
 
 type codeStats struct {
@@ -618,6 +618,7 @@ func (cs *clusterStats) t() *trafficStats {
 			cxConnectFail:        s.Counter(p + "upstream_cx_connect_fail"),
 			cxConnectTimeout:     s.Counter(p + "upstream_cx_connect_timeout"),
 			cxDestroy:            s.Counter(p + "upstream_cx_destroy"),
+			cxNoneHealthy:        s.Counter(p + "upstream_cx_none_healthy"),
 			rqActive:             s.Gauge(p + "upstream_rq_active"),
 			cxActive:             s.Gauge(p + "upstream_cx_active"),
 			rqPendingActive:      s.Gauge(p + "upstream_rq_pending_active"),

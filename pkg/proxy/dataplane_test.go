@@ -211,6 +211,9 @@ func TestLocalReplies(t *testing.T) {
 		})
 	}
 	snap, _ := scrapeStore(t, p)
+	if _, text := scrapeStore(t, p); !strings.Contains(text, `envoy_cluster_upstream_cx_none_healthy{cluster_name="empty"} 1`) {
+		t.Errorf("no upstream_cx_none_healthy for the empty cluster")
+	}
 	if c := snap.Clusters["slow"]; c == nil || c.Codes["504"] != 1 {
 		t.Errorf("slow: %+v, want one 504", c)
 	}

@@ -322,7 +322,7 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 		pk, ok := f.choose(cl, lbctx)
 		if !ok {
 			flags |= flagUH
-			cl.stats.t() // a request to a cluster creates its traffic stats
+			cl.stats.t().cxNoneHealthy.Inc()
 			localReply(w, http.StatusServiceUnavailable, bodyNoHealthyUpstream)
 			p.recordSource(f.rt, cl, nil, r, http.StatusServiceUnavailable, flags, time.Since(f.start))
 			return
