@@ -124,6 +124,7 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	servers  map[string]*server // by listener name (admin, outbound, inbound_<port>, LDS names)
+	stopped  bool
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	ready    chan struct{}
@@ -371,6 +372,12 @@ func (p *Proxy) listen(name string, port int, h http.Handler) error {
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}}
 	p.mu.Lock()
+	if p.stopped {
+		// A configuration applied while stopping binds nothing.
+		p.mu.Unlock()
+		ln.Close()
+		return fmt.Errorf("proxy %s: stopped", p.id.NodeID())
+	}
 	if old := p.servers[name]; old != nil {
 		p.mu.Unlock()
 		ln.Close()
@@ -418,6 +425,7 @@ func (p *Proxy) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		p.mu.Lock()
 		cancel := p.cancel
+		p.stopped = true
 		p.mu.Unlock()
 		if cancel != nil {
 			cancel()

@@ -37,10 +37,12 @@ type virtualHost struct {
 	routes       []*route
 	retry        *retryPolicy
 	attemptCount bool
-	reqAdd       []headerOp
-	reqRemove    []string
-	respAdd      []headerOp
-	respRemove   []string
+	// attemptCountResponse: include_attempt_count_in_response.
+	attemptCountResponse bool
+	reqAdd               []headerOp
+	reqRemove            []string
+	respAdd              []headerOp
+	respRemove           []string
 }
 
 type routeKind int
@@ -268,12 +270,13 @@ func cutPort(hostport string) (host, port string, ok bool) {
 
 func compileVirtualHost(v *routev3.VirtualHost) (*virtualHost, error) {
 	vh := &virtualHost{
-		name:         v.GetName(),
-		attemptCount: v.GetIncludeRequestAttemptCount(),
-		reqAdd:       headerOps(v.GetRequestHeadersToAdd()),
-		reqRemove:    v.GetRequestHeadersToRemove(),
-		respAdd:      headerOps(v.GetResponseHeadersToAdd()),
-		respRemove:   v.GetResponseHeadersToRemove(),
+		name:                 v.GetName(),
+		attemptCount:         v.GetIncludeRequestAttemptCount(),
+		attemptCountResponse: v.GetIncludeAttemptCountInResponse(),
+		reqAdd:               headerOps(v.GetRequestHeadersToAdd()),
+		reqRemove:            v.GetRequestHeadersToRemove(),
+		respAdd:              headerOps(v.GetResponseHeadersToAdd()),
+		respRemove:           v.GetResponseHeadersToRemove(),
 	}
 	if v.GetRetryPolicy() != nil {
 		rp, err := compileRetryPolicy(v.GetRetryPolicy())

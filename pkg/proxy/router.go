@@ -571,6 +571,9 @@ func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, l
 		applyHeaderOps(hdr, append(f.route.respAdd, f.vh.respAdd...), append(f.route.respRemove, f.vh.respRemove...))
 	}
 	hdr.Set("X-Envoy-Upstream-Service-Time", strconv.FormatInt(time.Since(f.start).Milliseconds(), 10))
+	if f.vh != nil && f.vh.attemptCountResponse {
+		hdr.Set("X-Envoy-Attempt-Count", strconv.Itoa(retries+1))
+	}
 	w.WriteHeader(resp.StatusCode)
 	var copyErr error
 	if resp.ContentLength >= 0 && resp.ContentLength <= 64<<10 {
