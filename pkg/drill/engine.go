@@ -112,7 +112,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		go func() { defer bg.Done(); prog.run() }()
 	}
 
-	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...))
+	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...), fault.WithLogger(cfg.logger))
 	ctx, intr := fault.OnInterrupt(ctx, r.faults, fault.WithOutput(os.Stderr))
 
 	r.bus.Publish(event.New(event.RunStarted, "", "engine", event.RunInfo{

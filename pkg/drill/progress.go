@@ -24,12 +24,16 @@ type progress struct {
 	p99            time.Duration
 	last           string
 	lastPlain      time.Duration
+	// start is when the run began; before load starts, notes are stamped with the
+	// setup time instead of load time.
+	start       time.Time
+	loadStarted bool
 }
 
 const plainEvery = 10 * time.Second
 
 func newProgress(bus *event.Bus, w io.Writer, terminal bool, total time.Duration) *progress {
-	return &progress{sub: bus.Subscribe("progress", event.WithBuffer(4096)), w: w, terminal: terminal, total: total}
+	return &progress{sub: bus.Subscribe("progress", event.WithBuffer(4096)), w: w, terminal: terminal, total: total, start: time.Now()}
 }
 
 func (p *progress) run() {
@@ -43,6 +47,8 @@ func (p *progress) run() {
 
 func (p *progress) observe(e event.Event) {
 	switch e.Type {
+	case event.LoadStarted:
+		p.loadStarted = true
 	case event.LoadWindow:
 		var w event.Window
 		if e.Decode(&w) != nil {
@@ -93,6 +99,10 @@ func (p *progress) note(msg string) {
 	p.last = msg
 	if p.terminal {
 		p.draw()
+		return
+	}
+	if !p.loadStarted {
+		fmt.Fprintf(p.w, "[setup %s] %s\n", fmtDur(time.Since(p.start)), msg)
 		return
 	}
 	fmt.Fprintf(p.w, "[%s] %s\n", fmtDur(p.elapsed), msg)
