@@ -447,6 +447,52 @@ func (cl *cluster) chooseHost(ctx *lbContext) (pick, bool) {
 	return cl.chooseInLevel(level, load.panic[level], ctx)
 }
 
+// chooseOwn is chooseHost over the endpoints of one Kubernetes cluster only
+// (lbContext.onlyCluster): the priority load is computed over those alone,
+// as if istiod had sent no others.
+func (cl *cluster) chooseOwn(ctx *lbContext) (pick, bool) {
+	cl.mu.RLock()
+	levels, overprov := cl.levels, cl.overprov
+	cl.mu.RUnlock()
+	own := make([][]*host, len(levels))
+	health := make([]levelHealth, len(levels))
+	for i, lv := range levels {
+		lh := levelHealth{overprov: overprov}
+		for _, h := range lv {
+			if c := h.cluster(); c != "" && c != ctx.onlyCluster {
+				continue
+			}
+			own[i] = append(own[i], h)
+			lh.total++
+			switch {
+			case h.healthy():
+				lh.healthy++
+			case h.degraded():
+				lh.degraded++
+			}
+		}
+		health[i] = lh
+	}
+	if len(health) == 0 {
+		return pick{}, false
+	}
+	load := computePriorityLoad(health, cl.panicThreshold)
+	level, _ := choosePriority(cl.rnd(), load.healthy, load.degraded)
+	candidates := own[level]
+	if !load.panic[level] {
+		candidates = nil
+		for _, h := range own[level] {
+			if h.healthy() {
+				candidates = append(candidates, h)
+			}
+		}
+	}
+	if len(candidates) == 0 {
+		return pick{}, false
+	}
+	return pick{host: cl.pickOne(level, candidates), cluster: cl, level: level, panic: load.panic[level]}, true
+}
+
 // chooseInLevel picks a host of one priority level.
 func (cl *cluster) chooseInLevel(level int, panicMode bool, ctx *lbContext) (pick, bool) {
 	cl.mu.RLock()
@@ -455,15 +501,6 @@ func (cl *cluster) chooseInLevel(level int, panicMode bool, ctx *lbContext) (pic
 		all = cl.levels[level]
 	}
 	cl.mu.RUnlock()
-	if ctx != nil && ctx.onlyCluster != "" {
-		own := make([]*host, 0, len(all))
-		for _, h := range all {
-			if h.cluster() == "" || h.cluster() == ctx.onlyCluster {
-				own = append(own, h)
-			}
-		}
-		all = own
-	}
 	candidates := all
 	if !panicMode {
 		candidates = make([]*host, 0, len(all))

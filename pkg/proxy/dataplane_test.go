@@ -332,3 +332,43 @@ func TestPerTryTimeout(t *testing.T) {
 		t.Errorf("stats: retries %v, per-try timeouts not 1\n%s", c, text)
 	}
 }
+
+// TestEastWestPassthrough replays the east-west gateway's recorded
+// configuration: a request carrying the SNI of reviews goes to the SNI
+// cluster's endpoints of the gateway's own cluster only, with the SNI
+// header consumed; an unknown SNI finds no chain.
+func TestEastWestPassthrough(t *testing.T) {
+	id := GatewayIdentity("cluster2", "istio-eastwestgateway", EastWestGatewayLabel, testIdentity().IP)
+	p := newTestProxy(t, id)
+	p.cfg.skipBind = true
+	fx := loadFixture(t, "eastwestgateway")
+	other, own := newSwitchable(t, "cluster1-reviews"), newSwitchable(t, "cluster2-reviews")
+	sni := "outbound_.9080_._.reviews.default.svc.cluster.local"
+	// Priority 0 holds cluster1's endpoint, priority 1 cluster2's: the
+	// gateway must skip cluster1's even though it ranks first.
+	rewriteEndpoints(t, fx[TypeEndpoint], sni, []string{other.addr()}, []string{own.addr()})
+	feedFixture(t, p, fx)
+	h := p.gatewayHandler("0.0.0.0_15443")
+	for i := range 5 {
+		r := httptest.NewRequest(http.MethodGet, "http://reviews:9080/reviews/0", nil)
+		r.Header.Set(HeaderSNI, sni)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 || w.Body.String() != "cluster2-reviews" {
+			t.Fatalf("request %d: %d %q, want cluster2's reviews", i, w.Code, w.Body)
+		}
+	}
+	if got := own.sni.Load(); got != "" {
+		t.Errorf("the SNI header went past the gateway: %q", got)
+	}
+	if other.hits.Load() != 0 {
+		t.Errorf("the gateway sent %d requests to another cluster's endpoint", other.hits.Load())
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://nothing:9080/", nil)
+	r.Header.Set(HeaderSNI, "outbound_.9080_._.nothing.default.svc.cluster.local")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code == 200 {
+		t.Errorf("an unknown SNI was served")
+	}
+}

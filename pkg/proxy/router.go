@@ -406,8 +406,11 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 // choose selects a host, through the aggregate's members when the cluster
 // is an aggregate.
 func (f *forward) choose(cl *cluster, ctx *lbContext) (pick, bool) {
-	if cl.typ == clusterAggregate {
+	switch {
+	case cl.typ == clusterAggregate:
 		return cl.chooseAggregate(ctx, f.rt.cluster)
+	case ctx.onlyCluster != "":
+		return cl.chooseOwn(ctx)
 	}
 	return cl.chooseHost(ctx)
 }
