@@ -86,7 +86,7 @@ func (p *progress) observe(e event.Event) {
 		if e.Type == event.FailbackDetected {
 			what = "failback"
 		}
-		p.note(fmt.Sprintf("%s of %s %s → %s after %s (±%s)", what, f.Service, f.From, f.To, f.Took.Round(time.Millisecond), f.Resolution))
+		p.note(fmt.Sprintf("%s of %s %s → %s after %s (±%s)", what, f.Service, f.From, f.To, f.Took.Round(time.Millisecond), f.Resolution.Round(time.Millisecond)))
 	case event.Log:
 		var l event.LogLine
 		if e.Decode(&l) == nil && l.Level != "debug" {
