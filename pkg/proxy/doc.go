@@ -19,6 +19,8 @@
 // 10.A.B.C, is served on its loopback twin 127.A.B.C, which is where the proxy
 // dials every endpoint istiod names. docs/proxy.md explains each choice.
 //
-// NewSidecar builds the sidecar of one pod; NewGateway a router-mode proxy
-// (istio-ingressgateway, or an east-west gateway in AUTO_PASSTHROUGH style).
+// New builds the sidecar of one pod from its Identity; NewGateway a
+// router-mode proxy (istio-ingressgateway, or an east-west gateway routing
+// by SNI as Istio's AUTO_PASSTHROUGH does). Package proxy/localsidecar plugs
+// sidecars into the local provider's node agent.
 package proxy

@@ -185,7 +185,7 @@ type Store struct {
 	requests *requestMetrics
 }
 
-// NewStore returns an empty store whose stats are limited by m (nil: every
+// newStore returns an empty store whose stats are limited by m (nil: every
 // stat is kept).
 func newStore(m *statsMatcher) *Store {
 	return &Store{matcher: m, stats: map[string]*stat{}, requests: newRequestMetrics()}
