@@ -5,8 +5,10 @@ BIN       := bin
 DRILL     := $(BIN)/drill
 SCENARIO  ?= scenarios/reviews-failover.yaml
 PROVIDER  ?= local
-# Tests run with the race detector; CI sets nothing else.
-TESTFLAGS ?= -race -count=1
+# Tests run with the race detector, one package at a time: several packages start
+# whole clusters and run timed drills, and on a small machine two at once would
+# judge each other's CPU starvation.
+TESTFLAGS ?= -race -count=1 -p 1
 PKGS      ?= ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
