@@ -47,9 +47,10 @@ schema: build ## write the scenario JSON Schema to scenario.schema.json
 	$(DRILL) schema > scenario.schema.json
 
 .PHONY: lint
-lint: ## gofmt, go vet
+lint: ## gofmt, go vet, actionlint on the workflows
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	hack/actionlint.sh
 
 .PHONY: bench
 bench: ## run the Go benchmarks (event bus, stats parser, translator, load)
