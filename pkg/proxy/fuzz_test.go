@@ -2,8 +2,12 @@ package proxy
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // FuzzParsePeer: the metadata exchange header comes from whoever sends the
@@ -50,5 +54,38 @@ func FuzzRetryHeaders(f *testing.F) {
 		}
 		_ = rp.retriableResponse(503, "14")
 		_ = time.Duration(0)
+	})
+}
+
+// FuzzRouteConfiguration: whatever route configuration arrives over xDS is
+// compiled or rejected, and a compiled one routes a request without
+// panicking.
+func FuzzRouteConfiguration(f *testing.F) {
+	fx := loadFixture(f, "aggregate-productpage")
+	for _, a := range fx[TypeRoute].Resources {
+		f.Add(a.GetValue())
+	}
+	fx = loadFixture(f, "ingressgateway")
+	for _, a := range fx[TypeRoute].Resources {
+		f.Add(a.GetValue())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rc := &routev3.RouteConfiguration{}
+		if err := proto.Unmarshal(b, rc); err != nil {
+			return
+		}
+		table, err := compileRouteTable(rc)
+		if err != nil {
+			return
+		}
+		r := httptest.NewRequest(http.MethodGet, "http://reviews:9080/reviews/0?x=1", nil)
+		r.Header.Set("end-user", "jason")
+		if vh := table.virtualHost(r.Host); vh != nil {
+			if rt := vh.route(r); rt != nil {
+				_ = rt.pickCluster(r, 7)
+				u := *r.URL
+				rt.rewritePath(&u)
+			}
+		}
 	})
 }
