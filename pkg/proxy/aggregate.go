@@ -52,10 +52,11 @@ func (cl *cluster) chooseAggregate(ctx *lbContext, lookup func(string) *cluster)
 	for i, l := range levels {
 		health[i] = l.health
 	}
+	// A previous_priorities retry plugin has no effect here: "PriorityLoad
+	// retry plugins won't work for aggregate cluster because the aggregate
+	// load balancer will override the PriorityLoad" (envoy docs:
+	// intro/arch_overview/upstream/aggregate_cluster).
 	load := computePriorityLoad(health, cl.panicThreshold)
-	if ctx != nil && ctx.policy != nil && ctx.policy.previousPriorities {
-		load = excludePriorities(health, ctx.attemptedLevels, cl.panicThreshold, load)
-	}
 	i, _ := choosePriority(cl.rnd(), load.healthy, load.degraded)
 	l := levels[i]
 	// In a total panic of the aggregate the member's level is in panic too,
