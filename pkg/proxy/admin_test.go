@@ -65,8 +65,15 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("/config_dump lacks the aggregate cluster or the version")
 	}
 	_, text := adminGet(t, h, "/stats")
-	if !strings.Contains(text, "cluster.outbound|9080|cluster1|reviews.default.svc.cluster.local;.upstream_rq_200: 1\n") {
-		t.Errorf("/stats lacks the 200 in Envoy's text form")
+	// Through the aggregate, the router counts the code on the aggregate
+	// cluster (no alt stat name: no ';') and the pool the request on the member.
+	for _, want := range []string{
+		"cluster.outbound|9080||reviews-failover.default.global.upstream_rq_200: 1\n",
+		"cluster.outbound|9080|cluster1|reviews.default.svc.cluster.local;.upstream_rq_total: 1\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/stats lacks %q in Envoy's text form", want)
+		}
 	}
 	_, filtered := adminGet(t, h, "/stats?filter=upstream_rq_200")
 	if strings.Contains(filtered, "membership") || !strings.Contains(filtered, "upstream_rq_200") {
@@ -77,7 +84,7 @@ func TestAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := snap.Clusters["outbound|9080|cluster1|reviews.default.svc.cluster.local"]; c == nil || c.Codes["200"] != 1 {
+	if c := snap.Clusters["outbound|9080|cluster1|reviews.default.svc.cluster.local"]; c == nil || c.Get(stats.StatRqTotal) != 1 {
 		t.Errorf("JSON stats: %+v", c)
 	}
 	_, prom := adminGet(t, h, "/stats/prometheus")

@@ -609,6 +609,7 @@ type trafficStats struct {
 	rqTotal, rqCompleted, rqTimeout, rqPerTryTimeout                   *Counter
 	rqRetry, rqRetrySuccess, rqRetryOverflow, rqRetryLimitExceeded     *Counter
 	rqPendingOverflow, rqPendingTotal, rqCancelled, rqMaintenanceMode  *Counter
+	rqPendingFailureEject                                              *Counter
 	cxTotal, cxConnectFail, cxConnectTimeout, cxDestroy, cxNoneHealthy *Counter
 	rqActive, cxActive, rqPendingActive                                *Gauge
 	rqTime, cxConnectMs                                                *Histogram
@@ -639,28 +640,29 @@ func (cs *clusterStats) t() *trafficStats {
 	cs.trafficOnce.Do(func() {
 		s, p := cs.store, cs.prefix
 		cs.traffic = &trafficStats{
-			rqTotal:              s.Counter(p + "upstream_rq_total"),
-			rqCompleted:          s.Counter(p + "upstream_rq_completed"),
-			rqTimeout:            s.Counter(p + "upstream_rq_timeout"),
-			rqPerTryTimeout:      s.Counter(p + "upstream_rq_per_try_timeout"),
-			rqRetry:              s.Counter(p + "upstream_rq_retry"),
-			rqRetrySuccess:       s.Counter(p + "upstream_rq_retry_success"),
-			rqRetryOverflow:      s.Counter(p + "upstream_rq_retry_overflow"),
-			rqRetryLimitExceeded: s.Counter(p + "upstream_rq_retry_limit_exceeded"),
-			rqPendingOverflow:    s.Counter(p + "upstream_rq_pending_overflow"),
-			rqPendingTotal:       s.Counter(p + "upstream_rq_pending_total"),
-			rqCancelled:          s.Counter(p + "upstream_rq_cancelled"),
-			rqMaintenanceMode:    s.Counter(p + "upstream_rq_maintenance_mode"),
-			cxTotal:              s.Counter(p + "upstream_cx_total"),
-			cxConnectFail:        s.Counter(p + "upstream_cx_connect_fail"),
-			cxConnectTimeout:     s.Counter(p + "upstream_cx_connect_timeout"),
-			cxDestroy:            s.Counter(p + "upstream_cx_destroy"),
-			cxNoneHealthy:        s.Counter(p + "upstream_cx_none_healthy"),
-			rqActive:             s.Gauge(p + "upstream_rq_active"),
-			cxActive:             s.Gauge(p + "upstream_cx_active"),
-			rqPendingActive:      s.Gauge(p + "upstream_rq_pending_active"),
-			rqTime:               s.Histogram(p + "upstream_rq_time"),
-			cxConnectMs:          s.Histogram(p + "upstream_cx_connect_ms"),
+			rqTotal:               s.Counter(p + "upstream_rq_total"),
+			rqCompleted:           s.Counter(p + "upstream_rq_completed"),
+			rqTimeout:             s.Counter(p + "upstream_rq_timeout"),
+			rqPerTryTimeout:       s.Counter(p + "upstream_rq_per_try_timeout"),
+			rqRetry:               s.Counter(p + "upstream_rq_retry"),
+			rqRetrySuccess:        s.Counter(p + "upstream_rq_retry_success"),
+			rqRetryOverflow:       s.Counter(p + "upstream_rq_retry_overflow"),
+			rqRetryLimitExceeded:  s.Counter(p + "upstream_rq_retry_limit_exceeded"),
+			rqPendingOverflow:     s.Counter(p + "upstream_rq_pending_overflow"),
+			rqPendingTotal:        s.Counter(p + "upstream_rq_pending_total"),
+			rqPendingFailureEject: s.Counter(p + "upstream_rq_pending_failure_eject"),
+			rqCancelled:           s.Counter(p + "upstream_rq_cancelled"),
+			rqMaintenanceMode:     s.Counter(p + "upstream_rq_maintenance_mode"),
+			cxTotal:               s.Counter(p + "upstream_cx_total"),
+			cxConnectFail:         s.Counter(p + "upstream_cx_connect_fail"),
+			cxConnectTimeout:      s.Counter(p + "upstream_cx_connect_timeout"),
+			cxDestroy:             s.Counter(p + "upstream_cx_destroy"),
+			cxNoneHealthy:         s.Counter(p + "upstream_cx_none_healthy"),
+			rqActive:              s.Gauge(p + "upstream_rq_active"),
+			cxActive:              s.Gauge(p + "upstream_cx_active"),
+			rqPendingActive:       s.Gauge(p + "upstream_rq_pending_active"),
+			rqTime:                s.Histogram(p + "upstream_rq_time"),
+			cxConnectMs:           s.Histogram(p + "upstream_cx_connect_ms"),
 		}
 	})
 	return cs.traffic

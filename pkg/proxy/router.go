@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -323,18 +324,18 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			flags |= flagUH
 			cl.stats.t().cxNoneHealthy.Inc()
+			cl.stats.chargeCode(http.StatusServiceUnavailable)
 			localReply(w, http.StatusServiceUnavailable, bodyNoHealthyUpstream)
 			p.recordSource(f.rt, cl, nil, r, http.StatusServiceUnavailable, flags, time.Since(f.start))
 			return
 		}
 		member := pk.cluster
-		ts := member.stats.t()
 		if member.overflow() {
-			ts.rqPendingOverflow.Inc()
+			member.stats.t().rqPendingOverflow.Inc()
 			flags |= flagUO
 			w.Header().Set("X-Envoy-Overloaded", "true")
 			localReply(w, http.StatusServiceUnavailable, resetBody("overflow", retries > 0))
-			member.stats.chargeCode(http.StatusServiceUnavailable)
+			cl.stats.chargeCode(http.StatusServiceUnavailable)
 			p.recordSource(f.rt, cl, pk.host, r, http.StatusServiceUnavailable, flags, time.Since(f.start))
 			return
 		}
@@ -344,7 +345,7 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		lbctx.attemptedLevels[pk.level] = true
 
-		last = f.attempt(ctx, r, body, pk, member, policy, timeout, attempt, requestID)
+		last = f.attempt(ctx, r, body, pk, cl, policy, timeout, attempt, requestID)
 		res := result{local: last.fail}
 		if last.resp != nil {
 			res.code = last.resp.StatusCode
@@ -366,13 +367,17 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 		if !retriable {
 			break
 		}
+		// Retries are the router's: counted, and limited by the max_retries
+		// circuit breaker, on the route's cluster (an aggregate's own,
+		// Envoy's defaults unless the EnvoyFilter sets thresholds).
+		rts := cl.stats.t()
 		if retries >= policy.numRetries {
-			ts.rqRetryLimitExceeded.Inc()
+			rts.rqRetryLimitExceeded.Inc()
 			flags |= flagURX
 			break
 		}
-		if member.activeRetries.Load() >= member.maxRetries {
-			ts.rqRetryOverflow.Inc()
+		if cl.activeRetries.Load() >= cl.maxRetries {
+			rts.rqRetryOverflow.Inc()
 			break
 		}
 		// The failed attempt's response is dropped; back off, then retry.
@@ -384,14 +389,14 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 			last.cancel()
 		}
 		retries++
-		ts.rqRetry.Inc()
-		member.activeRetries.Add(1)
+		rts.rqRetry.Inc()
+		cl.activeRetries.Add(1)
 		wait := policy.backoff(retries, p.rnd())
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		member.activeRetries.Add(-1)
+		cl.activeRetries.Add(-1)
 		if ctx.Err() != nil {
 			last = attemptResult{fail: perTryTimeout, host: pk.host, cluster: member}
 			break
@@ -415,11 +420,16 @@ func (f *forward) choose(cl *cluster, ctx *lbContext) (pick, bool) {
 	return cl.chooseHost(ctx)
 }
 
-// attempt sends the request to one host.
-func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk pick, member *cluster, policy *retryPolicy, timeout time.Duration, n int, requestID string) attemptResult {
+// attempt sends the request to one host. Stats fall where Envoy puts them:
+// the connection pool's (upstream_rq_total, _active, _pending_*, and the
+// connection stats) on the cluster the host belongs to; the router's
+// (response codes, upstream_rq_completed, _time, _per_try_timeout) on the
+// route's cluster, rc. They differ only through an aggregate cluster.
+func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk pick, rc *cluster, policy *retryPolicy, timeout time.Duration, n int, requestID string) attemptResult {
 	p := f.p
 	h := pk.host
-	ts := member.stats.t()
+	member := pk.cluster
+	mts, rts := member.stats.t(), rc.stats.t()
 	actx := ctx
 	cancel := context.CancelFunc(func() {})
 	perTry := time.Duration(0)
@@ -478,22 +488,31 @@ func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk
 		hdr.Del(HeaderSNI)
 	}
 
-	ts.rqTotal.Inc()
-	ts.rqActive.Add(1)
+	// The pool counts a request once it has a connection, and as pending
+	// while it waits for a new one (envoy conn_pool_base.cc).
+	var onConn bool
+	out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			onConn = true
+			mts.rqTotal.Inc()
+			mts.rqActive.Add(1)
+			h.rqTotal.Add(1)
+		},
+		GetConn: func(string) { mts.rqPendingTotal.Inc() },
+	}))
 	member.activeRq.Add(1)
 	h.active.Add(1)
-	h.rqTotal.Add(1)
-	h.rqActive.Add(1)
 	attemptStart := time.Now()
 	resp, err := p.transportFor(member).RoundTrip(out)
 	h.active.Add(-1)
-	h.rqActive.Add(^uint64(0))
 	member.activeRq.Add(-1)
-	ts.rqActive.Add(-1)
+	if onConn {
+		mts.rqActive.Add(-1)
+	}
 	if err == nil {
-		ts.rqCompleted.Inc()
-		member.stats.chargeCode(resp.StatusCode)
-		ts.rqTime.Record(float64(time.Since(attemptStart).Milliseconds()))
+		rts.rqCompleted.Inc()
+		rc.stats.chargeCode(resp.StatusCode)
+		rts.rqTime.Record(float64(time.Since(attemptStart).Milliseconds()))
 		if resp.StatusCode >= 500 {
 			h.rqError.Add(1)
 		} else {
@@ -507,9 +526,10 @@ func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk
 	case errors.As(err, &de):
 		h.cxConnectFail.Add(1)
 		h.rqError.Add(1)
+		mts.rqPendingFailureEject.Inc()
 		return attemptResult{fail: connectFailure, err: err, host: h, cluster: member}
 	case actx.Err() != nil && ctx.Err() == nil:
-		ts.rqPerTryTimeout.Inc()
+		rts.rqPerTryTimeout.Inc()
 		h.rqTimeout.Add(1)
 		return attemptResult{fail: perTryTimeout, err: err, host: h, cluster: member}
 	case ctx.Err() != nil:
@@ -524,11 +544,7 @@ func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk
 // finish writes the outcome of the last attempt downstream.
 func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, last attemptResult, flags responseFlags, retries int, ctx context.Context) {
 	p := f.p
-	member := last.cluster
-	if member == nil {
-		member = cl
-	}
-	ts := member.stats.t()
+	ts := cl.stats.t()
 	if last.resp == nil {
 		code := http.StatusServiceUnavailable
 		var body string
@@ -547,7 +563,7 @@ func (f *forward) finish(w http.ResponseWriter, in *http.Request, cl *cluster, l
 			flags |= flagUC
 			body = resetBody("connection termination", retries > 0)
 		}
-		member.stats.chargeCode(code)
+		cl.stats.chargeCode(code)
 		localReply(w, code, body)
 		p.recordSource(f.rt, cl, last.host, in, code, flags, time.Since(f.start))
 		return

@@ -322,9 +322,12 @@ func failover(t *testing.T, mesh []*meshCluster, statCluster string) {
 	if os.Getenv("DRILL_PROXY_DUMP") != "" {
 		_ = os.WriteFile(os.Getenv("DRILL_PROXY_DUMP")+"."+t.Name(), []byte(text), 0o644)
 	}
+	// The Envoy cluster that took the traffic counts the requests it sent
+	// (upstream_rq_total, the connection pool's count: through an aggregate,
+	// the router counts response codes on the aggregate itself).
 	cs := snap.Clusters[statCluster]
-	if cs == nil || cs.Codes["200"] < 10 {
-		t.Errorf("productpage sidecar stats: %s has %v, want at least 10 responses 200\n%s", statCluster, cs, text)
+	if cs == nil || cs.Get(stats.StatRqTotal) < 20 {
+		t.Errorf("productpage sidecar stats: %s has %+v, want at least 20 requests\n%s", statCluster, cs, text)
 	}
 	served := map[string]uint64{}
 	for k, v := range snap.Requests {
