@@ -259,6 +259,13 @@ func aggregateFilter(name, namespace, aggregate string, members []string) *netwo
 	// members in priority order; the load balancer must be CLUSTER_PROVIDED.
 	value := &structpb.Struct{Fields: map[string]*structpb.Value{
 		"name": structpb.NewStringValue(aggregate),
+		// Istio gives the clusters it generates an alt_stat_name ending in ';' so
+		// that its stats tag extractor takes the whole name as cluster_name (Istio
+		// 1.23 and later, istio/istio PR 51861). A cluster an EnvoyFilter adds gets
+		// none, and Envoy's router charges response codes to the route's cluster —
+		// this aggregate, not its members — so without it the failover hostname's
+		// 503s would carry no cluster_name and no dashboard or drill could read them.
+		"alt_stat_name": structpb.NewStringValue(aggregate + ";"),
 		// Unused by an aggregate cluster (its members connect); Istio's default
 		// connect timeout (meshConfig.connectTimeout, 10s) for consistency.
 		"connect_timeout": structpb.NewStringValue("10s"),
