@@ -45,7 +45,6 @@ watch its endpoints, read istiod's debug pages.`,
 			if !ok {
 				return &exitCodeError{code: exitError, err: fmt.Errorf("unknown provider %q", f.provider)}
 			}
-			f.keep = true // kind: up keeps nothing itself, Down below deletes
 			p, err := factory(f, log)
 			if err != nil {
 				return &exitCodeError{code: exitError, err: err}

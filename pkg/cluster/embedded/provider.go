@@ -213,7 +213,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := applyObject(ctx, dyn, proxy.CrossNetworkGateway()); err != nil {
+	if err := applyGateway(ctx, dyn, proxy.CrossNetworkGateway()); err != nil {
 		return nil, nil, err
 	}
 	p.mu.Lock()
@@ -355,7 +355,8 @@ func injectLabels(set *bookinfo.Set) {
 	}
 }
 
-func applyObject(ctx context.Context, dyn dynamic.Interface, obj runtime.Object) error {
+// applyGateway server-side applies an Istio Gateway.
+func applyGateway(ctx context.Context, dyn dynamic.Interface, obj runtime.Object) error {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return err
