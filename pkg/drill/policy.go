@@ -16,10 +16,7 @@ import (
 func (r *run) applyPolicy(ctx context.Context, mesh *scenario.Mesh, step string) error {
 	s := *r.s
 	s.Spec.Mesh = *mesh
-	in := translate.Input{Scenario: &s}
-	if rp, ok := r.cfg.provider.(RemoteProvider); ok {
-		in.Remotes = rp.Remotes()
-	}
+	in := translate.Input{Scenario: &s, Remotes: r.remotes(ctx)}
 	var opts []translate.Option
 	if step != "" {
 		opts = append(opts, translate.WithStep(step))
@@ -49,6 +46,37 @@ func (r *run) applyPolicy(ctx context.Context, mesh *scenario.Mesh, step string)
 		r.bus.Publish(event.New(event.Log, c.Name, "engine", event.LogLine{Level: "info", Message: fmt.Sprintf("applied %d Istio objects", len(applied))}))
 	}
 	return nil
+}
+
+// eastWestAccess is implemented by the Access of clusters whose east-west gateway
+// drill can find (kind and existing clusters: its LoadBalancer address).
+type eastWestAccess interface {
+	EastWest(ctx context.Context) (translate.Endpoint, error)
+}
+
+// remotes is where each cluster's services are reachable from the other clusters:
+// from the provider when it knows (local), else from each cluster's east-west
+// gateway. A cluster with neither gets the translator's documented placeholder and a
+// warning in the log.
+func (r *run) remotes(ctx context.Context) map[string]translate.Endpoint {
+	if rp, ok := r.cfg.provider.(RemoteProvider); ok {
+		return rp.Remotes()
+	}
+	out := map[string]translate.Endpoint{}
+	for name, c := range r.clusters {
+		ew, ok := c.Access.(eastWestAccess)
+		if !ok {
+			continue
+		}
+		ep, err := ew.EastWest(ctx)
+		if err != nil {
+			r.bus.Publish(event.New(event.Log, name, "engine", event.LogLine{Level: "warn",
+				Message: fmt.Sprintf("no east-west gateway address for cluster %s: %v; other clusters reach it only if DNS resolves its .global names", name, err)}))
+			continue
+		}
+		out[name] = ep
+	}
+	return out
 }
 
 // removePolicy deletes every object drill applied for the scenario.
