@@ -153,7 +153,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		evs := append([]event.Event(nil), r.record...)
 		r.recMu.Unlock()
 		evs = append(evs, event.New(event.RunFinished, "", "engine", event.RunResult{}))
-		if rep, err := report.Build(evs); err == nil {
+		// A verdict of error here means expectations that could not be judged, not a
+		// run that ended in error: that is the report's to say, from the events.
+		if rep, err := report.Build(evs); err == nil && rep.Verdict != report.Error {
 			result.Verdict = string(rep.Verdict)
 			if rep.Verdict == report.Fail {
 				result.Reason = rep.Reason

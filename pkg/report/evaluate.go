@@ -455,7 +455,7 @@ func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Dur
 	}
 	if ft == nil {
 		if wr.seen == 0 {
-			return fmt.Errorf("the log holds no stats samples from Envoys in %s after %s: was a workload there observed (spec.observe.envoy) and did its scrapes succeed?", w.From, step)
+			return fmt.Errorf("the log holds no stats samples from Envoys in %s after %s: was a workload there observed (spec.observe.envoy) and did its scrapes succeed?", strings.Join(w.clients(), ", "), step)
 		}
 		res.Status = StatusFail
 		if wr.best > 0 {

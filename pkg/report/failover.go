@@ -35,9 +35,22 @@ type Watch struct {
 	// failover services it backs (reviews-failover.default.global), whose Envoy
 	// cluster and istio_requests_total destination_service name the failover host.
 	Hosts []string
+	// Clients are the clusters whose observed Envoys' samples are read: the clients
+	// of the service. Default: From. In a priority chain (cluster1 → cluster2 →
+	// cluster3) the second hop moves traffic from cluster2 to cluster3, but it is
+	// still cluster1's clients that see it.
+	Clients []string
 
 	FailoverAfter string
 	FailbackAfter string
+}
+
+// clients is where the Watch reads samples from.
+func (w Watch) clients() []string {
+	if len(w.Clients) > 0 {
+		return w.Clients
+	}
+	return []string{w.From}
 }
 
 // DetectorOption tunes a Detector.
@@ -157,7 +170,7 @@ func (d *Detector) Observe(e event.Event) []event.Event {
 			}
 		}
 	case event.StatsSample:
-		if e.Cluster != d.w.From {
+		if !slices.Contains(d.w.clients(), e.Cluster) {
 			return nil
 		}
 		var s event.Sample

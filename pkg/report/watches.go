@@ -21,7 +21,7 @@ func Watches(s *scenario.Scenario) []Watch {
 			continue
 		}
 		w := Watch{Service: fo.Service, Namespace: s.Spec.Namespace, From: fo.From, To: fo.To,
-			Hosts: failoverHosts(s, fo.Service), FailoverAfter: fo.After}
+			Hosts: failoverHosts(s, fo.Service), Clients: clientClusters(s, fo.From), FailoverAfter: fo.After}
 		for j, y := range s.Spec.Expect {
 			if fb := y.Failback; fb != nil && !used[j] && fb.Service == fo.Service && fb.To == fo.From {
 				w.FailbackAfter, used[j] = fb.After, true
@@ -37,10 +37,30 @@ func Watches(s *scenario.Scenario) []Watch {
 		}
 		if backup := backupCluster(s, fb.Service, fb.To); backup != "" {
 			ws = append(ws, Watch{Service: fb.Service, Namespace: s.Spec.Namespace, From: fb.To, To: backup,
-				Hosts: failoverHosts(s, fb.Service), FailbackAfter: fb.After})
+				Hosts: failoverHosts(s, fb.Service), Clients: clientClusters(s, fb.To), FailbackAfter: fb.After})
 		}
 	}
 	return ws
+}
+
+// clientClusters are the clusters whose observed Envoys show a failover away from
+// from: from itself when a workload there is observed (the seed), else every
+// cluster with an observed workload (a chain's later hops, seen by the first
+// cluster's clients).
+func clientClusters(s *scenario.Scenario, from string) []string {
+	var observed []string
+	for _, e := range s.Spec.Observe.Envoy {
+		if e.Cluster == from {
+			return []string{from}
+		}
+		if !slices.Contains(observed, e.Cluster) {
+			observed = append(observed, e.Cluster)
+		}
+	}
+	if len(observed) == 0 {
+		return []string{from}
+	}
+	return observed
 }
 
 // failoverHosts are the hostnames of the failover services backed by service, in
