@@ -42,14 +42,23 @@ func (r *run) newAttack(ctx context.Context) (*load.Attack, error) {
 		}
 		opts = append(opts, load.WithHeaders(h))
 	}
-	if d := l.DegradedWhen; d != nil {
-		dw := load.DegradedWhen{BodyContains: d.BodyContains}
-		if d.BodyMatches != "" {
-			dw.BodyMatches = regexp.MustCompile(d.BodyMatches) // validated when the scenario was loaded
-		}
-		opts = append(opts, load.WithDegraded(dw))
+	if dw := degradedWhen(r.s); dw != nil {
+		opts = append(opts, load.WithDegraded(*dw))
 	}
 	return load.New(target, opts...)
+}
+
+// degradedWhen is the scenario's degradedWhen as the load judges it, or nil.
+func degradedWhen(s *scenario.Scenario) *load.DegradedWhen {
+	d := s.Spec.Load.DegradedWhen
+	if d == nil {
+		return nil
+	}
+	dw := &load.DegradedWhen{BodyContains: d.BodyContains}
+	if d.BodyMatches != "" {
+		dw.BodyMatches = regexp.MustCompile(d.BodyMatches) // validated when the scenario was loaded
+	}
+	return dw
 }
 
 func shapeOf(r scenario.Rate) load.Shape {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -26,10 +25,7 @@ func (r *run) waitReady(parent context.Context) error {
 	}
 	t := r.s.Spec.Load.Target
 	url := strings.TrimSuffix(base, "/") + t.Path
-	var degradedRE *regexp.Regexp
-	if d := r.s.Spec.Load.DegradedWhen; d != nil && d.BodyMatches != "" {
-		degradedRE = regexp.MustCompile(d.BodyMatches) // validated when the scenario was loaded
-	}
+	degraded := degradedWhen(r.s)
 	client := &http.Client{Timeout: 5 * time.Second}
 	streak := 0
 	last := "no answer yet"
@@ -56,7 +52,7 @@ func (r *run) waitReady(parent context.Context) error {
 			switch {
 			case resp.StatusCode/100 != 2:
 				last = fmt.Sprintf("status %d", resp.StatusCode)
-			case r.degraded(string(body), degradedRE):
+			case degraded != nil && degraded.Match(body):
 				last = "a degraded answer (degradedWhen matched)"
 			default:
 				ok = true
@@ -80,12 +76,4 @@ func (r *run) waitReady(parent context.Context) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func (r *run) degraded(body string, re *regexp.Regexp) bool {
-	d := r.s.Spec.Load.DegradedWhen
-	if d == nil {
-		return false
-	}
-	return (d.BodyContains != "" && strings.Contains(body, d.BodyContains)) || (re != nil && re.MatchString(body))
 }

@@ -67,3 +67,13 @@ func (m *matcher) match(body []byte) bool {
 	}
 	return m.re != nil && m.re.Match(body)
 }
+
+// Match reports whether body is a degraded answer as the attack judges it: only its
+// first Within bytes are searched. Callers outside an attack (a readiness check
+// before load starts) use it so that both agree on what degraded means.
+func (d DegradedWhen) Match(body []byte) bool {
+	if n := d.within(); int64(len(body)) > n {
+		body = body[:n]
+	}
+	return d.matcher().match(body)
+}
