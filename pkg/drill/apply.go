@@ -15,15 +15,6 @@ import (
 // FieldManager is the server-side apply field manager of everything drill applies.
 const FieldManager = "drill"
 
-// policyResources are the kinds of object the translator produces; pruning looks in
-// each of them for the scenario's objects.
-var policyResources = []schema.GroupVersionResource{
-	{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"},
-	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
-	{Group: "networking.istio.io", Version: "v1alpha3", Resource: "envoyfilters"},
-	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
-}
-
 // applyObjects server-side applies the translated objects of one cluster, in the
 // order given, and returns the keys of what it applied.
 func applyObjects(ctx context.Context, dyn dynamic.Interface, clusterName string, objs []translate.Object) (map[string]bool, error) {
@@ -47,7 +38,7 @@ func applyObjects(ctx context.Context, dyn dynamic.Interface, clusterName string
 // keep deletes them all): what a policy change or teardown leaves behind.
 func pruneObjects(ctx context.Context, dyn dynamic.Interface, clusterName, scenarioName string, keep map[string]bool) error {
 	sel := translate.Selector(scenarioName)
-	for _, gvr := range policyResources {
+	for _, gvr := range translate.Resources() {
 		list, err := dyn.Resource(gvr).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			if apierrors.IsNotFound(err) {

@@ -35,15 +35,28 @@ func Spec(obj Object) proto.Message {
 func Resource(obj Object) schema.GroupVersionResource {
 	switch obj.(type) {
 	case *networkingv1.ServiceEntry:
-		return networkingv1.SchemeGroupVersion.WithResource("serviceentries")
+		return serviceEntries
 	case *networkingv1.DestinationRule:
-		return networkingv1.SchemeGroupVersion.WithResource("destinationrules")
+		return destinationRules
 	case *networkingv1.VirtualService:
-		return networkingv1.SchemeGroupVersion.WithResource("virtualservices")
+		return virtualServices
 	case *networkingv1alpha3.EnvoyFilter:
-		return networkingv1alpha3.SchemeGroupVersion.WithResource("envoyfilters")
+		return envoyFilters
 	}
 	return schema.GroupVersionResource{}
+}
+
+var (
+	serviceEntries   = networkingv1.SchemeGroupVersion.WithResource("serviceentries")
+	destinationRules = networkingv1.SchemeGroupVersion.WithResource("destinationrules")
+	virtualServices  = networkingv1.SchemeGroupVersion.WithResource("virtualservices")
+	envoyFilters     = networkingv1alpha3.SchemeGroupVersion.WithResource("envoyfilters")
+)
+
+// Resources are the API resources of every kind of object Translate produces, in
+// apply order: where to look for a scenario's objects (Selector) to remove them.
+func Resources() []schema.GroupVersionResource {
+	return []schema.GroupVersionResource{serviceEntries, destinationRules, envoyFilters, virtualServices}
 }
 
 // Map renders an object as the JSON-shaped map the API server takes: apiVersion,

@@ -16,9 +16,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -355,23 +352,20 @@ func injectLabels(set *bookinfo.Set) {
 	}
 }
 
-// applyGateway server-side applies an Istio Gateway.
-func applyGateway(ctx context.Context, dyn dynamic.Interface, obj runtime.Object) error {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+// applyGateway server-side applies an Istio Gateway, rendered as Bookinfo's own
+// Gateway is.
+func applyGateway(ctx context.Context, dyn dynamic.Interface, gw bookinfo.Object) error {
+	u, err := bookinfo.ToUnstructured(gw)
 	if err != nil {
 		return err
 	}
-	u := &unstructured.Unstructured{Object: m}
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
-	gv, err := schema.ParseGroupVersion(u.GetAPIVersion())
+	gvr, err := bookinfo.Resource(gw)
 	if err != nil {
 		return err
 	}
-	gvr := gv.WithResource("gateways")
 	_, err = dyn.Resource(gvr).Namespace(u.GetNamespace()).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "drill", Force: true})
 	if err != nil {
-		return fmt.Errorf("apply %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		return fmt.Errorf("apply Gateway %s/%s: %w", u.GetNamespace(), u.GetName(), err)
 	}
 	return nil
 }
