@@ -38,7 +38,10 @@ func (c *clusterRun) poll(ctx context.Context, what string, timeout time.Duratio
 	if ctx.Err() != nil {
 		return fmt.Errorf("cluster %s: waiting for %s: %w", c.name, what, ctx.Err())
 	}
-	if errors.Is(err, context.DeadlineExceeded) || apiwait.Interrupted(err) {
+	// Past the deadline the condition's own API call can fail first — client-go's
+	// rate limiter says its Wait "would exceed context deadline" — which is still
+	// the wait running out of time, not a different failure.
+	if errors.Is(err, context.DeadlineExceeded) || apiwait.Interrupted(err) || time.Since(start) >= timeout {
 		return fmt.Errorf("cluster %s: %s not ready within %s", c.name, what, timeout)
 	}
 	return fmt.Errorf("cluster %s: waiting for %s: %w", c.name, what, err)
