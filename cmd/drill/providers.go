@@ -6,14 +6,14 @@ import (
 	"strings"
 
 	"github.com/meshdrill/drill/pkg/cluster"
-	"github.com/meshdrill/drill/pkg/cluster/embedded"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 	"github.com/meshdrill/drill/pkg/cluster/kind"
+	"github.com/meshdrill/drill/pkg/cluster/local"
 )
 
 func init() {
-	providerFactories[embedded.Name] = func(_ *runFlags, log *slog.Logger) (cluster.Provider, error) {
-		return embedded.New(embedded.WithLogger(log)), nil
+	providerFactories[local.Name] = func(_ *runFlags, log *slog.Logger) (cluster.Provider, error) {
+		return local.New(local.WithLogger(log)), nil
 	}
 	providerFactories["kind"] = func(f *runFlags, log *slog.Logger) (cluster.Provider, error) {
 		opts := []kind.Option{kind.WithLogger(log)}

@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/meshdrill/drill/pkg/cluster/local"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the command's writes and the test's reads.
@@ -91,8 +91,8 @@ func TestUp(t *testing.T) {
 		apps := map[string]bool{}
 		for _, p := range pods.Items {
 			apps[p.Labels["app"]] = true
-			if p.Status.Phase != corev1.PodRunning || !condition(&p, corev1.PodReady) || !condition(&p, local.SidecarCondition) {
-				t.Errorf("cluster %s: pod %s is %s, ready %v, sidecar %v", name, p.Name, p.Status.Phase, condition(&p, corev1.PodReady), condition(&p, local.SidecarCondition))
+			if p.Status.Phase != corev1.PodRunning || !condition(&p, corev1.PodReady) || !condition(&p, localcluster.SidecarCondition) {
+				t.Errorf("cluster %s: pod %s is %s, ready %v, sidecar %v", name, p.Name, p.Status.Phase, condition(&p, corev1.PodReady), condition(&p, localcluster.SidecarCondition))
 			}
 		}
 		for _, app := range []string{"productpage", "details", "reviews", "ratings"} {

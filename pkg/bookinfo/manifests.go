@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/stats"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"

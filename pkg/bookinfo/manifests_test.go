@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/stats"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshdrill/drill/pkg/cluster/embedded"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
+	"github.com/meshdrill/drill/pkg/cluster/local"
 	"github.com/meshdrill/drill/pkg/drill"
 	"github.com/meshdrill/drill/pkg/event"
 	"github.com/meshdrill/drill/pkg/report"
@@ -42,7 +42,7 @@ func TestSeedDrill(t *testing.T) {
 	s, raw := loadScenario(t, "testdata/seed-short.yaml")
 	var progress bytes.Buffer
 	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
 		drill.WithOut(t.TempDir()),
 		drill.WithScenarioYAML(raw),
 		drill.WithProgress(&progress, false),
@@ -122,7 +122,7 @@ func TestInterruptedDrill(t *testing.T) {
 		}
 	}()
 	res, err := drill.Run(ctx, s,
-		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
 		drill.WithOut(out),
 		drill.WithScenarioYAML(raw),
 	)
@@ -159,7 +159,7 @@ func TestDrillThatFails(t *testing.T) {
 	}
 	s, raw := loadScenario(t, "testdata/no-failover-service.yaml")
 	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(embedded.New(embedded.WithRunDir(t.TempDir()))),
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
 		drill.WithOut(t.TempDir()),
 		drill.WithScenarioYAML(raw),
 	)

@@ -11,12 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshdrill/drill/internal/failover"
+	"github.com/meshdrill/drill/internal/stats"
+	"github.com/meshdrill/drill/internal/watch"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/event"
-	"github.com/meshdrill/drill/pkg/report"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/stats"
-	"github.com/meshdrill/drill/pkg/watch"
 )
 
 // observers are the goroutines that watch a run: cluster watches, Envoy scrapers and
@@ -176,24 +176,24 @@ func podReady(p *corev1.Pod) bool {
 // speak of — the same ones report.Build judges with — plus, for each failover
 // service without one, a Detector of its first two backing clusters, so that steps
 // triggered by failover events fire even when nothing expects them.
-func (r *run) detectors() ([]*report.Detector, error) {
-	watches := report.Watches(r.s)
+func (r *run) detectors() ([]*failover.Detector, error) {
+	watches := failover.Watches(r.s)
 	for _, fs := range r.s.Spec.Mesh.FailoverServices {
 		if len(fs.BackingServices) < 2 {
 			continue
 		}
 		b0, b1 := fs.BackingServices[0], fs.BackingServices[1]
-		covered := slices.ContainsFunc(watches, func(w report.Watch) bool {
+		covered := slices.ContainsFunc(watches, func(w failover.Watch) bool {
 			return w.Service == b0.Service && w.From == b0.Cluster
 		})
 		if !covered {
-			watches = append(watches, report.Watch{Service: b0.Service, Namespace: b0.Namespace, From: b0.Cluster, To: b1.Cluster, Hosts: []string{fs.Hostname}})
+			watches = append(watches, failover.Watch{Service: b0.Service, Namespace: b0.Namespace, From: b0.Cluster, To: b1.Cluster, Hosts: []string{fs.Hostname}})
 		}
 	}
-	var ds []*report.Detector
+	var ds []*failover.Detector
 	var errs []error
 	for _, w := range watches {
-		d, err := report.NewDetector(w)
+		d, err := failover.NewDetector(w)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshdrill/drill/pkg/cluster/local"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/pkg/event"
 )
 
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // cluster is a real control plane (etcd, kube-apiserver and
 // kube-controller-manager, no node) shared by the subtests of one test.
 type cluster struct {
-	cp *local.ControlPlane
+	cp *localcluster.ControlPlane
 	cs kubernetes.Interface
 }
 
@@ -62,7 +62,7 @@ func TestAgainstAPIServer(t *testing.T) {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	cp := localtest.Start(t, local.WithoutIstiod())
+	cp := localtest.Start(t, localcluster.WithoutIstiod())
 	return &cluster{cp: cp, cs: kubernetes.NewForConfigOrDie(cp.RESTConfig())}
 }
 

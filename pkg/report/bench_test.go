@@ -4,6 +4,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/meshdrill/drill/internal/failover"
 	"github.com/meshdrill/drill/pkg/event"
 )
 
@@ -71,8 +72,8 @@ func BenchmarkDetectorObserve(b *testing.B) {
 	evs := st.build()
 	b.ResetTimer()
 	for b.Loop() {
-		d, err := NewDetector(Watch{Service: "reviews", From: "cluster1", To: "cluster2",
-			Hosts: []string{aggregateHost}, FailoverAfter: "reviews-down", FailbackAfter: "reviews-back"})
+		d, err := failover.NewDetector(failover.Watch{Service: "reviews", From: "cluster1", To: "cluster2",
+			Hosts: []string{"reviews-failover.default.global"}, FailoverAfter: "reviews-down", FailbackAfter: "reviews-back"})
 		if err != nil {
 			b.Fatal(err)
 		}

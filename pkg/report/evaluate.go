@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshdrill/drill/internal/failover"
+	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/event"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/stats"
 )
 
 // ErrNoRun is returned by Build for events that hold no run.started: they are not
@@ -297,7 +298,7 @@ func (ev *evaluator) count(res *Result, what string, c *scenario.CountExpect, ge
 
 // serviceHosts are the failover hosts backed by service: their traffic is the
 // service's.
-func (ev *evaluator) serviceHosts(service string) []string { return failoverHosts(ev.s, service) }
+func (ev *evaluator) serviceHosts(service string) []string { return failover.Hosts(ev.s, service) }
 
 func (ev *evaluator) hostMatcher(service string) func(string) bool {
 	keys := []string{service + "." + ev.s.Spec.Namespace}
@@ -322,7 +323,7 @@ func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) err
 	samples, sawService := 0, false
 	breakdown := map[string]int64{}
 	for _, sr := range ev.r.samples {
-		if sr.e.Cluster != u.Cluster || !observedBy(sr.e, sr.s, u.From) {
+		if sr.e.Cluster != u.Cluster || !failover.ObservedBy(sr.e, sr.s, u.From) {
 			continue
 		}
 		samples++
@@ -372,7 +373,7 @@ func (ev *evaluator) failover(res *Result, f *scenario.FailoverExpect) error {
 	if st == nil {
 		return fmt.Errorf("step %s never started, so failover after it cannot be judged (%s)", f.After, ev.stepsSeen())
 	}
-	w := Watch{Service: f.Service, Namespace: ev.s.Spec.Namespace, From: f.From, To: f.To,
+	w := failover.Watch{Service: f.Service, Namespace: ev.s.Spec.Namespace, From: f.From, To: f.To,
 		Hosts: ev.serviceHosts(f.Service), FailoverAfter: f.After}
 	return ev.detect(res, w, false, f.Within.D())
 }
@@ -389,7 +390,7 @@ func (ev *evaluator) failback(res *Result, f *scenario.FailbackExpect) error {
 	if backup == "" {
 		return fmt.Errorf("no other cluster to fail back from: the scenario names only %s", f.To)
 	}
-	w := Watch{Service: f.Service, Namespace: ev.s.Spec.Namespace, From: f.To, To: backup,
+	w := failover.Watch{Service: f.Service, Namespace: ev.s.Spec.Namespace, From: f.To, To: backup,
 		Hosts: ev.serviceHosts(f.Service), FailbackAfter: f.After}
 	return ev.detect(res, w, true, f.Within.D())
 }
@@ -408,18 +409,18 @@ func (ev *evaluator) backupOf(service, home string) string {
 			return d.f.To
 		}
 	}
-	return backupCluster(ev.s, service, home)
+	return failover.Backup(ev.s, service, home)
 }
 
 // detect judges a failover or failback: the recorded detection when the engine made
 // one during the run, else the Detector run over the log.
-func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Duration) error {
+func (ev *evaluator) detect(res *Result, w failover.Watch, failback bool, within time.Duration) error {
 	typ, kind, step, awaited := event.FailoverDetected, "failover", w.FailoverAfter, w.To
 	if failback {
 		typ, kind, step, awaited = event.FailbackDetected, "failback", w.FailbackAfter, w.From
 	}
 	m := &res.Measures[0]
-	d, err := NewDetector(w)
+	d, err := failover.NewDetector(w)
 	if err != nil {
 		return err
 	}
@@ -431,7 +432,7 @@ func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Dur
 			}
 		}
 	}
-	wr := d.report(failback)
+	wr := d.Outcome(failback)
 	var ft *FailoverTiming
 	for _, rec := range ev.r.detections {
 		f := rec.f
@@ -443,7 +444,7 @@ func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Dur
 	}
 	if found != nil {
 		var f event.Failover
-		_ = found.Decode(&f) // the Detector encoded it
+		_ = found.Decode(&f) // the failover.Detector encoded it
 		computed := ev.timing(kind, *found, f, false)
 		if ft == nil {
 			ft = computed
@@ -454,14 +455,14 @@ func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Dur
 		ev.addFound(*computed)
 	}
 	if ft == nil {
-		if wr.seen == 0 {
-			return fmt.Errorf("the log holds no stats samples from Envoys in %s after %s: was a workload there observed (spec.observe.envoy) and did its scrapes succeed?", strings.Join(w.clients(), ", "), step)
+		if wr.Seen == 0 {
+			return fmt.Errorf("the log holds no stats samples from Envoys in %s after %s: was a workload there observed (spec.observe.envoy) and did its scrapes succeed?", strings.Join(w.ClientClusters(), ", "), step)
 		}
 		res.Status = StatusFail
-		if wr.best > 0 {
-			res.Message = fmt.Sprintf("traffic for %s never moved to %s after %s: in %d scrape intervals %s answered at most %.0f%% of it", w.Service, awaited, step, wr.seen, awaited, wr.best*100)
+		if wr.Best > 0 {
+			res.Message = fmt.Sprintf("traffic for %s never moved to %s after %s: in %d scrape intervals %s answered at most %.0f%% of it", w.Service, awaited, step, wr.Seen, awaited, wr.Best*100)
 		} else {
-			res.Message = fmt.Sprintf("traffic for %s never moved to %s after %s: %s answered none of it in %d scrape intervals", w.Service, awaited, step, awaited, wr.seen)
+			res.Message = fmt.Sprintf("traffic for %s never moved to %s after %s: %s answered none of it in %d scrape intervals", w.Service, awaited, step, awaited, wr.Seen)
 		}
 		return nil
 	}
@@ -480,11 +481,11 @@ func (ev *evaluator) detect(res *Result, w Watch, failback bool, within time.Dur
 			w.Service, awaited, formatSeconds(ft.TookSeconds), step, formatSeconds(*m.Max), res.Message)
 	}
 	switch {
-	case !failback && wr.prior == w.To:
+	case !failback && wr.Prior == w.To:
 		res.Status = StatusFail
 		m.Held = false
 		res.Message = fmt.Sprintf("nothing moved: %s already answered most %s requests before %s", w.To, w.Service, step)
-	case failback && wr.prior == w.From:
+	case failback && wr.Prior == w.From:
 		res.Message += fmt.Sprintf("; %s already answered most of them before %s: traffic had not moved away", w.From, step)
 	}
 	return nil

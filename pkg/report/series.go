@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshdrill/drill/pkg/stats"
+	"github.com/meshdrill/drill/internal/stats"
 )
 
 // series is what report.html charts, on the load clock in seconds.

@@ -15,6 +15,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/meshdrill/drill/internal/failover"
 	"github.com/meshdrill/drill/pkg/event"
 )
 
@@ -357,10 +358,10 @@ func (s *story) write() []event.Event {
 
 	// Merge in time order; equal times keep their order of registration.
 	sort.SliceStable(items, func(i, j int) bool { return items[i].t < items[j].t })
-	var det *Detector
+	var det *failover.Detector
 	if s.live {
 		var err error
-		det, err = NewDetector(Watch{Service: "reviews", Namespace: "default", From: "cluster1", To: "cluster2",
+		det, err = failover.NewDetector(failover.Watch{Service: "reviews", Namespace: "default", From: "cluster1", To: "cluster2",
 			Hosts: []string{"reviews-failover.default.global"}, FailoverAfter: "reviews-down", FailbackAfter: "reviews-back"})
 		if err != nil {
 			panic(err)

@@ -15,10 +15,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/stats"
 )
 
 // DefaultConnectTimeout bounds the first request to each API server.

@@ -17,9 +17,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/pkg/cluster"
-	"github.com/meshdrill/drill/pkg/cluster/local"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
 )
@@ -111,7 +111,7 @@ func TestUpAgainstAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver")
 	}
-	cp := localtest.Start(t, local.WithoutIstiod(), local.WithControllers("namespace-controller"))
+	cp := localtest.Start(t, localcluster.WithoutIstiod(), localcluster.WithControllers("namespace-controller"))
 	kube, err := kubernetes.NewForConfig(cp.RESTConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -15,11 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
+	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
-	"github.com/meshdrill/drill/pkg/cluster/local"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
-	"github.com/meshdrill/drill/pkg/cluster/pki"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
@@ -33,7 +33,7 @@ func TestClusterStepsAgainstAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver")
 	}
-	cp := localtest.Start(t, local.WithoutIstiod())
+	cp := localtest.Start(t, localcluster.WithoutIstiod())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

@@ -16,9 +16,9 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
-	"github.com/meshdrill/drill/pkg/cluster/pki"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
 )

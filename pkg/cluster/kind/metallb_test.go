@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshdrill/drill/pkg/cluster/local"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
 )
 
 func TestMetalLBPool(t *testing.T) {
@@ -123,7 +123,7 @@ func TestInstallMetalLBManifest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver")
 	}
-	cp := localtest.Start(t, local.WithoutIstiod())
+	cp := localtest.Start(t, localcluster.WithoutIstiod())
 	cfg := cp.RESTConfig()
 	kube := kubernetes.NewForConfigOrDie(cfg)
 	dyn := dynamic.NewForConfigOrDie(cfg)

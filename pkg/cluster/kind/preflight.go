@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meshdrill/drill/pkg/cluster/preflight"
+	"github.com/meshdrill/drill/internal/preflight"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshdrill/drill/pkg/cluster/preflight"
+	"github.com/meshdrill/drill/internal/preflight"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

@@ -23,10 +23,10 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
+	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
-	"github.com/meshdrill/drill/pkg/cluster/pki"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

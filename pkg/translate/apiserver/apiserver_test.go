@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshdrill/drill/pkg/cluster/local"
-	"github.com/meshdrill/drill/pkg/cluster/local/localtest"
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
 	corev1 "k8s.io/api/core/v1"
@@ -41,7 +41,7 @@ func TestAPIServerAcceptsTranslation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a kube-apiserver; not in -short")
 	}
-	cp := localtest.Start(t, local.WithoutIstiod())
+	cp := localtest.Start(t, localcluster.WithoutIstiod())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := cp.RESTConfig()

@@ -1,0 +1,294 @@
+package envoyemu
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// adminHandler is the proxy's admin endpoint, the subset of Envoy's that
+// drill and an SRE use (envoy docs: operations/admin).
+func (p *Proxy) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = p.store.WritePrometheus(w)
+	})
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		var filter *regexp.Regexp
+		if f := r.URL.Query().Get("filter"); f != "" {
+			re, err := regexp.Compile(f)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("Invalid regex: %v", err), http.StatusBadRequest)
+				return
+			}
+			filter = re
+		}
+		switch r.URL.Query().Get("format") {
+		case "json":
+			w.Header().Set("Content-Type", "application/json")
+			_ = p.store.WriteJSON(w, filter)
+		case "prometheus":
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			_ = p.store.WritePrometheus(w)
+		default:
+			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+			_ = p.store.WriteText(w, filter)
+		}
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		if p.Ready() {
+			fmt.Fprintln(w, "LIVE")
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "PRE_INITIALIZING")
+	})
+	mux.HandleFunc("/clusters", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("format") == "json" {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			_ = enc.Encode(p.clustersJSON())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		_, _ = w.Write(p.clustersText())
+	})
+	mux.HandleFunc("/config_dump", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(p.configDump(r.URL.Query().Has("include_eds")))
+	})
+	mux.HandleFunc("/server_info", func(w http.ResponseWriter, r *http.Request) {
+		state := "PRE_INITIALIZING"
+		if p.Ready() {
+			state = "LIVE"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		_ = enc.Encode(map[string]any{
+			"version":              "drill-emulated-envoy/" + IstioVersion,
+			"state":                state,
+			"uptime_current_epoch": fmt.Sprintf("%ds", int(time.Since(p.started).Seconds())),
+			"node":                 map[string]any{"id": p.id.NodeID(), "cluster": p.node.GetCluster()},
+			"xds":                  p.ads.status(),
+		})
+	})
+	mux.HandleFunc("/listeners", func(w http.ResponseWriter, r *http.Request) {
+		rt := p.routing.Load()
+		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+		for _, n := range sortedKeys(rt.listeners) {
+			l := rt.listeners[n]
+			fmt.Fprintf(w, "%s::%s\n", n, joinHostPort(l.addr.String(), l.port))
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "admin commands are:\n  /clusters\n  /config_dump\n  /listeners\n  /ready\n  /server_info\n  /stats\n  /stats/prometheus")
+	})
+	return mux
+}
+
+// statusHandler serves the Istio agent's ports: /healthz/ready (15021) and
+// the merged /stats/prometheus (15090).
+func (p *Proxy) statusHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz/ready", func(w http.ResponseWriter, r *http.Request) {
+		if !p.Ready() {
+			http.Error(w, "Envoy proxy is NOT ready: config not received from XDS server", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("/stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = p.store.WritePrometheus(w)
+	})
+	return mux
+}
+
+// clustersText is /clusters in Envoy's text form: per cluster its
+// settings, then per host "cluster::address::stat::value" lines with
+// health_flags, weight, locality and priority.
+func (p *Proxy) clustersText() []byte {
+	var b bytes.Buffer
+	rt := p.routing.Load()
+	for _, name := range sortedKeys(rt.clusters) {
+		cl := rt.clusters[name]
+		fmt.Fprintf(&b, "%s::observability_name::%s\n", name, strings.TrimSuffix(cl.statName, ";"))
+		fmt.Fprintf(&b, "%s::default_priority::max_requests::%d\n", name, cl.maxRequests)
+		fmt.Fprintf(&b, "%s::default_priority::max_retries::%d\n", name, cl.maxRetries)
+		fmt.Fprintf(&b, "%s::added_via_api::true\n", name)
+		cl.mu.RLock()
+		hosts := append([]*host(nil), cl.hosts...)
+		cl.mu.RUnlock()
+		for _, h := range hosts {
+			pre := name + "::" + h.addr + "::"
+			fmt.Fprintf(&b, "%scx_connect_fail::%d\n", pre, h.cxConnectFail.Load())
+			fmt.Fprintf(&b, "%srq_active::%d\n", pre, h.active.Load())
+			fmt.Fprintf(&b, "%srq_error::%d\n", pre, h.rqError.Load())
+			fmt.Fprintf(&b, "%srq_success::%d\n", pre, h.rqSuccess.Load())
+			fmt.Fprintf(&b, "%srq_timeout::%d\n", pre, h.rqTimeout.Load())
+			fmt.Fprintf(&b, "%srq_total::%d\n", pre, h.rqTotal.Load())
+			fmt.Fprintf(&b, "%shostname::\n", pre)
+			fmt.Fprintf(&b, "%shealth_flags::%s\n", pre, healthFlags(h))
+			a := h.attr()
+			fmt.Fprintf(&b, "%sweight::%d\n", pre, a.weight)
+			fmt.Fprintf(&b, "%sregion::%s\n", pre, a.locality.GetRegion())
+			fmt.Fprintf(&b, "%szone::%s\n", pre, a.locality.GetZone())
+			fmt.Fprintf(&b, "%ssub_zone::%s\n", pre, a.locality.GetSubZone())
+			fmt.Fprintf(&b, "%scanary::false\n", pre)
+			fmt.Fprintf(&b, "%spriority::%d\n", pre, h.priority)
+			fmt.Fprintf(&b, "%ssuccess_rate::-1\n", pre)
+			fmt.Fprintf(&b, "%slocal_origin_success_rate::-1\n", pre)
+		}
+	}
+	return b.Bytes()
+}
+
+// healthFlags is Envoy's health_flags text: "healthy", or the failed
+// checks joined by '/' (e.g. "/failed_outlier_check", "/failed_eds_health").
+func healthFlags(h *host) string {
+	var f []string
+	if h.ejected.Load() {
+		f = append(f, "/failed_outlier_check")
+	}
+	if s := h.attr().health; !h.edsHealthy() && s != 0 {
+		if s == 5 { // DEGRADED
+			f = append(f, "/degraded_eds_health")
+		} else {
+			f = append(f, "/failed_eds_health")
+		}
+	}
+	if len(f) == 0 {
+		return "healthy"
+	}
+	return strings.Join(f, "")
+}
+
+// clustersJSON is /clusters?format=json in the shape of Envoy's
+// envoy.admin.v3.Clusters.
+func (p *Proxy) clustersJSON() map[string]any {
+	rt := p.routing.Load()
+	var statuses []any
+	for _, name := range sortedKeys(rt.clusters) {
+		cl := rt.clusters[name]
+		cl.mu.RLock()
+		hosts := append([]*host(nil), cl.hosts...)
+		cl.mu.RUnlock()
+		var hs []any
+		for _, h := range hosts {
+			host, port, _ := cutPort(h.addr)
+			a := h.attr()
+			health := map[string]any{"eds_health_status": a.health.String()}
+			if h.ejected.Load() {
+				health["failed_outlier_check"] = true
+			}
+			hs = append(hs, map[string]any{
+				"address": map[string]any{"socket_address": map[string]any{"address": host, "port_value": port}},
+				"stats": []any{
+					map[string]any{"name": "cx_connect_fail", "value": h.cxConnectFail.Load()},
+					map[string]any{"name": "rq_error", "value": h.rqError.Load()},
+					map[string]any{"name": "rq_success", "value": h.rqSuccess.Load()},
+					map[string]any{"name": "rq_timeout", "value": h.rqTimeout.Load()},
+					map[string]any{"name": "rq_total", "value": h.rqTotal.Load()},
+					map[string]any{"name": "rq_active", "type": "GAUGE", "value": h.active.Load()},
+				},
+				"health_status": health,
+				"weight":        a.weight,
+				"priority":      h.priority,
+				"locality":      map[string]any{"region": a.locality.GetRegion(), "zone": a.locality.GetZone(), "sub_zone": a.locality.GetSubZone()},
+			})
+		}
+		statuses = append(statuses, map[string]any{
+			"name":               name,
+			"observability_name": strings.TrimSuffix(cl.statName, ";"),
+			"added_via_api":      true,
+			"host_statuses":      hs,
+		})
+	}
+	return map[string]any{"cluster_statuses": statuses}
+}
+
+// configDump is /config_dump: per xDS type the accepted version and the
+// resources, each as Envoy's JSON when its types are known here, else by
+// name only.
+func (p *Proxy) configDump(withEDS bool) []byte {
+	c := p.cfg
+	c.mu.Lock()
+	type entry struct {
+		Name     string          `json:"name"`
+		Resource json.RawMessage `json:"resource,omitempty"`
+		Error    string          `json:"error,omitempty"`
+	}
+	dump := func(names []string, get func(string) proto.Message) []entry {
+		out := make([]entry, 0, len(names))
+		for _, n := range names {
+			e := entry{Name: n}
+			if b, err := (protojson.MarshalOptions{UseProtoNames: true}).Marshal(get(n)); err == nil {
+				e.Resource = b
+			} else {
+				// A typed config of a type drill does not link (an Istio
+				// filter's own proto) cannot be rendered; the summary has it.
+				e.Error = err.Error()
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	doc := map[string]any{
+		"node": map[string]any{"id": p.id.NodeID(), "cluster": p.node.GetCluster()},
+		"clusters": map[string]any{
+			"version_info":            c.versions[TypeCluster],
+			"dynamic_active_clusters": dump(sortedKeys(c.clustersRaw), func(n string) proto.Message { return c.clustersRaw[n] }),
+		},
+		"listeners": map[string]any{
+			"version_info":      c.versions[TypeListener],
+			"dynamic_listeners": dump(sortedKeys(c.listenersRaw), func(n string) proto.Message { return c.listenersRaw[n] }),
+		},
+		"routes": map[string]any{
+			"version_info":          c.versions[TypeRoute],
+			"dynamic_route_configs": dump(sortedKeys(c.routesRaw), func(n string) proto.Message { return c.routesRaw[n] }),
+		},
+	}
+	if withEDS {
+		doc["endpoints"] = map[string]any{
+			"version_info":             c.versions[TypeEndpoint],
+			"dynamic_endpoint_configs": dump(sortedKeys(c.assignments), func(n string) proto.Message { return c.assignments[n] }),
+		}
+	}
+	var chains []map[string]any
+	for _, n := range sortedKeys(c.listeners) {
+		li := c.listeners[n]
+		for _, ch := range append(append([]*chainInfo(nil), li.chains...), li.fallback) {
+			if ch == nil {
+				continue
+			}
+			chains = append(chains, map[string]any{
+				"listener": n, "chain": ch.name, "destination_port": ch.destPort, "server_names": ch.serverNames,
+				"transport_protocol": ch.transport, "application_protocols": ch.appProtocols, "http": ch.http,
+				"rds": ch.rds, "tcp_cluster": ch.tcpCluster, "sni_cluster": ch.sniCluster,
+			})
+		}
+	}
+	doc["filter_chains"] = chains
+	c.mu.Unlock()
+	doc["xds"] = p.ads.status()
+	b, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		return []byte(fmt.Sprintf(`{"error": %q}`, err.Error()))
+	}
+	return b
+}
