@@ -6,17 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/meshdrill/drill/pkg/report"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// Exit codes, as ARCHITECTURE.md defines them.
+// Exit codes: the verdict's (report.Verdict.ExitCode), and exitError for a
+// command that could not run.
 const (
-	exitPass  = 0 // every expectation held
-	exitFail  = 1 // the drill ran and an expectation failed
-	exitError = 2 // the drill could not run: bad input, provider error, abort
+	exitPass  = report.ExitPass
+	exitError = report.ExitError
 )
 
 // exitCodeError carries an exit code through cobra.

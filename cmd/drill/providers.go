@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
@@ -11,49 +12,43 @@ import (
 	"github.com/meshdrill/drill/pkg/cluster/local"
 )
 
-func init() {
-	providerFactories[local.Name] = func(_ *runFlags, log *slog.Logger) (cluster.Provider, error) {
-		return local.New(local.WithLogger(log)), nil
+// providers are the providers drill offers, the default first. A new provider is
+// one line here; its flags and options live in its own package.
+var providers = []cluster.Registration{
+	local.Registration(),
+	kind.Registration(),
+	existing.Registration(),
+}
+
+// providerFlags are --provider and every provider's own flags on one command.
+type providerFlags struct {
+	name      string
+	factories map[string]cluster.Factory
+}
+
+// addProviderFlags registers --provider and each provider's flags on fs.
+func addProviderFlags(fs *pflag.FlagSet) *providerFlags {
+	pf := &providerFlags{factories: map[string]cluster.Factory{}}
+	fs.StringVar(&pf.name, "provider", providers[0].Name, "where the clusters come from: "+strings.Join(providerNames(), ", "))
+	for _, r := range providers {
+		pf.factories[r.Name] = r.AddFlags(fs)
 	}
-	providerFactories["kind"] = func(f *runFlags, log *slog.Logger) (cluster.Provider, error) {
-		opts := []kind.Option{kind.WithLogger(log)}
-		if f.keep {
-			opts = append(opts, kind.WithKeep())
-		}
-		if f.reuse {
-			opts = append(opts, kind.WithReuse())
-		}
-		switch m := kind.IngressMode(f.kindIngress); m {
-		case "":
-		case kind.IngressLoadBalancer, kind.IngressHostPort:
-			opts = append(opts, kind.WithIngressMode(m))
-		default:
-			return nil, fmt.Errorf("--kind-ingress %q: use %s or %s", f.kindIngress, kind.IngressLoadBalancer, kind.IngressHostPort)
-		}
-		return kind.New(opts...), nil
+	return pf
+}
+
+// build makes the chosen provider from its parsed flags.
+func (pf *providerFlags) build(common cluster.Common) (cluster.Provider, error) {
+	factory, ok := pf.factories[pf.name]
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q; use one of: %s", pf.name, strings.Join(providerNames(), ", "))
 	}
-	providerFactories["existing"] = func(f *runFlags, log *slog.Logger) (cluster.Provider, error) {
-		if len(f.contexts) == 0 {
-			return nil, fmt.Errorf("the existing provider needs --context, mapping each scenario cluster to a kube context: --context cluster1=ctx-a,cluster2=ctx-b")
-		}
-		ctxs, err := existing.ParseContexts(f.contexts...)
-		if err != nil {
-			return nil, err
-		}
-		opts := []existing.Option{existing.WithLogger(log)}
-		if f.kubeconfig != "" {
-			opts = append(opts, existing.WithKubeconfig(f.kubeconfig))
-		}
-		if f.installBookinfo {
-			opts = append(opts, existing.WithInstallBookinfo())
-		}
-		for _, kv := range f.ingress {
-			name, url, ok := strings.Cut(kv, "=")
-			if !ok || name == "" || url == "" {
-				return nil, fmt.Errorf("--ingress %q: write CLUSTER=URL, e.g. cluster1=http://10.0.0.5:80", kv)
-			}
-			opts = append(opts, existing.WithIngress(name, url))
-		}
-		return existing.New(ctxs, opts...), nil
+	return factory(common)
+}
+
+func providerNames() []string {
+	names := make([]string, len(providers))
+	for i, r := range providers {
+		names[i] = r.Name
 	}
+	return names
 }

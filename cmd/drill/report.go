@@ -59,9 +59,9 @@ could not be judged.`,
 			case report.Pass:
 				return nil
 			case report.Fail:
-				return &exitCodeError{code: exitFail, err: fmt.Errorf("drill %s failed: %s", rep.Scenario, rep.Reason)}
+				return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s failed: %s", rep.Scenario, rep.Reason)}
 			}
-			return &exitCodeError{code: exitError, err: fmt.Errorf("drill %s could not be judged: %s", rep.Scenario, rep.Reason)}
+			return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s could not be judged: %s", rep.Scenario, rep.Reason)}
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to write the reports to (default: DIR)")

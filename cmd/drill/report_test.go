@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshdrill/drill/pkg/report"
 )
 
 // seedLog is the seed drill's recorded events, a pass.
@@ -60,7 +62,7 @@ func TestReportVerb(t *testing.T) {
 		{"an expectation fails", func(b []byte) []byte {
 			// The scenario kept in run.started, with a tighter limit on 503s.
 			return bytes.Replace(b, []byte(`max: 20}`), []byte(`max: 3}`), 1)
-		}, exitFail, "✘ **FAIL** | few-503s", "failed: 1 of 7 expectations failed: few-503s"},
+		}, report.ExitFail, "✘ **FAIL** | few-503s", "failed: 1 of 7 expectations failed: few-503s"},
 		{"killed: no run.finished", func(b []byte) []byte {
 			lines := bytes.SplitAfter(b, []byte("\n"))
 			return bytes.Join(lines[:len(lines)/2], nil)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -17,34 +15,13 @@ import (
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
-// runFlags are the flags of drill run that providers read.
+// runFlags are the flags of drill run.
 type runFlags struct {
-	provider      string
+	providers     *providerFlags
 	out           string
 	keep          bool
 	allowContexts []string
-	contexts      []string
-	kubeconfig    string
 	verbose       bool
-	// kind
-	reuse       bool
-	kindIngress string
-	// existing
-	installBookinfo bool
-	ingress         []string
-}
-
-// providerFactories builds a provider by name; each provider registers itself in
-// providers.go.
-var providerFactories = map[string]func(f *runFlags, log *slog.Logger) (cluster.Provider, error){}
-
-func providerNames() []string {
-	names := make([]string, 0, len(providerFactories))
-	for n := range providerFactories {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func newRunCmd() *cobra.Command {
@@ -69,16 +46,10 @@ run (bad scenario, provider error, abort).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.provider, "provider", "local", "where the clusters come from: local, kind or existing")
+	f.providers = addProviderFlags(fl)
 	fl.StringVar(&f.out, "out", "reports", "directory under which the run's report directory is created")
 	fl.BoolVar(&f.keep, "keep", false, "leave the clusters and the applied policy in place after the run")
 	fl.StringSliceVar(&f.allowContexts, "allow-context", nil, "kube contexts on which destructive faults may run (also DRILL_ALLOW_CONTEXTS)")
-	fl.StringSliceVar(&f.contexts, "context", nil, "existing provider: scenario cluster to kube context, cluster1=ctx-a,cluster2=ctx-b")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "existing provider: kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	fl.BoolVar(&f.reuse, "reuse", false, "kind provider: reuse kind clusters of the same name left by an earlier --keep run")
-	fl.StringVar(&f.kindIngress, "kind-ingress", "", "kind provider: reach the ingress gateway by its MetalLB address (loadbalancer, Linux default) or a host port (hostport, macOS/Windows default)")
-	fl.BoolVar(&f.installBookinfo, "install-bookinfo", false, "existing provider: install Bookinfo where the scenario says so (default: expect it to be there)")
-	fl.StringSliceVar(&f.ingress, "ingress", nil, "existing provider: the ingress URL of a cluster, cluster1=http://10.0.0.5:80, when its gateway has no LoadBalancer address")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the run")
 	return cmd
 }
@@ -101,11 +72,7 @@ func runDrill(ctx context.Context, cmd *cobra.Command, f *runFlags, file string)
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
-	factory, ok := providerFactories[f.provider]
-	if !ok {
-		return &exitCodeError{code: exitError, err: fmt.Errorf("unknown provider %q; use one of: %s", f.provider, strings.Join(providerNames(), ", "))}
-	}
-	p, err := factory(f, log)
+	p, err := f.providers.build(cluster.Common{Logger: log, Keep: f.keep})
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}
 	}

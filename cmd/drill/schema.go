@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/spf13/cobra"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 func newSchemaCmd() *cobra.Command {

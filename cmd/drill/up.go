@@ -10,13 +10,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/drill"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 func newUpCmd() *cobra.Command {
-	f := &runFlags{}
-	var policy bool
+	var (
+		pf      *providerFlags
+		policy  bool
+		verbose bool
+	)
 	cmd := &cobra.Command{
 		Use:   "up FILE",
 		Short: "Bring up a scenario's clusters and keep them until Ctrl-C",
@@ -37,15 +41,11 @@ watch its endpoints, read istiod's debug pages.`,
 				return &exitCodeError{code: exitError, err: scenarioError(err)}
 			}
 			level := slog.LevelWarn
-			if f.verbose {
+			if verbose {
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			factory, ok := providerFactories[f.provider]
-			if !ok {
-				return &exitCodeError{code: exitError, err: fmt.Errorf("unknown provider %q", f.provider)}
-			}
-			p, err := factory(f, log)
+			p, err := pf.build(cluster.Common{Logger: log})
 			if err != nil {
 				return &exitCodeError{code: exitError, err: err}
 			}
@@ -84,8 +84,8 @@ watch its endpoints, read istiod's debug pages.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.provider, "provider", "local", "where the clusters come from: local or kind")
+	pf = addProviderFlags(fl)
 	fl.BoolVar(&policy, "policy", false, "also apply the scenario's translated failover policy")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step")
+	fl.BoolVarP(&verbose, "verbose", "v", false, "log every step")
 	return cmd
 }

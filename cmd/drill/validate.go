@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/spf13/cobra"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 func newValidateCmd() *cobra.Command {

@@ -12,7 +12,7 @@ import (
 )
 
 // ExitCode is the exit code of a drill that failed its preflight: 2, "the drill
-// could not run" (ARCHITECTURE.md, Exit codes).
+// could not run" (docs/architecture.md, exit codes).
 const ExitCode = 2
 
 // Problem is one failed check: what is wrong and what the user can do about it.

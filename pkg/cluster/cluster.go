@@ -72,6 +72,9 @@ type Admin struct {
 type Provider interface {
 	// Name is the provider's name: "local", "kind" or "existing".
 	Name() string
+	// DataPlane is what will carry the mesh's traffic in the clusters Up returns,
+	// known before Up so that a run can say so from its first event.
+	DataPlane() DataPlane
 	// Up returns one ready Cluster per scenario cluster, in scenario order, with Istio
 	// running (and Bookinfo, unless a cluster says install: false). On error nothing
 	// that Up started is left running.

@@ -25,18 +25,13 @@ type Result struct {
 	Report *report.Report
 }
 
-// ExitCode maps the verdict to drill's exit codes: 0 pass, 1 fail, 2 error.
+// ExitCode is drill's exit code for the run's verdict (report.Verdict.ExitCode);
+// a run with no report could not run.
 func (r *Result) ExitCode() int {
 	if r == nil || r.Report == nil {
-		return 2
+		return report.ExitError
 	}
-	switch r.Report.Verdict {
-	case report.Pass:
-		return 0
-	case report.Fail:
-		return 1
-	}
-	return 2
+	return r.Report.Verdict.ExitCode()
 }
 
 // RemoteProvider is implemented by providers that know where each cluster's services
@@ -120,7 +115,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		File:         s.File,
 		Provider:     cfg.provider.Name(),
 		Clusters:     clusterNames(s),
-		DataPlane:    dataPlaneOf(cfg.provider.Name()),
+		DataPlane:    string(cfg.provider.DataPlane()),
 		LoadDuration: s.Spec.Load.Duration.D(),
 		DrillVersion: cfg.version,
 		ScenarioYAML: string(cfg.scenarioYAML),
@@ -326,11 +321,4 @@ func clusterNames(s *scenario.Scenario) []string {
 		names[i] = c.Name
 	}
 	return names
-}
-
-func dataPlaneOf(provider string) string {
-	if provider == "local" {
-		return string(cluster.DataPlaneEmulated)
-	}
-	return string(cluster.DataPlaneEnvoy)
 }

@@ -26,16 +26,23 @@ const (
 	Error Verdict = "error"
 )
 
-// ExitCode is the exit code of drill for the verdict (ARCHITECTURE.md): 0 pass, 1
-// fail, 2 error.
+// drill's exit codes (docs/architecture.md), one per verdict; every command that
+// ends in a verdict exits through Verdict.ExitCode.
+const (
+	ExitPass  = 0 // every expectation held
+	ExitFail  = 1 // the drill ran and an expectation failed
+	ExitError = 2 // the drill could not run or be judged: bad input, provider error, abort
+)
+
+// ExitCode is drill's exit code for the verdict.
 func (v Verdict) ExitCode() int {
 	switch v {
 	case Pass:
-		return 0
+		return ExitPass
 	case Fail:
-		return 1
+		return ExitFail
 	}
-	return 2
+	return ExitError
 }
 
 // Word is the verdict in capitals, for headlines: PASS, FAIL, ERROR.

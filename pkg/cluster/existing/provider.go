@@ -19,6 +19,7 @@ import (
 	"github.com/meshdrill/drill/pkg/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/spf13/pflag"
 )
 
 // DefaultConnectTimeout bounds the first request to each API server.
@@ -91,6 +92,44 @@ func New(contexts map[string]string, opts ...Option) *Provider {
 
 // Name is "existing".
 func (p *Provider) Name() string { return "existing" }
+
+// Registration is the existing provider for a command line: --context,
+// --kubeconfig, --install-bookinfo and --ingress.
+func Registration() cluster.Registration {
+	return cluster.Registration{Name: "existing", AddFlags: func(fs *pflag.FlagSet) cluster.Factory {
+		contexts := fs.StringSlice("context", nil, "existing provider: scenario cluster to kube context, cluster1=ctx-a,cluster2=ctx-b")
+		kubeconfig := fs.String("kubeconfig", "", "existing provider: kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+		install := fs.Bool("install-bookinfo", false, "existing provider: install Bookinfo where the scenario says so (default: expect it to be there)")
+		ingress := fs.StringSlice("ingress", nil, "existing provider: the ingress URL of a cluster, cluster1=http://10.0.0.5:80, when its gateway has no LoadBalancer address")
+		return func(c cluster.Common) (cluster.Provider, error) {
+			if len(*contexts) == 0 {
+				return nil, fmt.Errorf("the existing provider needs --context, mapping each scenario cluster to a kube context: --context cluster1=ctx-a,cluster2=ctx-b")
+			}
+			ctxs, err := ParseContexts(*contexts...)
+			if err != nil {
+				return nil, err
+			}
+			opts := []Option{WithLogger(c.Logger)}
+			if *kubeconfig != "" {
+				opts = append(opts, WithKubeconfig(*kubeconfig))
+			}
+			if *install {
+				opts = append(opts, WithInstallBookinfo())
+			}
+			for _, kv := range *ingress {
+				name, url, ok := strings.Cut(kv, "=")
+				if !ok || name == "" || url == "" {
+					return nil, fmt.Errorf("--ingress %q: write CLUSTER=URL, e.g. cluster1=http://10.0.0.5:80", kv)
+				}
+				opts = append(opts, WithIngress(name, url))
+			}
+			return New(ctxs, opts...), nil
+		}
+	}}
+}
+
+// DataPlane is real Envoy: the clusters run Istio's proxy image with Envoy in it.
+func (p *Provider) DataPlane() cluster.DataPlane { return cluster.DataPlaneEnvoy }
 
 // Up connects to each scenario cluster's context, checks that Istio runs there
 // as the drill needs and that Bookinfo runs (or installs it when asked), and
@@ -219,7 +258,7 @@ func (p *Provider) connect(ctx context.Context, s *scenario.Scenario, sc scenari
 		Kubeconfig: p.kubeconfig,
 		Context:    ctxName,
 		Owned:      false,
-		DataPlane:  cluster.DataPlaneEnvoy,
+		DataPlane:  p.DataPlane(),
 		Access:     NewAccess(sc.Name, cfg, kube, access...),
 	}, found, nil
 }

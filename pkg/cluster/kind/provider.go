@@ -28,6 +28,7 @@ import (
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/spf13/pflag"
 )
 
 // DefaultNamePrefix prefixes the kind cluster of each scenario cluster:
@@ -198,6 +199,34 @@ func New(opts ...Option) *Provider {
 
 // Name is "kind".
 func (p *Provider) Name() string { return "kind" }
+
+// Registration is the kind provider for a command line: --reuse and --kind-ingress.
+func Registration() cluster.Registration {
+	return cluster.Registration{Name: "kind", AddFlags: func(fs *pflag.FlagSet) cluster.Factory {
+		reuse := fs.Bool("reuse", false, "kind provider: reuse kind clusters of the same name left by an earlier --keep run")
+		ingress := fs.String("kind-ingress", "", "kind provider: reach the ingress gateway by its MetalLB address (loadbalancer, Linux default) or a host port (hostport, macOS/Windows default)")
+		return func(c cluster.Common) (cluster.Provider, error) {
+			opts := []Option{WithLogger(c.Logger)}
+			if c.Keep {
+				opts = append(opts, WithKeep())
+			}
+			if *reuse {
+				opts = append(opts, WithReuse())
+			}
+			switch m := IngressMode(*ingress); m {
+			case "":
+			case IngressLoadBalancer, IngressHostPort:
+				opts = append(opts, WithIngressMode(m))
+			default:
+				return nil, fmt.Errorf("--kind-ingress %q: use %s or %s", *ingress, IngressLoadBalancer, IngressHostPort)
+			}
+			return New(opts...), nil
+		}
+	}}
+}
+
+// DataPlane is real Envoy: the clusters run Istio's proxy image with Envoy in it.
+func (p *Provider) DataPlane() cluster.DataPlane { return cluster.DataPlaneEnvoy }
 
 // KindName is the kind cluster that runs scenario cluster name.
 func (p *Provider) KindName(name string) string { return p.prefix + name }
@@ -539,7 +568,7 @@ func (c *clusterRun) cluster() *cluster.Cluster {
 		// drill made these clusters (or an earlier drill did, under its own
 		// names), so faults need no allowance.
 		Owned:     true,
-		DataPlane: cluster.DataPlaneEnvoy,
+		DataPlane: c.p.DataPlane(),
 		Access:    existing.NewAccess(c.name, c.cfg, c.kube, opts...),
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
+	"github.com/spf13/pflag"
 )
 
 // Name is the provider's name on the command line and in reports.
@@ -96,6 +97,16 @@ func New(opts ...Option) *Provider {
 
 // Name implements cluster.Provider.
 func (p *Provider) Name() string { return Name }
+
+// Registration is the local provider for a command line; it has no flags of its own.
+func Registration() cluster.Registration {
+	return cluster.Registration{Name: Name, AddFlags: func(*pflag.FlagSet) cluster.Factory {
+		return func(c cluster.Common) (cluster.Provider, error) { return New(WithLogger(c.Logger)), nil }
+	}}
+}
+
+// DataPlane is drill's Envoy emulation: the local provider has no Envoy to run.
+func (p *Provider) DataPlane() cluster.DataPlane { return cluster.DataPlaneEmulated }
 
 // Remotes is where each cluster's east-west gateway takes the other clusters'
 // traffic, for the aggregate strategy's per-cluster ServiceEntries.
@@ -247,7 +258,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 		Kubeconfig: cp.Kubeconfig(),
 		Context:    "",
 		Owned:      true,
-		DataPlane:  cluster.DataPlaneEmulated,
+		DataPlane:  p.DataPlane(),
 		Access:     &access{kube: kube, ingress: ingress},
 	}, set, nil
 }
