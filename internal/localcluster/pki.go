@@ -5,12 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -121,7 +119,7 @@ func newKubePKI(dir, cluster string, serviceIP netip.Addr) (*kubePKI, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	ca, caPEM, err := signCert(caTmpl, nil, caKey, caKey.Public())
+	ca, caPEM, err := pki.Sign(caTmpl, nil, caKey, caKey.Public(), certValidity)
 	if err != nil {
 		return nil, fmt.Errorf("sign cluster CA: %w", err)
 	}
@@ -143,7 +141,7 @@ func newKubePKI(dir, cluster string, serviceIP netip.Addr) (*kubePKI, error) {
 		},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IP(serviceIP.AsSlice())},
 	}
-	_, srvPEM, err := signCert(srvTmpl, ca, caKey, srvKey.Public())
+	_, srvPEM, err := pki.Sign(srvTmpl, ca, caKey, srvKey.Public(), certValidity)
 	if err != nil {
 		return nil, fmt.Errorf("sign API server certificate: %w", err)
 	}
@@ -174,51 +172,8 @@ func newKubePKI(dir, cluster string, serviceIP netip.Addr) (*kubePKI, error) {
 	return p, nil
 }
 
-// signCert signs tmpl with parentKey (self-signed when parent is nil) and
-// returns the certificate and its PEM encoding. It fills in the serial number
-// and validity.
-func signCert(tmpl, parent *x509.Certificate, parentKey crypto.Signer, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl.SerialNumber = serial
-	// Back-date a little so a certificate is valid at once on every process.
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(certValidity)
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
-}
-
-// marshalKey encodes a private key as Istio and Kubernetes read it: PKCS#1
-// for RSA ("RSA PRIVATE KEY"), SEC 1 for ECDSA ("EC PRIVATE KEY").
-func marshalKey(key crypto.Signer) ([]byte, error) {
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
-	case *ecdsa.PrivateKey:
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("encode EC key: %w", err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
-	default:
-		return nil, fmt.Errorf("unsupported key type %T", key)
-	}
-}
-
 func writeKey(path string, key crypto.Signer) error {
-	b, err := marshalKey(key)
+	b, err := pki.MarshalKey(key)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -58,7 +59,7 @@ func New() (*MeshCA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	cert, certPEM, err := sign(tmpl, nil, key, key.Public(), RootValidity)
+	cert, certPEM, err := Sign(tmpl, nil, key, key.Public(), RootValidity)
 	if err != nil {
 		return nil, fmt.Errorf("sign mesh root: %w", err)
 	}
@@ -122,7 +123,7 @@ func (ca *MeshCA) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create mesh CA directory: %w", err)
 	}
-	keyPEM, err := marshalKey(ca.key)
+	keyPEM, err := MarshalKey(ca.key)
 	if err != nil {
 		return err
 	}
@@ -169,11 +170,11 @@ func (ca *MeshCA) Intermediate(cluster string) (*CACerts, error) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	_, certPEM, err := sign(tmpl, ca.cert, ca.key, key.Public(), IntermediateValidity)
+	_, certPEM, err := Sign(tmpl, ca.cert, ca.key, key.Public(), IntermediateValidity)
 	if err != nil {
 		return nil, fmt.Errorf("sign intermediate for cluster %s: %w", cluster, err)
 	}
-	keyPEM, err := marshalKey(key)
+	keyPEM, err := MarshalKey(key)
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +186,11 @@ func (ca *MeshCA) Intermediate(cluster string) (*CACerts, error) {
 	}, nil
 }
 
-// sign signs tmpl with parentKey (self-signed when parent is nil) and returns
-// the certificate and its PEM encoding, filling in the serial number, the
-// validity and the subject key identifier.
-func sign(tmpl, parent *x509.Certificate, parentKey crypto.Signer, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, []byte, error) {
+// Sign signs tmpl with parentKey (self-signed when parent is nil) and returns
+// the certificate and its PEM encoding, filling in the serial number and the
+// validity. Every certificate drill issues, for a mesh or for a local control
+// plane, is signed here.
+func Sign(tmpl, parent *x509.Certificate, parentKey crypto.Signer, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, []byte, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, nil, err
@@ -212,14 +214,22 @@ func sign(tmpl, parent *x509.Certificate, parentKey crypto.Signer, pub crypto.Pu
 	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
-// marshalKey encodes an RSA key as PKCS#1 ("RSA PRIVATE KEY"), the form
-// Istio's tools/certs write and istiod reads.
-func marshalKey(key crypto.Signer) ([]byte, error) {
-	k, ok := key.(*rsa.PrivateKey)
-	if !ok {
+// MarshalKey encodes a private key as Istio and Kubernetes read it: PKCS#1 for
+// RSA ("RSA PRIVATE KEY", the form Istio's tools/certs write and istiod reads),
+// SEC 1 for ECDSA ("EC PRIVATE KEY").
+func MarshalKey(key crypto.Signer) ([]byte, error) {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
+	case *ecdsa.PrivateKey:
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("encode EC key: %w", err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+	default:
 		return nil, fmt.Errorf("unsupported key type %T", key)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
 }
 
 func parseKey(b []byte) (crypto.Signer, error) {

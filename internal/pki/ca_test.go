@@ -47,7 +47,7 @@ func workloadCert(t *testing.T, c *CACerts, sa string) *x509.Certificate {
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	leaf, _, err := sign(tmpl, inter, key, leafKey.Public(), time.Hour)
+	leaf, _, err := Sign(tmpl, inter, key, leafKey.Public(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +107,12 @@ func TestCrossClusterTrust(t *testing.T) {
 	inter, _ := parseCert(c1.CACert)
 	ikey, _ := parseKey(c1.CAKey)
 	subKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	subCert, _, err := sign(sub, inter, ikey, subKey.Public(), time.Hour)
+	subCert, _, err := Sign(sub, inter, ikey, subKey.Public(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	under, _, err := sign(&x509.Certificate{Subject: pkix.Name{CommonName: "leaf"}}, subCert, subKey, leafKey.Public(), time.Hour)
+	under, _, err := Sign(&x509.Certificate{Subject: pkix.Name{CommonName: "leaf"}}, subCert, subKey, leafKey.Public(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

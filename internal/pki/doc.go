@@ -11,7 +11,7 @@
 // clusters kept from an earlier run (kind --keep, then --reuse) keep trusting
 // the clusters created next to them.
 //
-// The local provider (internal/localcluster) has its own copy of the same layout,
-// written to files for its istiod processes; this package is the one the
-// providers of real clusters share.
+// Every provider uses it: kind and existing clusters get the cacerts secret, the
+// local provider (internal/localcluster) writes the same files for its istiod
+// processes and signs its control planes' own certificates with Sign.
 package pki

@@ -1,18 +1,16 @@
 package stats
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+	goldenfile "github.com/meshdrill/drill/internal/golden"
+)
 
 const (
 	local    = "outbound|9080||reviews.default.svc.cluster.local"
@@ -98,22 +96,7 @@ func checkGolden(t *testing.T, name string, got any) {
 	}
 	b = append(b, '\n')
 	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("%s differs from the golden file; run go test -update and review the diff\n got: %s", path, b)
-	}
+	goldenfile.Assert(t, path, b)
 }
 
 func TestParseFixtures(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,9 +15,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	goldenfile "github.com/meshdrill/drill/internal/golden"
+)
 
 func ptr[T any](v T) *T { return &v }
 
@@ -93,7 +92,7 @@ func TestGolden(t *testing.T) {
 	const truncated = "testdata/truncated.jsonl"
 	evs := goldenEvents()
 	got := encode(t, evs)
-	if *update {
+	if goldenfile.Update() {
 		lines := bytes.SplitAfter(got, []byte("\n"))
 		cut := append(bytes.Join(lines[:5], nil), lines[5][:len(lines[5])/2]...)
 		if err := os.WriteFile(golden, got, 0o644); err != nil {

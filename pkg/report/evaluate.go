@@ -61,7 +61,6 @@ type evaluator struct {
 	s   *scenario.Scenario
 	// problems make the verdict Error, in the order found.
 	problems []string
-	// runProblems are the problems of the run itself, as against an expectation.
 	// found holds failovers and failbacks the report computed, for Timings.
 	found []FailoverTiming
 }

@@ -3,7 +3,6 @@ package translate
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/meshdrill/drill/internal/golden"
+
 	"github.com/meshdrill/drill/pkg/scenario"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // goldenCase is one scenario in testdata/ translated with some remote addresses
 // and options. Its expected output is testdata/golden/<name>/: <cluster>.yaml per
@@ -125,7 +124,7 @@ func TestGolden(t *testing.T) {
 			}
 			got := renderGolden(t, res, err)
 			dir := filepath.Join("testdata", "golden", tc.name)
-			if *update {
+			if goldenfile.Update() {
 				if err := os.RemoveAll(dir); err != nil {
 					t.Fatal(err)
 				}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -19,9 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	goldenfile "github.com/meshdrill/drill/internal/golden"
+)
 
 // mesh routes <service>:9080 to real servers on 127.0.0.1 and refuses
 // connections to services it has none for, as kube-proxy does for a Service
@@ -123,20 +122,7 @@ func get(t *testing.T, h http.Handler, target string, hdr http.Header) (*http.Re
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", p, got, want)
-	}
+	goldenfile.Assert(t, filepath.Join("testdata", name), got)
 }
 
 func TestProductpage(t *testing.T) {

@@ -72,7 +72,7 @@ func gatewayAddr(i int) netip.Addr {
 
 func repoFile(t *testing.T, rel string) string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", rel)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "..", rel)
 }
 
 // startMesh starts the scenario's clusters, each with a node running
