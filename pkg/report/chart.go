@@ -149,54 +149,94 @@ func maxOf(v []float64) float64 {
 	return m
 }
 
+// plot is a chart's geometry once its data and markers are known: the
+// mapping of data to SVG coordinates, the y ticks and the marker label rows.
+type plot struct {
+	c            *chart
+	xMin, xMax   float64
+	plotW, plotH float64
+	padTi        int
+	padT         float64
+	chartH       int
+	labels       []placedLabel
+	ticks        []float64
+	Y            func(float64) float64
+	yFmt         func(float64) string
+}
+
+// placedLabel is a marker's label in its row above the plot.
+type placedLabel struct {
+	m     marker
+	x, tx float64
+	row   int
+	end   bool
+}
+
+func (p *plot) X(x float64) float64    { return padL + (x-p.xMin)/(p.xMax-p.xMin)*p.plotW }
+func (p *plot) visible(x float64) bool { return x >= p.xMin && x <= p.xMax }
+
 func (c *chart) svg(title string) string {
 	c.decimate()
-	var b strings.Builder
-	xMin, xMax := c.xMin, c.xMax
-	if xMax <= xMin {
-		xMax = xMin + 1
+	p := &plot{c: c, xMin: c.xMin, xMax: c.xMax, plotW: float64(chartW - padL - padR), plotH: float64(plotHeight)}
+	if p.xMax <= p.xMin {
+		p.xMax = p.xMin + 1
 	}
-	plotW, plotH := float64(chartW-padL-padR), float64(plotHeight)
-	X := func(x float64) float64 { return padL + (x-xMin)/(xMax-xMin)*plotW }
-	visible := func(x float64) bool { return x >= xMin && x <= xMax }
+	rows := p.placeLabels()
+	p.padTi = legendH + rows*markerRowsH + 6
+	p.padT = float64(p.padTi)
+	p.chartH = p.padTi + plotHeight + padB
+	p.scaleY()
 
-	// Marker labels sit in rows between the legend and the plot, a label moving
-	// down a row when it would overlap one before it.
-	type placed struct {
-		m     marker
-		x, tx float64
-		row   int
-		end   bool
-	}
-	var labels []placed
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="%s" class="chart">`, chartW, p.chartH, esc(title))
+	fmt.Fprintf(&b, `<title>%s</title>`, esc(title))
+	fmt.Fprintf(&b, `<defs><clipPath id="%s"><rect x="%d" y="%d" width="%s" height="%s"/></clipPath></defs>`, c.id, padL, p.padTi, f1(p.plotW), f1(p.plotH))
+	p.bands(&b)
+	p.axes(&b)
+	fmt.Fprintf(&b, `<g clip-path="url(#%s)">`, c.id)
+	p.areas(&b)
+	p.bars(&b)
+	p.lines(&b)
+	b.WriteString(`</g>`)
+	p.strips(&b)
+	p.markers(&b)
+	p.legend(&b)
+	b.WriteString(`</svg>`)
+	return b.String()
+}
+
+// placeLabels puts marker labels in rows between the legend and the plot, a
+// label moving down a row when it would overlap one before it, and returns the
+// number of rows.
+func (p *plot) placeLabels() int {
 	var rowEnd []float64
-	for _, m := range c.markers {
-		if !visible(m.at) {
+	for _, m := range p.c.markers {
+		if !p.visible(m.at) {
 			continue
 		}
-		x := X(m.at)
+		x := p.X(m.at)
 		w := labelWidth(m.label)
-		p := placed{m: m, x: x, tx: x + 3}
+		l := placedLabel{m: m, x: x, tx: x + 3}
 		left := x
 		if x+w > chartW-padR {
-			p.end, p.tx, left = true, x-3, x-w
+			l.end, l.tx, left = true, x-3, x-w
 		}
-		for p.row < len(rowEnd) && rowEnd[p.row] > left {
-			p.row++
+		for l.row < len(rowEnd) && rowEnd[l.row] > left {
+			l.row++
 		}
-		if p.row == len(rowEnd) {
+		if l.row == len(rowEnd) {
 			rowEnd = append(rowEnd, 0)
 		}
-		rowEnd[p.row] = left + w
-		labels = append(labels, p)
+		rowEnd[l.row] = left + w
+		p.labels = append(p.labels, l)
 	}
-	padTi := legendH + len(rowEnd)*markerRowsH + 6
-	padT := float64(padTi)
-	chartH := padTi + plotHeight + padB
+	return len(rowEnd)
+}
 
-	// The y range covers what is visible: from 0 (or the lowest decade on a log
-	// scale) to a round number above the highest value.
-	lo, hi := 0.0, 0.0
+// yRange is the range of what is visible: the highest value (of a stack, its
+// sum) and the lowest positive one.
+func (p *plot) yRange() (lo, hi float64) {
+	c := p.c
 	visit := func(v float64) {
 		if math.IsNaN(v) {
 			return
@@ -211,7 +251,7 @@ func (c *chart) svg(title string) string {
 			continue
 		}
 		for i, x := range c.x {
-			if !visible(x) {
+			if !p.visible(x) {
 				continue
 			}
 			sum := 0.0
@@ -223,14 +263,19 @@ func (c *chart) svg(title string) string {
 	}
 	for _, l := range c.lines {
 		for i, v := range l.y {
-			if visible(l.xs(c)[i]) {
+			if p.visible(l.xs(c)[i]) {
 				visit(v)
 			}
 		}
 	}
-	var ticks []float64
-	var Y func(float64) float64
-	if c.logY {
+	return lo, hi
+}
+
+// scaleY sets the y mapping and ticks: from 0 (or the lowest decade on a log
+// scale) to a round number above the highest visible value.
+func (p *plot) scaleY() {
+	lo, hi := p.yRange()
+	if p.c.logY {
 		if lo <= 0 {
 			lo = 1e-3
 		}
@@ -241,16 +286,16 @@ func (c *chart) svg(title string) string {
 		if dhi <= dlo {
 			dhi = dlo + 1
 		}
-		Y = func(v float64) float64 {
+		p.Y = func(v float64) float64 {
 			v = max(v, math.Pow(10, dlo))
-			return padT + plotH*(1-(math.Log10(v)-dlo)/(dhi-dlo))
+			return p.padT + p.plotH*(1-(math.Log10(v)-dlo)/(dhi-dlo))
 		}
 		for d := dlo; d <= dhi; d++ {
 			for _, m := range []float64{1, 2, 5} {
 				if d == dhi && m > 1 {
 					break
 				}
-				ticks = append(ticks, m*math.Pow(10, d))
+				p.ticks = append(p.ticks, m*math.Pow(10, d))
 			}
 		}
 	} else {
@@ -260,90 +305,105 @@ func (c *chart) svg(title string) string {
 		if top <= 0 {
 			top, step = 1, 0.2
 		}
-		Y = func(v float64) float64 { return padT + plotH*(1-v/top) }
+		p.Y = func(v float64) float64 { return p.padT + p.plotH*(1-v/top) }
 		for i := 0; float64(i)*step <= top*1.0001; i++ {
-			ticks = append(ticks, float64(i)*step)
+			p.ticks = append(p.ticks, float64(i)*step)
 		}
 	}
-	yFmt := c.yFormat
-	if yFmt == nil {
-		yFmt = func(v float64) string { return trimFloat(v, 2) }
+	p.yFmt = p.c.yFormat
+	if p.yFmt == nil {
+		p.yFmt = func(v float64) string { return trimFloat(v, 2) }
 	}
+}
 
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" role="img" aria-label="%s" class="chart">`, chartW, chartH, esc(title))
-	fmt.Fprintf(&b, `<title>%s</title>`, esc(title))
-	fmt.Fprintf(&b, `<defs><clipPath id="%s"><rect x="%d" y="%d" width="%s" height="%s"/></clipPath></defs>`, c.id, padL, padTi, f1(plotW), f1(plotH))
-	// Fault bands behind the data.
-	for _, bd := range c.bands {
-		x1, x2 := X(clamp(bd.from, xMin, xMax)), X(clamp(bd.to, xMin, xMax))
+// bands draws the fault bands behind the data.
+func (p *plot) bands(b *strings.Builder) {
+	for _, bd := range p.c.bands {
+		x1, x2 := p.X(clamp(bd.from, p.xMin, p.xMax)), p.X(clamp(bd.to, p.xMin, p.xMax))
 		if x2 > x1 {
-			fmt.Fprintf(&b, `<rect x="%s" y="%d" width="%s" height="%s" class="band"><title>%s</title></rect>`,
-				f1(x1), padTi, f1(x2-x1), f1(plotH), esc(bd.label))
+			fmt.Fprintf(b, `<rect x="%s" y="%d" width="%s" height="%s" class="band"><title>%s</title></rect>`,
+				f1(x1), p.padTi, f1(x2-x1), f1(p.plotH), esc(bd.label))
 		}
 	}
-	// Grid and axes.
-	for _, t := range ticks {
-		y := Y(t)
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%s" y2="%s" class="grid"/>`, padL, chartW-padR, f1(y), f1(y))
-		fmt.Fprintf(&b, `<text x="%d" y="%s" class="ytick">%s</text>`, padL-6, f1(y+4), esc(yFmt(t)))
-	}
-	fmt.Fprintf(&b, `<text x="14" y="%s" class="yunit" transform="rotate(-90 14 %s)">%s</text>`, f1(padT+plotH/2), f1(padT+plotH/2), esc(c.unit))
-	xs := niceTimeStep(xMax - xMin)
-	for t := math.Ceil(xMin/xs) * xs; t <= xMax+1e-9; t += xs {
-		x := X(t)
-		fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%d" y2="%s" class="xgrid"/>`, f1(x), f1(x), padTi, f1(padT+plotH))
-		fmt.Fprintf(&b, `<text x="%s" y="%s" class="xtick">%s</text>`, f1(x), f1(padT+plotH+16), clockText(t))
-	}
-	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%s" y2="%s" class="axis"/>`, padL, chartW-padR, f1(padT+plotH), f1(padT+plotH))
+}
 
-	fmt.Fprintf(&b, `<g clip-path="url(#%s)">`, c.id)
-	// Stacked areas. With a bar width each value holds over its interval, as
-	// counts per window or per scrape do; without, the outline joins the middles.
-	if len(c.areas) > 0 && len(c.x) > 0 {
-		half := c.barW / 2
-		edge := func(pts []string, x, y float64, rev bool) []string {
-			if half == 0 {
-				return append(pts, f1(X(x))+","+f1(Y(y)))
-			}
-			a, b := x-half, x+half
-			if rev {
-				a, b = b, a
-			}
-			return append(pts, f1(X(a))+","+f1(Y(y)), f1(X(b))+","+f1(Y(y)))
+// axes draws the grid, the ticks and the axes.
+func (p *plot) axes(b *strings.Builder) {
+	for _, t := range p.ticks {
+		y := p.Y(t)
+		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%s" y2="%s" class="grid"/>`, padL, chartW-padR, f1(y), f1(y))
+		fmt.Fprintf(b, `<text x="%d" y="%s" class="ytick">%s</text>`, padL-6, f1(y+4), esc(p.yFmt(t)))
+	}
+	fmt.Fprintf(b, `<text x="14" y="%s" class="yunit" transform="rotate(-90 14 %s)">%s</text>`, f1(p.padT+p.plotH/2), f1(p.padT+p.plotH/2), esc(p.c.unit))
+	xs := niceTimeStep(p.xMax - p.xMin)
+	for t := math.Ceil(p.xMin/xs) * xs; t <= p.xMax+1e-9; t += xs {
+		x := p.X(t)
+		fmt.Fprintf(b, `<line x1="%s" x2="%s" y1="%d" y2="%s" class="xgrid"/>`, f1(x), f1(x), p.padTi, f1(p.padT+p.plotH))
+		fmt.Fprintf(b, `<text x="%s" y="%s" class="xtick">%s</text>`, f1(x), f1(p.padT+p.plotH+16), clockText(t))
+	}
+	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%s" y2="%s" class="axis"/>`, padL, chartW-padR, f1(p.padT+p.plotH), f1(p.padT+p.plotH))
+}
+
+// areas draws the stacked areas. With a bar width each value holds over its
+// interval, as counts per window or per scrape do; without, the outline joins
+// the middles.
+func (p *plot) areas(b *strings.Builder) {
+	c := p.c
+	if len(c.areas) == 0 || len(c.x) == 0 {
+		return
+	}
+	half := c.barW / 2
+	edge := func(pts []string, x, y float64, rev bool) []string {
+		if half == 0 {
+			return append(pts, f1(p.X(x))+","+f1(p.Y(y)))
 		}
-		base := make([]float64, len(c.x))
-		for _, l := range c.areas {
-			top := make([]float64, len(c.x))
-			pts := make([]string, 0, 4*len(c.x))
-			for i, x := range c.x {
-				top[i] = base[i] + l.y[i]
-				pts = edge(pts, x, top[i], false)
+		a, z := x-half, x+half
+		if rev {
+			a, z = z, a
+		}
+		return append(pts, f1(p.X(a))+","+f1(p.Y(y)), f1(p.X(z))+","+f1(p.Y(y)))
+	}
+	base := make([]float64, len(c.x))
+	for _, l := range c.areas {
+		top := make([]float64, len(c.x))
+		pts := make([]string, 0, 4*len(c.x))
+		for i, x := range c.x {
+			top[i] = base[i] + l.y[i]
+			pts = edge(pts, x, top[i], false)
+		}
+		for i := len(c.x) - 1; i >= 0; i-- {
+			pts = edge(pts, c.x[i], base[i], true)
+		}
+		fmt.Fprintf(b, `<polygon points="%s" fill="%s" fill-opacity="0.8"><title>%s</title></polygon>`,
+			strings.Join(pts, " "), l.color, esc(l.name))
+		base = top
+	}
+}
+
+// bars draws the stacked bars, one per interval.
+func (p *plot) bars(b *strings.Builder) {
+	c := p.c
+	if len(c.bars) == 0 {
+		return
+	}
+	bw := max(c.barW/(p.xMax-p.xMin)*p.plotW*0.8, 1.5)
+	base := make([]float64, len(c.x))
+	for _, l := range c.bars {
+		for i, x := range c.x {
+			if l.y[i] <= 0 || !p.visible(x) {
+				continue
 			}
-			for i := len(c.x) - 1; i >= 0; i-- {
-				pts = edge(pts, c.x[i], base[i], true)
-			}
-			fmt.Fprintf(&b, `<polygon points="%s" fill="%s" fill-opacity="0.8"><title>%s</title></polygon>`,
-				strings.Join(pts, " "), l.color, esc(l.name))
-			base = top
+			y0, y1 := p.Y(base[i]), p.Y(base[i]+l.y[i])
+			fmt.Fprintf(b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s at %s: %s %s</title></rect>`,
+				f1(p.X(x)-bw/2), f1(y1), f1(bw), f1(max(y0-y1, 0.8)), l.color, esc(l.name), clockText(x), trimFloat(l.y[i], 2), esc(c.unit))
+			base[i] += l.y[i]
 		}
 	}
-	// Stacked bars, one per interval.
-	if len(c.bars) > 0 {
-		bw := max(c.barW/(xMax-xMin)*plotW*0.8, 1.5)
-		base := make([]float64, len(c.x))
-		for _, l := range c.bars {
-			for i, x := range c.x {
-				if l.y[i] <= 0 || !visible(x) {
-					continue
-				}
-				y0, y1 := Y(base[i]), Y(base[i]+l.y[i])
-				fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s at %s: %s %s</title></rect>`,
-					f1(X(x)-bw/2), f1(y1), f1(bw), f1(max(y0-y1, 0.8)), l.color, esc(l.name), clockText(x), trimFloat(l.y[i], 2), esc(c.unit))
-				base[i] += l.y[i]
-			}
-		}
-	}
-	// Lines, broken at gaps (NaN).
+}
+
+// lines draws the lines, broken at gaps (NaN).
+func (p *plot) lines(b *strings.Builder) {
+	c := p.c
 	for _, l := range c.lines {
 		x := l.xs(c)
 		var seg []string
@@ -354,11 +414,11 @@ func (c *chart) svg(title string) string {
 				if l.dash {
 					dash = ` stroke-dasharray="5 3"`
 				}
-				fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s><title>%s</title></polyline>`,
+				fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s><title>%s</title></polyline>`,
 					strings.Join(seg, " "), l.color, dash, esc(l.name))
 			case len(seg) == 1:
-				p := strings.Split(seg[0], ",")
-				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="2" fill="%s"/>`, p[0], p[1], l.color)
+				pt := strings.Split(seg[0], ",")
+				fmt.Fprintf(b, `<circle cx="%s" cy="%s" r="2" fill="%s"/>`, pt[0], pt[1], l.color)
 			}
 			seg = seg[:0]
 		}
@@ -367,48 +427,55 @@ func (c *chart) svg(title string) string {
 				flush()
 				continue
 			}
-			seg = append(seg, f1(X(x[i]))+","+f1(Y(v)))
+			seg = append(seg, f1(p.X(x[i]))+","+f1(p.Y(v)))
 		}
 		flush()
 	}
-	b.WriteString(`</g>`)
-	// A fault in place is also a strip along the top of the plot, which areas do
-	// not cover.
-	for _, bd := range c.bands {
-		x1, x2 := X(clamp(bd.from, xMin, xMax)), X(clamp(bd.to, xMin, xMax))
+}
+
+// strips draws a fault in place as a strip along the top of the plot too,
+// which areas do not cover.
+func (p *plot) strips(b *strings.Builder) {
+	for _, bd := range p.c.bands {
+		x1, x2 := p.X(clamp(bd.from, p.xMin, p.xMax)), p.X(clamp(bd.to, p.xMin, p.xMax))
 		if x2 > x1 {
-			fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="4" class="strip"><title>%s</title></rect>`, f1(x1), f1(padT-4), f1(x2-x1), esc(bd.label))
+			fmt.Fprintf(b, `<rect x="%s" y="%s" width="%s" height="4" class="strip"><title>%s</title></rect>`, f1(x1), f1(p.padT-4), f1(x2-x1), esc(bd.label))
 		}
 	}
-	// Markers on top.
-	for _, p := range labels {
+}
+
+// markers draws the markers and their labels, on top of the data.
+func (p *plot) markers(b *strings.Builder) {
+	for _, l := range p.labels {
 		anchor := "start"
-		if p.end {
+		if l.end {
 			anchor = "end"
 		}
-		ly := float64(legendH) + 10 + float64(p.row)*markerRowsH
-		fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="%s" y2="%s" class="marker %s"/>`, f1(p.x), f1(p.x), f1(ly+3), f1(padT+plotH), p.m.kind)
-		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="%s" class="mlabel %s">%s</text>`, f1(p.tx), f1(ly), anchor, p.m.kind, esc(p.m.label))
+		ly := float64(legendH) + 10 + float64(l.row)*markerRowsH
+		fmt.Fprintf(b, `<line x1="%s" x2="%s" y1="%s" y2="%s" class="marker %s"/>`, f1(l.x), f1(l.x), f1(ly+3), f1(p.padT+p.plotH), l.m.kind)
+		fmt.Fprintf(b, `<text x="%s" y="%s" text-anchor="%s" class="mlabel %s">%s</text>`, f1(l.tx), f1(ly), anchor, l.m.kind, esc(l.m.label))
 	}
-	// The legend, above everything: a swatch for areas and bars, a stroke for lines.
+}
+
+// legend draws the legend above everything: a swatch for areas and bars, a
+// stroke for lines.
+func (p *plot) legend(b *strings.Builder) {
 	lx := float64(padL)
-	for gi, group := range [][]layer{c.areas, c.bars, c.lines} {
+	for gi, group := range [][]layer{p.c.areas, p.c.bars, p.c.lines} {
 		for _, l := range group {
 			if gi == 2 {
 				dash := ""
 				if l.dash {
 					dash = ` stroke-dasharray="5 3"`
 				}
-				fmt.Fprintf(&b, `<line x1="%s" x2="%s" y1="16.5" y2="16.5" stroke="%s" stroke-width="2.5"%s/>`, f1(lx), f1(lx+16), l.color, dash)
+				fmt.Fprintf(b, `<line x1="%s" x2="%s" y1="16.5" y2="16.5" stroke="%s" stroke-width="2.5"%s/>`, f1(lx), f1(lx+16), l.color, dash)
 			} else {
-				fmt.Fprintf(&b, `<rect x="%s" y="11" width="14" height="11" rx="2" fill="%s"/>`, f1(lx), l.color)
+				fmt.Fprintf(b, `<rect x="%s" y="11" width="14" height="11" rx="2" fill="%s"/>`, f1(lx), l.color)
 			}
-			fmt.Fprintf(&b, `<text x="%s" y="21" class="legend">%s</text>`, f1(lx+21), esc(l.name))
+			fmt.Fprintf(b, `<text x="%s" y="21" class="legend">%s</text>`, f1(lx+21), esc(l.name))
 			lx += 21 + labelWidth(l.name) + 14
 		}
 	}
-	b.WriteString(`</svg>`)
-	return b.String()
 }
 
 // xs is the x of a line: its own, or the chart's.
