@@ -74,42 +74,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		return nil, err
 	}
 	r := &run{cfg: cfg, s: s, log: cfg.logger, dir: dir, clusters: map[string]*cluster.Cluster{}, applied: map[string]map[string]bool{}}
-
-	r.bus = event.NewBus(event.WithLogger(cfg.logger))
-	logSub := r.bus.Subscribe("log", event.WithBuffer(1<<16))
-	recSub := r.bus.Subscribe("engine", event.WithBuffer(1<<16))
-	lw, err := event.CreateLog(filepath.Join(dir, event.LogFile))
+	rec, err := r.startRecording(ctx)
 	if err != nil {
-		r.bus.Close()
 		return nil, err
-	}
-	var bg sync.WaitGroup
-	var logErr error
-	bg.Add(2)
-	// Without cancel: the events of an aborting run must still reach the log.
-	logCtx := context.WithoutCancel(ctx)
-	go func() {
-		defer bg.Done()
-		logErr = lw.Record(logCtx, logSub)
-	}()
-	go func() {
-		defer bg.Done()
-		for e := range recSub.Events() {
-			r.recMu.Lock()
-			r.record = append(r.record, e)
-			r.recMu.Unlock()
-		}
-	}()
-	var prog *progress
-	if cfg.progress != nil {
-		prog = newProgress(r.bus, cfg.progress, cfg.terminal, s.Spec.Load.Duration.D())
-		bg.Add(1)
-		go func() { defer bg.Done(); prog.run() }()
 	}
 
 	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...), fault.WithLogger(cfg.logger))
 	ctx, intr := fault.OnInterrupt(ctx, r.faults, fault.WithOutput(os.Stderr))
-
 	r.bus.Publish(event.New(event.RunStarted, "", "engine", event.RunInfo{
 		Scenario:     s.Metadata.Name,
 		File:         s.File,
@@ -133,56 +104,113 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 	if errors.Is(context.Cause(ctx), fault.ErrInterrupted) {
 		runErr = errAborted
 	}
-
 	if !cfg.keep {
 		r.removePolicy(context.WithoutCancel(ctx))
 	}
+	r.bus.Publish(event.New(event.RunFinished, "", "engine", r.result(runErr)))
+	rec.stop()
+	return r.writeReports(ctx)
+}
 
+// recording is the run's event log being written, and the goroutines that
+// feed it, the engine's own record and the progress lines.
+type recording struct {
+	r      *run
+	lw     *event.LogWriter
+	bg     sync.WaitGroup
+	logErr error
+}
+
+// startRecording opens the run's bus and starts writing every event to the log
+// in the report directory.
+func (r *run) startRecording(ctx context.Context) (*recording, error) {
+	r.bus = event.NewBus(event.WithLogger(r.cfg.logger))
+	logSub := r.bus.Subscribe("log", event.WithBuffer(1<<16))
+	recSub := r.bus.Subscribe("engine", event.WithBuffer(1<<16))
+	lw, err := event.CreateLog(filepath.Join(r.dir, event.LogFile))
+	if err != nil {
+		r.bus.Close()
+		return nil, err
+	}
+	rec := &recording{r: r, lw: lw}
+	rec.bg.Add(2)
+	// Without cancel: the events of an aborting run must still reach the log.
+	logCtx := context.WithoutCancel(ctx)
+	go func() {
+		defer rec.bg.Done()
+		rec.logErr = lw.Record(logCtx, logSub)
+	}()
+	go func() {
+		defer rec.bg.Done()
+		for e := range recSub.Events() {
+			r.recMu.Lock()
+			r.record = append(r.record, e)
+			r.recMu.Unlock()
+		}
+	}()
+	if r.cfg.progress != nil {
+		prog := newProgress(r.bus, r.cfg.progress, r.cfg.terminal, r.s.Spec.Load.Duration.D())
+		rec.bg.Add(1)
+		go func() { defer rec.bg.Done(); prog.run() }()
+	}
+	return rec, nil
+}
+
+// stop closes the bus and waits until every event is in the log.
+func (rec *recording) stop() {
+	_ = rec.r.bus.Close()
+	rec.bg.Wait()
+	if err := rec.lw.Close(); err != nil && rec.logErr == nil {
+		rec.logErr = err
+	}
+	if rec.logErr != nil {
+		rec.r.log.Warn("the event log is incomplete", "err", rec.logErr)
+	}
+}
+
+// result is what run.finished says of the run.
+func (r *run) result(runErr error) event.RunResult {
 	result := event.RunResult{}
 	if runErr != nil {
 		result.Verdict, result.Reason = string(report.Error), runErr.Error()
-	} else {
-		// Judge the run as it will be recorded: its events so far and a run.finished
-		// that says it completed.
-		r.recMu.Lock()
-		evs := append([]event.Event(nil), r.record...)
-		r.recMu.Unlock()
-		evs = append(evs, event.New(event.RunFinished, "", "engine", event.RunResult{}))
-		// A verdict of error here means expectations that could not be judged, not a
-		// run that ended in error: that is the report's to say, from the events.
-		if rep, err := report.Build(evs); err == nil && rep.Verdict != report.Error {
-			result.Verdict = string(rep.Verdict)
-			if rep.Verdict == report.Fail {
-				result.Reason = rep.Reason
-			}
+		return result
+	}
+	// Judge the run as it will be recorded: its events so far and a run.finished
+	// that says it completed.
+	r.recMu.Lock()
+	evs := append([]event.Event(nil), r.record...)
+	r.recMu.Unlock()
+	evs = append(evs, event.New(event.RunFinished, "", "engine", event.RunResult{}))
+	// A verdict of error here means expectations that could not be judged, not a
+	// run that ended in error: that is the report's to say, from the events.
+	if rep, err := report.Build(evs); err == nil && rep.Verdict != report.Error {
+		result.Verdict = string(rep.Verdict)
+		if rep.Verdict == report.Fail {
+			result.Reason = rep.Reason
 		}
 	}
-	r.bus.Publish(event.New(event.RunFinished, "", "engine", result))
-	_ = r.bus.Close()
-	bg.Wait()
-	if err := lw.Close(); err != nil && logErr == nil {
-		logErr = err
-	}
-	if logErr != nil {
-		r.log.Warn("the event log is incomplete", "err", logErr)
-	}
+	return result
+}
 
-	events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))
+// writeReports builds the reports from the log as written, as drill report
+// would, and tears the clusters down unless they are kept.
+func (r *run) writeReports(ctx context.Context) (*Result, error) {
+	events, readErr := event.ReadLog(filepath.Join(r.dir, event.LogFile))
 	if readErr != nil && len(events) == 0 {
-		return &Result{Dir: dir}, fmt.Errorf("read back the event log: %w", readErr)
+		return &Result{Dir: r.dir}, fmt.Errorf("read back the event log: %w", readErr)
 	}
-	rep, err := report.WriteAll(dir, events)
-	if !cfg.keep {
+	rep, err := report.WriteAll(r.dir, events)
+	if !r.cfg.keep {
 		downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		if err := cfg.provider.Down(downCtx); err != nil {
-			r.log.Error("tearing down the clusters failed", "provider", cfg.provider.Name(), "err", err)
+		if err := r.cfg.provider.Down(downCtx); err != nil {
+			r.log.Error("tearing down the clusters failed", "provider", r.cfg.provider.Name(), "err", err)
 		}
 		cancel()
 	}
 	if err != nil {
-		return &Result{Dir: dir, Report: rep}, fmt.Errorf("write reports: %w", err)
+		return &Result{Dir: r.dir, Report: rep}, fmt.Errorf("write reports: %w", err)
 	}
-	return &Result{Dir: dir, Report: rep}, nil
+	return &Result{Dir: r.dir, Report: rep}, nil
 }
 
 // executeGuarded runs execute and, should the engine panic, reverts every fault
