@@ -31,7 +31,7 @@ import (
 	"github.com/meshdrill/drill/internal/bookinfo/app"
 	"github.com/meshdrill/drill/internal/localcluster"
 	"github.com/meshdrill/drill/internal/localcluster/localtest"
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

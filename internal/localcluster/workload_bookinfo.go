@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/meshdrill/drill/internal/bookinfo/app"
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 )
 
 // program finds what runs image: a resolver given WithPrograms, else a

@@ -16,7 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshdrill/drill/internal/stats"
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/spf13/pflag"

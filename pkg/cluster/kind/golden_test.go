@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshdrill/drill/internal/pki"
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"

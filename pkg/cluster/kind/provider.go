@@ -24,7 +24,7 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/meshdrill/drill/internal/pki"
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 	"github.com/meshdrill/drill/pkg/scenario"

@@ -21,7 +21,7 @@ import (
 	"github.com/meshdrill/drill/internal/localcluster"
 	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/internal/stats"
-	"github.com/meshdrill/drill/pkg/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
