@@ -12,8 +12,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

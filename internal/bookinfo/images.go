@@ -7,9 +7,11 @@ import (
 )
 
 // Registry and Tag are where Bookinfo's images come from: the tag Istio's own
-// samples/bookinfo/platform/kube/bookinfo.yaml pins in its current releases.
+// samples/bookinfo/platform/kube/bookinfo.yaml pins in its current releases, from
+// Istio's registry, which publishes the samples' images next to its own
+// (istio/istio#59364) without Docker Hub's anonymous pull limit.
 const (
-	Registry = "docker.io/istio"
+	Registry = "registry.istio.io/release"
 	Tag      = "1.20.3"
 )
 
@@ -47,7 +49,7 @@ func Supported(service, version string) bool {
 }
 
 // Image is the upstream image of a service's version, e.g.
-// docker.io/istio/examples-bookinfo-reviews-v2:1.20.3.
+// registry.istio.io/release/examples-bookinfo-reviews-v2:1.20.3.
 func Image(service, version string) string {
 	return imageFrom(Registry, Tag, service, version)
 }

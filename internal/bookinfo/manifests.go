@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/meshdrill/drill/internal/stats"
-	"github.com/meshdrill/drill/pkg/scenario"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshdrill/drill/internal/stats"
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // Object is one object of a Set: a typed client-go or istio.io/client-go object.

@@ -13,9 +13,10 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"github.com/meshdrill/drill/internal/stats"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshdrill/drill/internal/stats"
 )
 
 // scrapeStore parses the proxy's /stats/prometheus with drill's own parser.

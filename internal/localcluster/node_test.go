@@ -28,10 +28,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/internal/bookinfo/app"
 	"github.com/meshdrill/drill/internal/localcluster"
 	"github.com/meshdrill/drill/internal/localcluster/localtest"
-	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 

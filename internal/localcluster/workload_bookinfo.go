@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshdrill/drill/internal/bookinfo/app"
 	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo/app"
 )
 
 // program finds what runs image: a resolver given WithPrograms, else a

@@ -1,11 +1,12 @@
 package load
 
 import (
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/meshdrill/drill/pkg/event"
 )

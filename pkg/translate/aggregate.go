@@ -7,10 +7,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	"google.golang.org/protobuf/types/known/structpb"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // Strategy aggregate, Service Mesh Hub's design. For each failover service, in each

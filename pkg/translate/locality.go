@@ -3,9 +3,10 @@ package translate
 import (
 	"fmt"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // Strategy locality, Istio-native: for meshes whose istiods discover each other's

@@ -5,12 +5,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // Object is any Istio object drill produces: a *v1.ServiceEntry,

@@ -5,10 +5,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // setting is one field of the effective policy of a service in a cluster, with the

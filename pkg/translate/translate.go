@@ -7,10 +7,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // DefaultRootNamespace is Istio's default root configuration namespace

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshdrill/drill/pkg/scenario"
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // TestSeed checks what the seed's story depends on, object by object: the four

@@ -15,11 +15,12 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshdrill/drill/internal/stats"
+	"github.com/spf13/pflag"
+
 	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/spf13/pflag"
 )
 
 // DefaultConnectTimeout bounds the first request to each API server.

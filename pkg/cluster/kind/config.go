@@ -54,12 +54,29 @@ func ClusterLayout(index int) (Layout, error) {
 	}, nil
 }
 
+// HostSettings is what the host the nodes run on asks of every cluster's
+// configuration.
+type HostSettings struct {
+	// CgroupV1 is set when the Docker engine runs on cgroup v1. Kubelet 1.35 and
+	// later refuse to start there unless their configuration says
+	// failCgroupV1: false (Kubernetes KEP-5573; kubelet's failCgroupV1 field,
+	// true by default since 1.35), and kind only warns about it.
+	CgroupV1 bool
+}
+
+// cgroupV1Patch lets kubelet run on a cgroup v1 host: a kubeadm config patch
+// that kind merges into every node's KubeletConfiguration.
+const cgroupV1Patch = `kind: KubeletConfiguration
+failCgroupV1: false
+`
+
 // Config is the kind configuration of the index-th cluster c of a drill: one
 // node (control plane and worker at once, which keeps several clusters
 // within a laptop's memory), the cluster's own pod and service ranges, node
 // labels carrying the scenario's locality, and the host port mapping of the
-// ingress gateway's NodePort. The node image is not set here: Create pins it.
-func Config(c scenario.Cluster, index int) (*v1alpha4.Cluster, error) {
+// ingress gateway's NodePort; on a cgroup v1 host, the kubelet setting that
+// lets it start. The node image is not set here: Create pins it.
+func Config(c scenario.Cluster, index int, host HostSettings) (*v1alpha4.Cluster, error) {
 	layout, err := ClusterLayout(index)
 	if err != nil {
 		return nil, err
@@ -86,6 +103,9 @@ func Config(c scenario.Cluster, index int) (*v1alpha4.Cluster, error) {
 			PodSubnet:     layout.PodSubnet.String(),
 			ServiceSubnet: layout.ServiceSubnet.String(),
 		},
+	}
+	if host.CgroupV1 {
+		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches, cgroupV1Patch)
 	}
 	return cfg, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshdrill/drill/pkg/scenario"
 )
@@ -72,7 +73,7 @@ func TestLocalityLabels(t *testing.T) {
 // TestConfigNotMutatedByKind: kind fills in defaults on the config Create is
 // given; drill hands it a copy, so its own config stays as built.
 func TestConfigNotMutatedByKind(t *testing.T) {
-	cfg, err := Config(scenario.Cluster{Name: "cluster1", Locality: "eu/a"}, 0)
+	cfg, err := Config(scenario.Cluster{Name: "cluster1", Locality: "eu/a"}, 0, HostSettings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +89,40 @@ func TestConfigNotMutatedByKind(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cp.Nodes[0].Labels, cfg.Nodes[0].Labels) || cp.Networking.PodSubnet != "10.10.0.0/16" {
 		t.Fatalf("the copy lost drill's settings: %+v", cp)
+	}
+}
+
+// TestConfigCgroupV1: on a cgroup v1 host every cluster's kubelet is told not to
+// refuse it; on cgroup v2 the configuration has no patch at all.
+func TestConfigCgroupV1(t *testing.T) {
+	c := scenario.Cluster{Name: "cluster1"}
+	v2, err := Config(c, 0, HostSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v2.KubeadmConfigPatches) != 0 {
+		t.Fatalf("cgroup v2 host: patches %q, want none", v2.KubeadmConfigPatches)
+	}
+	v1, err := Config(c, 0, HostSettings{CgroupV1: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v1.KubeadmConfigPatches) != 1 {
+		t.Fatalf("cgroup v1 host: %d patches, want 1", len(v1.KubeadmConfigPatches))
+	}
+	var patch struct {
+		Kind         string `json:"kind"`
+		FailCgroupV1 *bool  `json:"failCgroupV1"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(v1.KubeadmConfigPatches[0]), &patch); err != nil {
+		t.Fatalf("the patch is not a KubeletConfiguration fragment: %v", err)
+	}
+	if patch.Kind != "KubeletConfiguration" || patch.FailCgroupV1 == nil || *patch.FailCgroupV1 {
+		t.Fatalf("patch %+v, want kind KubeletConfiguration with failCgroupV1: false", patch)
+	}
+	// The patch survives the round trip through the YAML users can run by hand.
+	y, err := ConfigYAML(v1)
+	if err != nil || !strings.Contains(string(y), "failCgroupV1: false") {
+		t.Fatalf("kind config YAML lost the patch (%v):\n%s", err, y)
 	}
 }

@@ -47,7 +47,7 @@ func TestConfigGolden(t *testing.T) {
 		t.Run(s.Metadata.Name, func(t *testing.T) {
 			var out bytes.Buffer
 			for i, c := range s.Spec.Clusters {
-				cfg, err := Config(c, i)
+				cfg, err := Config(c, i, HostSettings{})
 				if err != nil {
 					t.Fatal(err)
 				}

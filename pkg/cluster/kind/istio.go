@@ -16,8 +16,8 @@ import (
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"

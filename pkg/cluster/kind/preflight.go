@@ -18,6 +18,8 @@ import (
 type artifacts struct {
 	istioctl *Istioctl
 	metallb  []byte
+	// host is what the Docker engine's host asks of the clusters' configuration.
+	host HostSettings
 }
 
 // Preflight checks, before anything is created, that this machine can run
@@ -42,6 +44,10 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 			info, err = preflight.Docker(ctx, preflight.WithDockerBinary(p.dockerBin))
 			if err != nil {
 				return "", err
+			}
+			art.host.CgroupV1 = info.CgroupVersion == "1"
+			if art.host.CgroupV1 {
+				return info.String() + "; cgroup v1: kubelet is configured with failCgroupV1: false", nil
 			}
 			return info.String(), nil
 		}},

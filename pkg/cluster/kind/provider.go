@@ -23,12 +23,13 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
-	"github.com/meshdrill/drill/internal/pki"
+	"github.com/spf13/pflag"
+
 	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/spf13/pflag"
 )
 
 // DefaultNamePrefix prefixes the kind cluster of each scenario cluster:
@@ -372,7 +373,7 @@ func eachCluster(ctx context.Context, runs []*clusterRun, f func(context.Context
 // bringUp creates or reuses the cluster, connects to it and installs MetalLB
 // and Istio.
 func (c *clusterRun) bringUp(ctx context.Context, ca *pki.MeshCA, art *artifacts) error {
-	if err := c.create(ctx); err != nil {
+	if err := c.create(ctx, art.host); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -400,7 +401,7 @@ func (c *clusterRun) bringUp(ctx context.Context, ca *pki.MeshCA, art *artifacts
 }
 
 // create creates the kind cluster, or takes the existing one when reusing.
-func (c *clusterRun) create(ctx context.Context) error {
+func (c *clusterRun) create(ctx context.Context, host HostSettings) error {
 	p := c.p
 	if err := os.MkdirAll(p.stateDir, 0o700); err != nil {
 		return fmt.Errorf("cluster %s: state directory: %w", c.name, err)
@@ -426,7 +427,7 @@ func (c *clusterRun) create(ctx context.Context) error {
 			return fmt.Errorf("cluster %s: %w", c.name, err)
 		}
 	} else {
-		cfg, err := Config(c.sc, c.index)
+		cfg, err := Config(c.sc, c.index, host)
 		if err != nil {
 			return err
 		}

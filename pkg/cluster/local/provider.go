@@ -19,14 +19,15 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/spf13/pflag"
+
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/internal/envoyemu"
 	"github.com/meshdrill/drill/internal/localcluster"
-	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
-	"github.com/spf13/pflag"
 )
 
 // Name is the provider's name on the command line and in reports.

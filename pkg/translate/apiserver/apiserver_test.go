@@ -17,10 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshdrill/drill/internal/localcluster"
-	"github.com/meshdrill/drill/internal/localcluster/localtest"
-	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/translate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +26,11 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/translate"
 )
 
 // TestAPIServerAcceptsTranslation applies every object of every translation to a

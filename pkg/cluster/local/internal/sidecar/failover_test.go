@@ -16,21 +16,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshdrill/drill/internal/bookinfo/app"
-	"github.com/meshdrill/drill/internal/envoyemu"
-	"github.com/meshdrill/drill/internal/localcluster"
-	"github.com/meshdrill/drill/internal/localcluster/localtest"
-	"github.com/meshdrill/drill/internal/stats"
-	"github.com/meshdrill/drill/internal/bookinfo"
-	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
-	"github.com/meshdrill/drill/pkg/scenario"
-	"github.com/meshdrill/drill/pkg/translate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/bookinfo/app"
+	"github.com/meshdrill/drill/internal/envoyemu"
+	"github.com/meshdrill/drill/internal/localcluster"
+	"github.com/meshdrill/drill/internal/localcluster/localtest"
+	"github.com/meshdrill/drill/internal/stats"
+	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
+	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/translate"
 )
 
 // meshCluster is one cluster of the test mesh with its node and gateway.

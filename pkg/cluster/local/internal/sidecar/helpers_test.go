@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshdrill/drill/internal/localcluster"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshdrill/drill/internal/localcluster"
 )
 
 type testWriter struct{ t testing.TB }

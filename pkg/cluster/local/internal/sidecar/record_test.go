@@ -18,11 +18,12 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
 	"github.com/meshdrill/drill/internal/envoyemu"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 var record = flag.Bool("record", false, "record the xDS fixtures of internal/envoyemu/testdata/xds from real istiods")

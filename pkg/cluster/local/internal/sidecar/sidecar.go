@@ -17,9 +17,10 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/meshdrill/drill/internal/envoyemu"
 	"github.com/meshdrill/drill/internal/localcluster"
-	corev1 "k8s.io/api/core/v1"
 )
 
 // Factory starts the emulated sidecar of a pod.
