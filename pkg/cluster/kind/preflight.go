@@ -68,10 +68,18 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		{Name: "node-image", Run: func(context.Context) (string, error) {
 			return p.nodeImage + " (kind library " + LibraryVersion() + ")", preflight.CheckNodeImage(p.nodeImage)
 		}},
-		{Name: "ingress", Run: func(context.Context) (string, error) {
+		{Name: "ingress", After: []string{"docker"}, Run: func(context.Context) (string, error) {
 			if p.ingressMode == IngressLoadBalancer && runtime.GOOS != "linux" {
 				return "", preflight.Warn("use the host port mode (--kind-ingress hostport), the default on this system",
 					"the ingress gateway's LoadBalancer address is on a Docker network that %s cannot route to", runtime.GOOS)
+			}
+			if why := unroutableNetworks(info); p.ingressMode == IngressLoadBalancer && why != "" {
+				if p.ingressChosen {
+					return "", preflight.Warn("use the host port mode (--kind-ingress hostport)",
+						"the Docker engine %s: this host cannot route to its container networks, where the gateway's LoadBalancer address is", why)
+				}
+				p.ingressMode = IngressHostPort
+				return "hostport: the Docker engine " + why + ", so this host cannot route to its container networks", nil
 			}
 			return string(p.ingressMode), nil
 		}},
@@ -122,6 +130,20 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		return nil, err
 	}
 	return art, nil
+}
+
+// unroutableNetworks says why the host cannot reach the engine's container
+// networks, "" when it can: a rootless engine keeps them in its own network
+// namespace, and Docker Desktop (on Linux too) runs the engine in a VM (kind
+// docs: user/rootless, user/loadbalancer).
+func unroutableNetworks(info *preflight.DockerInfo) string {
+	switch {
+	case info.Rootless:
+		return "runs rootless"
+	case strings.Contains(info.OperatingSystem, "Docker Desktop"):
+		return "runs in Docker Desktop's VM"
+	}
+	return ""
 }
 
 // localDocker reports whether the Docker engine runs on this machine, whose

@@ -258,3 +258,46 @@ func TestPlanErrors(t *testing.T) {
 		t.Errorf("plan = %+v", runs[1])
 	}
 }
+
+// TestPreflightIngressFallback: on an engine whose networks the host cannot
+// route to (rootless, Docker Desktop's VM) the default ingress mode falls back
+// to the host port and says why; a mode the user chose is kept, with a warning.
+func TestPreflightIngressFallback(t *testing.T) {
+	rootless := strings.Replace(dockerInfo(8, 16<<30), `"name=cgroupns"`, `"name=cgroupns","name=rootless"`, 1)
+	desktop := strings.Replace(dockerInfo(8, 16<<30), `"Ubuntu 24.04.1 LTS"`, `"Docker Desktop"`, 1)
+	for _, tc := range []struct {
+		name, info string
+		opts       []Option
+		want       IngressMode
+		warn       bool
+	}{
+		{"rootless, default mode", rootless, nil, IngressHostPort, false},
+		{"Docker Desktop, default mode", desktop, nil, IngressHostPort, false},
+		{"rootless, loadbalancer chosen", rootless, []Option{WithIngressMode(IngressLoadBalancer)}, IngressLoadBalancer, true},
+		{"a plain engine", dockerInfo(8, 16<<30), nil, DefaultIngressMode(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeDocker(t, tc.info)
+			url := closedURL(t)
+			var log bytes.Buffer
+			p := New(append([]Option{WithStateDir(t.TempDir()), WithBinDir(t.TempDir()), WithDownloads(url, url),
+				WithLogger(slog.New(slog.NewTextHandler(&log, nil)))}, tc.opts...)...)
+			t.Setenv(IstioctlEnv, "")
+			err := p.Preflight(context.Background(), seed(t))
+			var pe *preflight.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("Preflight = %v; want the downloads to fail as a *preflight.Error", err)
+			}
+			if p.ingressMode != tc.want {
+				t.Errorf("ingress mode %s, want %s", p.ingressMode, tc.want)
+			}
+			if _, failed := problems(pe)["ingress"]; failed {
+				t.Errorf("the ingress check failed the preflight: %v", problems(pe))
+			}
+			warned := strings.Contains(log.String(), "cannot route to its container networks, where")
+			if warned != tc.warn {
+				t.Errorf("warned: %v, want %v\nlog:\n%s", warned, tc.warn, log.String())
+			}
+		})
+	}
+}

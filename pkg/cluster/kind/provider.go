@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,7 @@ type Provider struct {
 	stateDir        string
 	binDir          string
 	ingressMode     IngressMode
+	ingressChosen   bool // the user chose ingressMode; preflight never changes it
 	istioHub        string
 	bookinfoImages  [2]string
 	istioReleases   string
@@ -129,7 +131,9 @@ func WithBinDir(dir string) Option { return func(p *Provider) { p.binDir = dir }
 
 // WithIngressMode chooses how the ingress gateway is reached (default
 // DefaultIngressMode()).
-func WithIngressMode(m IngressMode) Option { return func(p *Provider) { p.ingressMode = m } }
+func WithIngressMode(m IngressMode) Option {
+	return func(p *Provider) { p.ingressMode, p.ingressChosen = m, true }
+}
 
 // WithIstioHub pulls Istio's images from a mirror instead of IstioHub.
 func WithIstioHub(hub string) Option { return func(p *Provider) { p.istioHub = hub } }
@@ -201,11 +205,18 @@ func New(opts ...Option) *Provider {
 // Name is "kind".
 func (p *Provider) Name() string { return "kind" }
 
-// Registration is the kind provider for a command line: --reuse and --kind-ingress.
+// Registration is the kind provider for a command line: --reuse,
+// --kind-ingress, the image overrides and the timeouts.
 func Registration() cluster.Registration {
 	return cluster.Registration{Name: "kind", AddFlags: func(fs *pflag.FlagSet) cluster.Factory {
 		reuse := fs.Bool("reuse", false, "kind provider: reuse kind clusters of the same name left by an earlier --keep run")
 		ingress := fs.String("kind-ingress", "", "kind provider: reach the ingress gateway by its MetalLB address (loadbalancer, Linux default) or a host port (hostport, macOS/Windows default)")
+		nodeImage := fs.String("kind-node-image", "", "kind provider: node image, pinned by digest (default: the kind release's, "+NodeImage+")")
+		istioHub := fs.String("istio-hub", "", "kind provider: registry of Istio's pilot and proxyv2 images, e.g. a mirror (default "+IstioHub+")")
+		bookinfoRegistry := fs.String("bookinfo-registry", "", "kind provider: registry of Bookinfo's images, e.g. a mirror (default "+bookinfo.Registry+")")
+		bookinfoTag := fs.String("bookinfo-tag", "", "kind provider: tag of Bookinfo's images (default "+bookinfo.Tag+")")
+		createTimeout := fs.Duration("kind-create-timeout", 0, "kind provider: how long creating a cluster may take (default "+DefaultCreateTimeout.String()+")")
+		readyTimeout := fs.Duration("kind-ready-timeout", 0, "kind provider: how long each readiness wait (MetalLB, Istio, Bookinfo) may take (default "+DefaultReadyTimeout.String()+")")
 		return func(c cluster.Common) (cluster.Provider, error) {
 			opts := []Option{WithLogger(c.Logger)}
 			if c.Keep {
@@ -221,6 +232,26 @@ func Registration() cluster.Registration {
 			default:
 				return nil, fmt.Errorf("--kind-ingress %q: use %s or %s", *ingress, IngressLoadBalancer, IngressHostPort)
 			}
+			if *nodeImage != "" {
+				opts = append(opts, WithNodeImage(*nodeImage))
+			}
+			if *istioHub != "" {
+				opts = append(opts, WithIstioHub(strings.TrimSuffix(*istioHub, "/")))
+			}
+			if *bookinfoRegistry != "" || *bookinfoTag != "" {
+				reg, tag := strings.TrimSuffix(*bookinfoRegistry, "/"), *bookinfoTag
+				if reg == "" {
+					reg = bookinfo.Registry
+				}
+				if tag == "" {
+					tag = bookinfo.Tag
+				}
+				opts = append(opts, WithBookinfoImages(reg, tag))
+			}
+			if *createTimeout < 0 || *readyTimeout < 0 {
+				return nil, fmt.Errorf("--kind-create-timeout and --kind-ready-timeout must be positive durations")
+			}
+			opts = append(opts, WithTimeouts(*createTimeout, *readyTimeout, *readyTimeout))
 			return New(opts...), nil
 		}
 	}}
