@@ -19,6 +19,6 @@ run (bad scenario, provider error, abort).`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
-		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd())
+		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newCleanCmd())
 	return root
 }

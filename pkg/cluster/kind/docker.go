@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -113,4 +114,21 @@ func hostPort(ctx context.Context, bin, container string, port int) (netip.AddrP
 		return ap, fmt.Errorf("docker port %s %d/tcp: %w", container, port, err)
 	}
 	return ap, nil
+}
+
+// kubeletJournalLines is how much of a failed node's kubelet log an error
+// carries: enough for the reason, which kubelet logs last.
+const kubeletJournalLines = 25
+
+// kubeletJournal returns the last lines of the kubelet's log on a node
+// container, "" when it cannot be read (the container is gone or never ran
+// systemd).
+func kubeletJournal(ctx context.Context, bin, node string) string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := docker(ctx, bin, "exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat", "-n", strconv.Itoa(kubeletJournalLines))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(string(out), "\n")
 }

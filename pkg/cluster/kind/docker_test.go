@@ -1,6 +1,7 @@
 package kind
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +84,26 @@ func TestParseClusterz(t *testing.T) {
 	}
 	if _, err := ParseClusterz(strings.NewReader("<html>")); err == nil {
 		t.Error("ParseClusterz of HTML succeeded")
+	}
+}
+
+// TestKubeletJournal: the kubelet's last log lines are read from the node with
+// docker exec; a node that cannot be read gives nothing rather than an error.
+func TestKubeletJournal(t *testing.T) {
+	dir := t.TempDir()
+	script := `#!/bin/sh
+[ "$1 $2 $3 $4 $5" = "exec drill-cluster1-control-plane journalctl -u kubelet" ] || { echo "unexpected: $*" >&2; exit 1; }
+printf 'E1205 run.go:72] "command failed" err="failed to run Kubelet: cgroup v1 support is unsupported"\n'
+`
+	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "docker")
+	got := kubeletJournal(context.Background(), bin, "drill-cluster1-control-plane")
+	if !strings.Contains(got, "cgroup v1 support is unsupported") {
+		t.Errorf("journal = %q, want the kubelet's last line", got)
+	}
+	if got := kubeletJournal(context.Background(), bin, "gone"); got != "" {
+		t.Errorf("journal of a node docker cannot exec into = %q, want empty", got)
 	}
 }

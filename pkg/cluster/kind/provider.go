@@ -465,6 +465,11 @@ func (c *clusterRun) create(ctx context.Context, host HostSettings) error {
 		y, _ := ConfigYAML(cfg)
 		c.log.Info("creating kind cluster", "kind", c.kindName, "image", p.nodeImage, "config", string(y))
 		p.recordCreated(c.kindName)
+		// The mark outlives a drill killed mid-create, so that Clean can tell
+		// this cluster from a user's own.
+		if err := os.WriteFile(p.markFile(c.kindName), fmt.Appendf(nil, "created by drill (pid %d) at %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339)), 0o600); err != nil {
+			return fmt.Errorf("cluster %s: %w", c.name, err)
+		}
 		start := time.Now()
 		// kind's Create cannot be interrupted: a cancelled drill waits for it
 		// to finish, then deletes what it made.
@@ -475,9 +480,16 @@ func (c *clusterRun) create(ctx context.Context, host HostSettings) error {
 			kindcluster.CreateWithKubeconfigPath(c.kubeconfig),
 			kindcluster.CreateWithDisplayUsage(false),
 			kindcluster.CreateWithDisplaySalutation(false),
+			// Kept on failure, so that the kubelet's own account of why can be
+			// read before drill deletes the nodes (Down, which Up defers).
+			kindcluster.CreateWithRetain(true),
 		)
 		if err != nil {
-			return fmt.Errorf("cluster %s: create kind cluster %s: %w", c.name, c.kindName, err)
+			err = fmt.Errorf("cluster %s: create kind cluster %s: %w", c.name, c.kindName, err)
+			if journal := kubeletJournal(context.WithoutCancel(ctx), p.dockerBin, c.kindName+"-control-plane"); journal != "" {
+				err = fmt.Errorf("%w\nthe last lines of the node's kubelet log (docker exec %s-control-plane journalctl -u kubelet):\n%s", err, c.kindName, journal)
+			}
+			return err
 		}
 		c.log.Info("kind cluster created", "kind", c.kindName, "took", time.Since(start).Round(time.Second), "kubeconfig", c.kubeconfig)
 	}
@@ -630,9 +642,53 @@ func (p *Provider) Down(ctx context.Context) error {
 			continue
 		}
 		_ = os.Remove(kubeconfig)
+		_ = os.Remove(p.markFile(name))
 		p.forget(name)
 	}
 	return errors.Join(errs...)
+}
+
+// markFile is where the state directory records that drill created a kind
+// cluster.
+func (p *Provider) markFile(kindName string) string {
+	return filepath.Join(p.stateDir, kindName+".created")
+}
+
+// Clean deletes every kind cluster drill created and did not delete: kept
+// with --keep, or left by a drill that was killed (SIGKILL, a lost machine).
+// It knows them by the marks and kubeconfigs in the state directory, so a
+// kind cluster of the user's own is never touched, whatever its name. It
+// returns the clusters it deleted.
+func (p *Provider) Clean(ctx context.Context) ([]string, error) {
+	names, err := p.kindProvider().List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w; check that `docker ps` works", err)
+	}
+	var deleted []string
+	var errs []error
+	for _, name := range names {
+		kubeconfig := filepath.Join(p.stateDir, name+".kubeconfig")
+		if !exists(p.markFile(name)) && !exists(kubeconfig) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		p.log.Info("deleting kind cluster", "kind", name)
+		if err := p.kindProvider().Delete(name, kubeconfig); err != nil {
+			errs = append(errs, fmt.Errorf("delete kind cluster %s: %w; delete it with `kind delete cluster --name %s`", name, err, name))
+			continue
+		}
+		_ = os.Remove(kubeconfig)
+		_ = os.Remove(p.markFile(name))
+		deleted = append(deleted, name)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (p *Provider) kindProvider() *kindcluster.Provider {
