@@ -26,6 +26,14 @@ build: ## build bin/drill
 tools: ## build the local provider's control plane (etcd, kube-apiserver, istiod) into bin/, cached
 	hack/build-tools.sh
 
+.PHONY: docker
+docker: ## start a Docker engine where none answers (installs docker.io when missing), for the kind provider
+	hack/docker.sh
+
+.PHONY: images
+images: ## build the kind images without a registry (node image, kubeadm's images, Bookinfo), cached
+	hack/kind-images.sh
+
 .PHONY: drill
 drill: build $(if $(filter local,$(PROVIDER)),tools) ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing, DRILLFLAGS=...)
 	$(DRILL) run $(SCENARIO) --provider $(PROVIDER) $(DRILLFLAGS)

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# kind-images.sh builds, with no container registry, the images drill's kind
+# provider runs when DRILL_KIND_IMAGES=offline:
+#
+#   drill.local/kind-node:<k8s>   the kind node image: Debian bookworm with
+#       systemd, containerd, runc and the CNI plugins (Debian's packages),
+#       kind's own node files (entrypoint, units, containerd config, taken from
+#       the kind module drill is built with), kubelet, kubeadm and kubectl built
+#       from tools/kube, and preloaded in its containerd every image below;
+#   registry.k8s.io/{kube-apiserver,kube-controller-manager,kube-scheduler,
+#       kube-proxy,etcd,coredns/coredns,pause}: exactly the names and tags
+#       `kubeadm config images list` gives for that Kubernetes version, built
+#       from their Go modules (tools/kube, tools/kindimages);
+#   drill.local/kind-cni:v1       drill's default CNI (hack/kind/default-cni.yaml);
+#   drill.local/bookinfo/examples-bookinfo-<svc>-<version>:<tag>   drill's Go
+#       Bookinfo (hack/bookinfo), one image per workload.
+#
+# Everything is cached: the Debian root filesystem and the binaries under
+# ~/.cache/drill/kind, the images in the Docker engine, each labelled with the
+# key of what it was built from; an image is rebuilt only when that key changes.
+# It prints one line per step and nothing when there is nothing to do.
+#
+# Needs a Docker engine (make docker), Go, and debootstrap (installed with
+# apt-get when missing and running as root).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${DRILL_KIND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drill/kind}"
+mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"
+start=$SECONDS
+
+die() {
+	echo "kind-images: $*" >&2
+	exit 1
+}
+step() { echo "kind-images: [$(((SECONDS - start) / 60)):$(printf %02d $(((SECONDS - start) % 60)))] $*"; }
+
+command -v go >/dev/null || die "the Go toolchain is not on PATH"
+docker info >/dev/null 2>&1 || die "no Docker engine answers; start one (make docker) and run again"
+
+if command -v flock >/dev/null; then
+	exec 9>"$cache/.lock"
+	flock 9
+fi
+
+modversion() { (cd "$root/tools/$1" && go list -m -f '{{.Version}}' "$2"); }
+moddir() { (cd "$root/tools/$1" && go list -m -f '{{.Dir}}' "$2"); }
+
+kube_version="$(modversion kube k8s.io/kubernetes)"
+kube_minor="$(echo "$kube_version" | cut -d. -f2)"
+kind_dir="$(cd "$root" && go mod download -json sigs.k8s.io/kind | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+[[ -d "$kind_dir/images/base/files" ]] || die "cannot find kind's node files in the kind module ($kind_dir)"
+
+# key_of prints a short key over its arguments' contents (files) or values.
+key_of() {
+	local a
+	for a in "$@"; do
+		if [[ -f "$a" ]]; then sha256sum "$a" | cut -d' ' -f1; else echo "$a"; fi
+	done | sha256sum | cut -c1-16
+}
+
+# image_key IMAGE prints the drill.key label of a local image, "" when absent.
+image_key() { docker image inspect -f '{{index .Config.Labels "drill.key"}}' "$1" 2>/dev/null || true; }
+
+# --- binaries -----------------------------------------------------------------
+bin="$cache/bin"
+mkdir -p "$bin"
+kube_ldflags=""
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+	kube_ldflags+=" -X $p.gitVersion=$kube_version -X $p.gitMajor=1 -X $p.gitMinor=$kube_minor -X $p.gitTreeState=clean"
+done
+
+# gobuild MODULE_DIR OUT PACKAGE [LDFLAGS]: static, cached by the module's
+# go.mod and go.sum, the toolchain and the recipe.
+gobuild() {
+	local dir="$1" out="$2" pkg="$3" ldflags="${4:-}" key
+	key="$(key_of "$(go env GOVERSION)" "$dir/go.mod" "$dir/go.sum" "$pkg" "$ldflags")"
+	if [[ -x "$bin/$out" && "$(cat "$bin/.key-$out" 2>/dev/null)" == "$key" ]]; then
+		return 0
+	fi
+	step "building $out ($pkg)"
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$out.tmp" "$pkg") ||
+		die "building $out failed (see above)"
+	mv -f "$bin/$out.tmp" "$bin/$out"
+	echo "$key" >"$bin/.key-$out"
+}
+
+for c in kubelet kubeadm kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
+	gobuild "$root/tools/kube" "$c" "k8s.io/kubernetes/cmd/$c" "$kube_ldflags"
+done
+gobuild "$root" runc-caps ./hack/runc-caps
+gobuild "$root" pause ./hack/pause
+gobuild "$root" bookinfo ./hack/bookinfo
+
+# The images kubeadm of this version pulls, as it names them.
+mapfile -t kubeadm_images < <("$bin/kubeadm" config images list --kubernetes-version "$kube_version" 2>/dev/null)
+((${#kubeadm_images[@]})) || die "kubeadm config images list gave nothing"
+image_of() {
+	local i
+	for i in "${kubeadm_images[@]}"; do
+		if [[ "${i%:*}" == */"$1" ]]; then
+			echo "$i"
+			return
+		fi
+	done
+	die "kubeadm $kube_version lists no $1 image"
+}
+etcd_image="$(image_of etcd)"
+coredns_image="$(image_of coredns)"
+pause_image="$(image_of pause)"
+# registry.k8s.io's etcd tags are <etcd version>-<build>.
+etcd_version="v${etcd_image##*:}"
+etcd_version="${etcd_version%-*}"
+coredns_version="${coredns_image##*:}"
+gobuild "$root/tools/kindimages" etcd go.etcd.io/etcd/server/v3
+gobuild "$root/tools/kindimages" coredns github.com/coredns/coredns
+etcd_have="$(cd "$root/tools/kindimages" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
+coredns_have="$(cd "$root/tools/kindimages" && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
+[[ "$etcd_have" == "$etcd_version" ]] || step "note: kubeadm asks for etcd $etcd_version; tools/kindimages builds $etcd_have under that tag"
+[[ "$coredns_have" == "$coredns_version" ]] || step "note: kubeadm asks for CoreDNS $coredns_version; tools/kindimages builds $coredns_have under that tag"
+
+# --- the Debian root filesystem -----------------------------------------------
+# What kind's base image installs (images/base/Dockerfile), with Debian's
+# containerd, runc and CNI plugins instead of kind's own builds.
+packages="systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,e2fsprogs,bash,ca-certificates,jq,procps,containerd,runc,containernetworking-plugins,socat,ebtables"
+base_key="$(key_of bookworm "$packages")"
+base_image="drill.local/kind-base:$base_key"
+if ! docker image inspect "$base_image" >/dev/null 2>&1; then
+	if ! command -v debootstrap >/dev/null; then
+		if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
+			die "debootstrap is missing; install it (apt-get install debootstrap)"
+		fi
+		step "installing debootstrap"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+	fi
+	rootfs="$cache/rootfs-$base_key"
+	if [[ ! -f "$rootfs/.complete" ]]; then
+		rm -rf "$rootfs"
+		step "debootstrap bookworm with kind's packages (a few minutes)"
+		mirror="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)"
+		debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$cache/debootstrap.log" 2>&1 ||
+			die "debootstrap failed; its log is $cache/debootstrap.log"
+		rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+		touch "$rootfs/.complete"
+	fi
+	step "importing the root filesystem as $base_image"
+	tar -C "$rootfs" --exclude=./.complete -c . | docker import -c "LABEL drill.key=$base_key" - "$base_image" >/dev/null
+fi
+
+ctx="$(mktemp -d)"
+trap 'rm -rf "$ctx"' EXIT
+
+# build_image NAME KEY DOCKERFILE: builds NAME from the context in $ctx unless
+# an image of that name carries KEY.
+build_image() {
+	local name="$1" key="$2" dockerfile="$3"
+	if [[ "$(image_key "$name")" == "$key" ]]; then
+		return 1
+	fi
+	step "building $name"
+	printf '%s\n' "$dockerfile" "LABEL drill.key=$key" >"$ctx/Dockerfile"
+	DOCKER_BUILDKIT=0 docker build -q -t "$name" "$ctx" >/dev/null || die "docker build of $name failed"
+	return 0
+}
+
+# scratch_image NAME BINARY ENTRYPOINT...: one static binary, nothing else.
+scratch_image() {
+	local name="$1" binary="$2"
+	shift 2
+	local entry
+	entry="$(printf '"%s",' "$@")"
+	rm -rf "${ctx:?}"/*
+	cp "$bin/$binary" "$ctx/$binary"
+	build_image "$name" "$(key_of "$bin/$binary" "$*")" "FROM scratch
+COPY $binary /usr/local/bin/$binary
+ENV PATH=/usr/local/bin:/usr/bin:/bin
+ENTRYPOINT [${entry%,}]" || true
+}
+
+images=()
+for c in kube-apiserver kube-controller-manager kube-scheduler; do
+	scratch_image "$(image_of "$c")" "$c" "/usr/local/bin/$c"
+	images+=("$(image_of "$c")")
+done
+scratch_image "$etcd_image" etcd /usr/local/bin/etcd
+scratch_image "$coredns_image" coredns /usr/local/bin/coredns
+scratch_image "$pause_image" pause /usr/local/bin/pause
+images+=("$etcd_image" "$coredns_image" "$pause_image")
+
+# kube-proxy runs iptables and conntrack: on the Debian root filesystem.
+rm -rf "${ctx:?}"/*
+cp "$bin/kube-proxy" "$ctx/"
+build_image "$(image_of kube-proxy)" "$(key_of "$base_key" "$bin/kube-proxy")" "FROM $base_image
+COPY kube-proxy /usr/local/bin/kube-proxy
+ENTRYPOINT [\"/usr/local/bin/kube-proxy\"]" || true
+images+=("$(image_of kube-proxy)")
+
+cni_image=drill.local/kind-cni:v1
+rm -rf "${ctx:?}"/*
+build_image "$cni_image" "$(key_of "$base_key" cni-v1)" "FROM $base_image" || true
+images+=("$cni_image")
+
+# Bookinfo: the tag the kind provider installs (internal/bookinfo Tag).
+bookinfo_tag="$(sed -n 's/^[[:space:]]*Tag[[:space:]]*=[[:space:]]*"\(.*\)"$/\1/p' "$root/internal/bookinfo/images.go")"
+for w in productpage:v1 details:v1 reviews:v1 reviews:v2 reviews:v3 ratings:v1; do
+	svc="${w%%:*}" ver="${w##*:}"
+	name="drill.local/bookinfo/examples-bookinfo-$svc-$ver:$bookinfo_tag"
+	scratch_image "$name" bookinfo /usr/local/bin/bookinfo "$svc" "$ver"
+	images+=("$name")
+done
+
+# --- the node image -----------------------------------------------------------
+node_image="drill.local/kind-node:$kube_version"
+keys=()
+for i in "${images[@]}"; do keys+=("$(image_key "$i")"); done
+node_key="$(key_of "$base_key" "$kube_version" "$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$bin/runc-caps" \
+	"$root/hack/kind/default-cni.yaml" "$root/hack/kind/default-storage.yaml" "$root/hack/kind/node.Dockerfile" \
+	"$kind_dir" "${images[*]}" "${keys[*]}")"
+if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
+	rm -rf "${ctx:?}"/*
+	mkdir -p "$ctx/kind-files" "$ctx/bin" "$ctx/manifests"
+	cp -r "$kind_dir/images/base/files/." "$ctx/kind-files/"
+	chmod -R u+w "$ctx/kind-files"
+	cp "$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$bin/runc-caps" "$ctx/bin/"
+	cp "$root/hack/kind/default-cni.yaml" "$root/hack/kind/default-storage.yaml" "$ctx/manifests/"
+	echo "$kube_version" >"$ctx/version"
+	step "building $node_image (without its images)"
+	sed -e "s|@BASE@|$base_image|" -e "s|@PAUSE@|$pause_image|" "$root/hack/kind/node.Dockerfile" >"$ctx/Dockerfile"
+	DOCKER_BUILDKIT=0 docker build -q -t "$node_image-bare" "$ctx" >/dev/null || die "docker build of the node image failed"
+
+	# Preload: run the node as kind does, let its containerd import every
+	# image, and commit. /var stays in the container's own filesystem here so
+	# that the commit keeps containerd's store (a kind node mounts a volume
+	# there, which Docker fills from the image).
+	step "preloading ${#images[@]} images into the node's containerd"
+	builder="drill-kind-node-build-$$"
+	docker rm -f "$builder" >/dev/null 2>&1 || true
+	docker run -d --name "$builder" --privileged --tmpfs /tmp --tmpfs /run --cgroupns=private \
+		--security-opt seccomp=unconfined --security-opt apparmor=unconfined "$node_image-bare" >/dev/null
+	trap 'docker rm -f "$builder" >/dev/null 2>&1 || true; rm -rf "$ctx"' EXIT
+	for _ in $(seq 1 60); do
+		docker exec "$builder" ctr version >/dev/null 2>&1 && break
+		sleep 1
+	done
+	docker exec "$builder" ctr version >/dev/null 2>&1 || {
+		docker logs "$builder" 2>&1 | tail -n 20 >&2
+		die "containerd did not start in the node image"
+	}
+	docker save "${images[@]}" | docker exec -i "$builder" ctr --namespace=k8s.io images import --no-unpack --digests - >/dev/null ||
+		die "importing the images into the node's containerd failed"
+	docker exec "$builder" systemctl stop kubelet containerd >/dev/null 2>&1 || true
+	docker commit -c "LABEL drill.key=$node_key" \
+		-c 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' -c 'ENV container=docker' -c 'STOPSIGNAL SIGRTMIN+3' \
+		"$builder" "$node_image" >/dev/null
+	docker rm -f "$builder" >/dev/null
+	docker rmi "$node_image-bare" >/dev/null 2>&1 || true
+	step "built $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%d MiB", $1/1048576}'))"
+fi
