@@ -24,6 +24,9 @@ const (
 	// DataPlaneEmulated is drill's Envoy-compatible proxy configured by the real
 	// istiod (the local provider).
 	DataPlaneEmulated DataPlane = "emulated"
+	// DataPlaneNone is no mesh at all: clusters without Istio (kind on images
+	// built without a registry, which have no Istio images yet).
+	DataPlaneNone DataPlane = "none"
 )
 
 // Cluster is one cluster of a drill, ready to use.

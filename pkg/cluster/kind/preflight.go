@@ -65,7 +65,10 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 			}
 			return "limits fit several clusters", preflight.CheckInotify("/proc/sys/fs/inotify")
 		}},
-		{Name: "node-image", Run: func(context.Context) (string, error) {
+		{Name: "node-image", After: []string{"docker"}, Run: func(ctx context.Context) (string, error) {
+			if p.offline() && !p.nodeImageSet {
+				return checkOfflineImage(ctx, p.dockerBin, p.nodeImage)
+			}
 			return p.nodeImage + " (kind library " + LibraryVersion() + ")", preflight.CheckNodeImage(p.nodeImage)
 		}},
 		{Name: "ingress", After: []string{"docker"}, Run: func(context.Context) (string, error) {
@@ -125,6 +128,11 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 			}
 			return "MetalLB " + MetalLBVersion + " manifest at " + path, nil
 		}},
+	}
+	if p.offline() {
+		// Nothing to download: the offline images install neither MetalLB nor
+		// Istio yet.
+		checks = slices.DeleteFunc(checks, func(c preflight.Check) bool { return c.Name == "istioctl" || c.Name == "metallb" })
 	}
 	if err := preflight.Run(ctx, checks, preflight.WithLogger(p.log)); err != nil {
 		return nil, err

@@ -73,6 +73,8 @@ func DefaultIngressMode() IngressMode {
 type Provider struct {
 	prefix          string
 	nodeImage       string
+	nodeImageSet    bool   // WithNodeImage: the images mode does not change it
+	images          string // ImagesPull or ImagesOffline
 	keep            bool
 	reuse           bool
 	stateDir        string
@@ -94,6 +96,8 @@ type Provider struct {
 	log           *slog.Logger
 	preflightOnly bool
 
+	imagesErr     error // an images mode New could not apply, reported by Up
+
 	mu      sync.Mutex
 	kind    *kindcluster.Provider
 	created []string // kind clusters this provider created, to delete on Down
@@ -109,7 +113,9 @@ func WithNamePrefix(p string) Option { return func(pr *Provider) { pr.prefix = p
 
 // WithNodeImage runs the nodes from image instead of NodeImage. It must be
 // pinned by digest.
-func WithNodeImage(image string) Option { return func(p *Provider) { p.nodeImage = image } }
+func WithNodeImage(image string) Option {
+	return func(p *Provider) { p.nodeImage, p.nodeImageSet = image, true }
+}
 
 // WithKeep leaves the clusters running after Down, and after a failed Up, for
 // a later drill (WithReuse) or a look with kubectl.
@@ -189,10 +195,12 @@ func New(opts ...Option) *Provider {
 		dockerBin:       "docker",
 		http:            &http.Client{Timeout: 10 * time.Minute},
 		log:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+		images:          imagesFromEnv(),
 	}
 	for _, o := range opts {
 		o(p)
 	}
+	p.imagesErr = p.applyImages()
 	if p.stateDir == "" {
 		p.stateDir = defaultStateDir()
 	}
@@ -216,6 +224,7 @@ func Registration() cluster.Registration {
 		bookinfoRegistry := fs.String("bookinfo-registry", "", "kind provider: registry of Bookinfo's images, e.g. a mirror (default "+bookinfo.Registry+")")
 		bookinfoTag := fs.String("bookinfo-tag", "", "kind provider: tag of Bookinfo's images (default "+bookinfo.Tag+")")
 		createTimeout := fs.Duration("kind-create-timeout", 0, "kind provider: how long creating a cluster may take (default "+DefaultCreateTimeout.String()+")")
+		images := fs.String("kind-images", "", "kind provider: "+ImagesOffline+" runs the images `make images` builds, needing no registry; "+ImagesPull+" the real ones (default: $"+ImagesEnv+", else "+ImagesPull+")")
 		readyTimeout := fs.Duration("kind-ready-timeout", 0, "kind provider: how long each readiness wait (MetalLB, Istio, Bookinfo) may take (default "+DefaultReadyTimeout.String()+")")
 		return func(c cluster.Common) (cluster.Provider, error) {
 			opts := []Option{WithLogger(c.Logger)}
@@ -231,6 +240,9 @@ func Registration() cluster.Registration {
 				opts = append(opts, WithIngressMode(m))
 			default:
 				return nil, fmt.Errorf("--kind-ingress %q: use %s or %s", *ingress, IngressLoadBalancer, IngressHostPort)
+			}
+			if *images != "" {
+				opts = append(opts, WithImages(*images))
 			}
 			if *nodeImage != "" {
 				opts = append(opts, WithNodeImage(*nodeImage))
@@ -252,13 +264,22 @@ func Registration() cluster.Registration {
 				return nil, fmt.Errorf("--kind-create-timeout and --kind-ready-timeout must be positive durations")
 			}
 			opts = append(opts, WithTimeouts(*createTimeout, *readyTimeout, *readyTimeout))
-			return New(opts...), nil
+			p := New(opts...)
+			if p.imagesErr != nil {
+				return nil, p.imagesErr
+			}
+			return p, nil
 		}
 	}}
 }
 
 // DataPlane is real Envoy: the clusters run Istio's proxy image with Envoy in it.
-func (p *Provider) DataPlane() cluster.DataPlane { return cluster.DataPlaneEnvoy }
+func (p *Provider) DataPlane() cluster.DataPlane {
+	if p.offline() {
+		return cluster.DataPlaneNone
+	}
+	return cluster.DataPlaneEnvoy
+}
 
 // KindName is the kind cluster that runs scenario cluster name.
 func (p *Provider) KindName(name string) string { return p.prefix + name }
@@ -329,7 +350,12 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 		return nil, err
 	}
 
-	if len(runs) > 1 {
+	switch {
+	case p.offline() && len(runs) > 1:
+		if err := p.routeClusters(ctx, runs); err != nil {
+			return nil, err
+		}
+	case len(runs) > 1:
 		if err := p.linkClusters(ctx, runs); err != nil {
 			return nil, err
 		}
@@ -351,6 +377,9 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 
 // plan names every cluster's kind cluster and files.
 func (p *Provider) plan(s *scenario.Scenario) ([]*clusterRun, error) {
+	if p.imagesErr != nil {
+		return nil, p.imagesErr
+	}
 	if n := len(s.Spec.Clusters); n == 0 || n > MaxClusters {
 		return nil, fmt.Errorf("kind provider: %d clusters; it runs 1 to %d", n, MaxClusters)
 	}
@@ -412,6 +441,10 @@ func (c *clusterRun) bringUp(ctx context.Context, ca *pki.MeshCA, art *artifacts
 	}
 	if err := c.connect(); err != nil {
 		return err
+	}
+	if c.p.offline() {
+		c.log.Warn("not installing MetalLB and Istio: the images make images builds have none yet; Bookinfo runs without sidecars and no mesh policy can be applied")
+		return nil
 	}
 	subnet, gateway, err := kindSubnet(ctx, c.p.dockerBin)
 	if err != nil {

@@ -1,0 +1,118 @@
+package kind
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/internal/preflight"
+)
+
+// Images built without a registry. On machines that reach no container
+// registry, hack/kind-images.sh (make images) builds the kind node image —
+// with every image kubeadm asks for preloaded in its containerd — and
+// Bookinfo's images from drill's own Go Bookinfo, and keeps them in the local
+// Docker engine. DRILL_KIND_IMAGES=offline (or --kind-images offline) makes
+// the kind provider use them.
+const (
+	// ImagesEnv chooses the images: "offline" for those make images builds;
+	// unset or "pull" for the real ones, pulled from their registries.
+	ImagesEnv = "DRILL_KIND_IMAGES"
+	// ImagesOffline and ImagesPull are ImagesEnv's values.
+	ImagesOffline = "offline"
+	ImagesPull    = "pull"
+
+	// OfflineKubernetesVersion is the Kubernetes of the offline node image:
+	// tools/kube's k8s.io/kubernetes, which the image's kubelet and kubeadm
+	// are built from (a test checks the two agree).
+	OfflineKubernetesVersion = "v1.37.2"
+	// OfflineNodeImage is the node image make images builds.
+	OfflineNodeImage = "drill.local/kind-node:" + OfflineKubernetesVersion
+	// OfflineBookinfoRegistry holds Bookinfo's images built from drill's Go
+	// Bookinfo, under upstream's image names and tag, preloaded in the node.
+	OfflineBookinfoRegistry = "drill.local/bookinfo"
+
+	// buildImagesCommand is what builds the offline images.
+	buildImagesCommand = "make docker images (hack/docker.sh, hack/kind-images.sh)"
+)
+
+// WithImages chooses the images: ImagesOffline for those make images builds,
+// ImagesPull (the default unless DRILL_KIND_IMAGES says otherwise) for the
+// real ones. Image options given as well (WithNodeImage, WithBookinfoImages)
+// still win.
+func WithImages(mode string) Option { return func(p *Provider) { p.images = mode } }
+
+// imagesFromEnv is the images mode DRILL_KIND_IMAGES asks for.
+func imagesFromEnv() string {
+	if v := strings.TrimSpace(os.Getenv(ImagesEnv)); v != "" {
+		return v
+	}
+	return ImagesPull
+}
+
+// offline reports whether the provider runs the images make images builds.
+func (p *Provider) offline() bool { return p.images == ImagesOffline }
+
+// applyImages fills in the image choices the mode implies, after the options.
+func (p *Provider) applyImages() error {
+	switch p.images {
+	case ImagesPull:
+	case ImagesOffline:
+		if !p.nodeImageSet {
+			p.nodeImage = OfflineNodeImage
+		}
+		if p.bookinfoImages[0] == "" {
+			p.bookinfoImages = [2]string{OfflineBookinfoRegistry, bookinfo.Tag}
+		}
+	default:
+		return fmt.Errorf("kind provider: images %q (%s or --kind-images): use %s or %s", p.images, ImagesEnv, ImagesOffline, ImagesPull)
+	}
+	return nil
+}
+
+// checkOfflineImage checks that an image make images builds is in the engine.
+// Such an image has no registry digest to pin it by: the key it was built
+// from (its drill.key label) stands for one.
+func checkOfflineImage(ctx context.Context, dockerBin, image string) (string, error) {
+	out, err := exec.CommandContext(ctx, dockerBin, "image", "inspect", "-f", `{{index .Config.Labels "drill.key"}}`, image).Output()
+	if err != nil {
+		return "", preflight.Fail("build it: "+buildImagesCommand,
+			"the offline image %s is not in the Docker engine", image)
+	}
+	key := strings.TrimSpace(string(out))
+	if key == "" {
+		return "", preflight.Fail("rebuild it: "+buildImagesCommand,
+			"the image %s was not built by make images (it has no drill.key label)", image)
+	}
+	return image + " (offline, built from key " + key + ")", nil
+}
+
+// routeClusters lets every cluster's nodes reach the others' pod and service
+// addresses through the kind network, as routes to each control-plane node:
+// the clusters' ranges never overlap (ClusterLayout), so one route a range
+// suffices.
+func (p *Provider) routeClusters(ctx context.Context, runs []*clusterRun) error {
+	for _, from := range runs {
+		for _, to := range runs {
+			if from == to {
+				continue
+			}
+			layout, err := ClusterLayout(to.index)
+			if err != nil {
+				return err
+			}
+			for _, prefix := range []netip.Prefix{layout.PodSubnet, layout.ServiceSubnet} {
+				node := from.kindName + "-control-plane"
+				if _, err := docker(ctx, p.dockerBin, "exec", node, "ip", "route", "replace", prefix.String(), "via", to.controlPlane.String()); err != nil {
+					return fmt.Errorf("cluster %s: route to cluster %s's %s: %w", from.name, to.name, prefix, err)
+				}
+			}
+			from.log.Info("routed to cluster", "cluster", to.name, "via", to.controlPlane)
+		}
+	}
+	return nil
+}
