@@ -96,7 +96,7 @@ type Provider struct {
 	log           *slog.Logger
 	preflightOnly bool
 
-	imagesErr     error // an images mode New could not apply, reported by Up
+	imagesErr error // an images mode New could not apply, reported by Up
 
 	mu      sync.Mutex
 	kind    *kindcluster.Provider
