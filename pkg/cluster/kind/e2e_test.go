@@ -1,0 +1,184 @@
+package kind
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/meshdrill/drill/pkg/cluster"
+	"github.com/meshdrill/drill/pkg/fault"
+)
+
+// TestKindOffline runs on real kind clusters made from the node image make
+// images builds: the kind provider brings up the seed scenario's two clusters
+// with drill's Bookinfo on real kubelets; reviews scaled to zero with
+// pkg/fault empties its endpoints and the revert brings them back; each
+// cluster's node reaches the other cluster's pods and services through the
+// routes the provider adds; and Down leaves no cluster behind.
+//
+// It needs a Docker engine (make docker) and the offline images (make images),
+// and says so when it skips.
+func TestKindOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates kind clusters; not in -short")
+	}
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		t.Skip("no Docker engine answers (start one with make docker): ", err)
+	}
+	if err := exec.Command("docker", "image", "inspect", OfflineNodeImage).Run(); err != nil {
+		t.Skipf("the offline node image %s is not built (make images)", OfflineNodeImage)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+
+	var log bytes.Buffer
+	defer func() {
+		if t.Failed() {
+			t.Logf("provider log:\n%s", log.String())
+		}
+	}()
+	prefix := fmt.Sprintf("drill-e2e%d-", os.Getpid()%1000)
+	p := New(WithImages(ImagesOffline), WithNamePrefix(prefix), WithStateDir(t.TempDir()),
+		WithLogger(slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	s := seed(t)
+	start := time.Now()
+	clusters, err := p.Up(ctx, s)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	t.Logf("two kind clusters with Bookinfo ready in %s", time.Since(start).Round(time.Second))
+	defer func() {
+		if err := p.Down(context.WithoutCancel(ctx)); err != nil {
+			t.Errorf("Down: %v", err)
+		}
+		left := kindClusters(t)
+		for _, c := range clusters {
+			if slices.Contains(left, prefix+c.Name) {
+				t.Errorf("kind cluster %s is still there after Down", prefix+c.Name)
+			}
+		}
+	}()
+	if p.DataPlane() != cluster.DataPlaneNone || clusters[0].DataPlane != cluster.DataPlaneNone {
+		t.Errorf("data plane %s, want %s: the offline images run no mesh yet", clusters[0].DataPlane, cluster.DataPlaneNone)
+	}
+
+	c1, c2 := clusters[0], clusters[1]
+	ns := s.Spec.Namespace
+	testenv := env.NewWithConfig(envconf.New().WithKubeconfigFile(c1.Kubeconfig).WithNamespace(ns))
+	reviews := features.New("reviews in "+c1.Name).
+		Assess("Bookinfo runs on the real kubelet", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			for _, d := range []string{"productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2"} {
+				if err := wait.For(conditions.New(cfg.Client().Resources()).DeploymentAvailable(d, ns), wait.WithTimeout(2*time.Minute)); err != nil {
+					t.Fatalf("deployment %s/%s never became available: %v", ns, d, err)
+				}
+			}
+			return ctx
+		}).
+		Assess("scaling reviews to zero empties its endpoints, the revert fills them", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			r := cfg.Client().Resources(ns)
+			if n := readyEndpoints(ctx, t, r, "reviews"); n == 0 {
+				t.Fatal("reviews has no ready endpoints before the fault")
+			}
+			target := fault.Target{Name: c1.Name, Context: c1.Context, Kubeconfig: c1.Kubeconfig, Owned: c1.Owned, Client: c1.Kube}
+			f, err := fault.NewScale(target, fault.ByApp(ns, "reviews"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Apply(ctx); err != nil {
+				t.Fatalf("scale reviews to 0: %v", err)
+			}
+			if err := wait.For(func(ctx context.Context) (bool, error) { return readyEndpoints(ctx, t, r, "reviews") == 0, nil },
+				wait.WithTimeout(2*time.Minute), wait.WithInterval(200*time.Millisecond)); err != nil {
+				t.Fatalf("reviews still has ready endpoints after scaling to zero: %v", err)
+			}
+			if err := f.Revert(ctx); err != nil {
+				t.Fatalf("revert: %v", err)
+			}
+			if err := wait.For(func(ctx context.Context) (bool, error) { return readyEndpoints(ctx, t, r, "reviews") >= 2, nil },
+				wait.WithTimeout(3*time.Minute), wait.WithInterval(500*time.Millisecond)); err != nil {
+				t.Fatalf("reviews' endpoints did not come back after the revert: %v", err)
+			}
+			return ctx
+		}).Feature()
+	testenv.Test(t, reviews)
+
+	// Across clusters: cluster1's node asks cluster2's reviews, by pod address
+	// and by service address.
+	pods, err := c2.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=reviews"})
+	if err != nil || len(pods.Items) == 0 {
+		t.Fatalf("reviews pods in %s: %v (%d)", c2.Name, err, len(pods.Items))
+	}
+	svc, err := c2.Kube.CoreV1().Services(ns).Get(ctx, "reviews", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := prefix + c1.Name + "-control-plane"
+	for _, addr := range []string{pods.Items[0].Status.PodIP, svc.Spec.ClusterIP} {
+		out := httpFromNode(ctx, t, node, addr, 9080, "/reviews/0")
+		if !strings.Contains(out, `"clustername":"`+c2.Name+`"`) {
+			t.Errorf("GET http://%s:9080/reviews/0 from %s: %q, want an answer from %s", addr, node, out, c2.Name)
+		}
+	}
+}
+
+// readyEndpoints counts the ready endpoints of a service's EndpointSlices.
+func readyEndpoints(ctx context.Context, t *testing.T, r *resources.Resources, service string) int {
+	t.Helper()
+	var list discoveryv1.EndpointSliceList
+	if err := r.List(ctx, &list, resources.WithLabelSelector("kubernetes.io/service-name="+service)); err != nil {
+		t.Logf("list EndpointSlices of %s: %v", service, err)
+		return -1
+	}
+	n := 0
+	for _, s := range list.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// httpFromNode makes one HTTP/1.0 request from a kind node with bash's
+// /dev/tcp (the node image has no curl) and returns the answer.
+func httpFromNode(ctx context.Context, t *testing.T, node, addr string, port int, path string) string {
+	t.Helper()
+	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && printf 'GET %s HTTP/1.0\r\nHost: reviews\r\n\r\n' >&3 && timeout 10 cat <&3`, addr, port, path)
+	var out string
+	err := wait.For(func(ctx context.Context) (bool, error) {
+		b, err := exec.CommandContext(ctx, "docker", "exec", node, "bash", "-c", script).CombinedOutput()
+		out = string(b)
+		return err == nil && strings.Contains(out, "200 OK"), nil
+	}, wait.WithContext(ctx), wait.WithTimeout(time.Minute), wait.WithInterval(time.Second))
+	if err != nil {
+		t.Errorf("from %s, GET http://%s:%d%s never answered 200: %v; last answer %q", node, addr, port, path, err, out)
+	}
+	return out
+}
+
+// kindClusters lists the kind clusters on the engine.
+func kindClusters(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", `{{.Label "io.x-k8s.kind.cluster"}}`).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
