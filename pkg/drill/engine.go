@@ -233,6 +233,10 @@ var errAborted = errors.New("aborted: interrupted by the user; faults were rever
 
 // execute is the run between run.started and the final revert.
 func (r *run) execute(ctx context.Context) error {
+	if r.cfg.provider.DataPlane() == cluster.DataPlaneNone {
+		return fmt.Errorf("provider %s: its clusters would run no mesh (data plane none), and a drill needs Istio to apply its policy to; "+
+			"bring the clusters up without a drill with `drill up`, or run the drill on a provider with a mesh", r.cfg.provider.Name())
+	}
 	r.logf("bringing up %d clusters with the %s provider", len(r.s.Spec.Clusters), r.cfg.provider.Name())
 	cs, err := r.cfg.provider.Up(ctx, r.s)
 	if err != nil {
