@@ -160,7 +160,10 @@ build_image() {
 	fi
 	step "building $name"
 	printf '%s\n' "$dockerfile" "LABEL drill.key=$key" >"$ctx/Dockerfile"
-	DOCKER_BUILDKIT=0 docker build -q -t "$name" "$ctx" >/dev/null || die "docker build of $name failed"
+	DOCKER_BUILDKIT=0 docker build -q -t "$name" "$ctx" >"$cache/build.log" 2>&1 || {
+		cat "$cache/build.log" >&2
+		die "docker build of $name failed"
+	}
 	return 0
 }
 
@@ -227,7 +230,10 @@ if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
 	echo "$kube_version" >"$ctx/version"
 	step "building $node_image (without its images)"
 	sed -e "s|@BASE@|$base_image|" -e "s|@PAUSE@|$pause_image|" "$root/hack/kind/node.Dockerfile" >"$ctx/Dockerfile"
-	DOCKER_BUILDKIT=0 docker build -q -t "$node_image-bare" "$ctx" >/dev/null || die "docker build of the node image failed"
+	DOCKER_BUILDKIT=0 docker build -t "$node_image-bare" "$ctx" >"$cache/build.log" 2>&1 || {
+		tail -n 30 "$cache/build.log" >&2
+		die "docker build of the node image failed"
+	}
 
 	# Preload: run the node as kind does, let its containerd import every
 	# image, and commit. /var stays in the container's own filesystem here so
@@ -250,9 +256,8 @@ if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
 	docker save "${images[@]}" | docker exec -i "$builder" ctr --namespace=k8s.io images import --no-unpack --digests - >/dev/null ||
 		die "importing the images into the node's containerd failed"
 	docker exec "$builder" systemctl stop kubelet containerd >/dev/null 2>&1 || true
-	docker commit -c "LABEL drill.key=$node_key" \
-		-c 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' -c 'ENV container=docker' -c 'STOPSIGNAL SIGRTMIN+3' \
-		"$builder" "$node_image" >/dev/null
+	# The commit keeps the image's entrypoint, environment and stop signal.
+	docker commit -c "LABEL drill.key=$node_key" "$builder" "$node_image" >/dev/null
 	docker rm -f "$builder" >/dev/null
 	docker rmi "$node_image-bare" >/dev/null 2>&1 || true
 	step "built $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%d MiB", $1/1048576}'))"

@@ -10,6 +10,10 @@
 // It changes nothing else: for `create` and `run` it removes the missing
 // capabilities from the bundle's config.json, for `exec` from the --process
 // file, then replaces itself with the real runc, which keeps every flag.
+// Without CAP_SYS_RESOURCE a process may not lower its oom_score_adj either,
+// and runc's init dies trying ("failed to update /proc/self/oom_score_adj:
+// Permission denied"; kubelet gives system pods -998): then a spec's
+// oomScoreAdj below this runtime's own is raised to it.
 //
 // hack/docker.sh installs it only on hosts that need it.
 package main
@@ -61,7 +65,7 @@ func run(args []string) error {
 		return err
 	}
 	if file := specToEdit(args[1:]); file != "" {
-		if err := dropCaps(file, allowed); err != nil {
+		if err := fitHost(file, allowed, ownOOMScoreAdj()); err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
@@ -147,10 +151,21 @@ func globalTakesValue(flag string) bool {
 	return false
 }
 
-// dropCaps removes from the spec's capability sets every capability outside
-// allowed. The file is either a whole runtime spec (process.capabilities) or a
+// ownOOMScoreAdj is this process's oom_score_adj (0 when it cannot be read).
+func ownOOMScoreAdj() int {
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// fitHost removes from the spec's capability sets every capability outside
+// allowed and, without CAP_SYS_RESOURCE, raises an oomScoreAdj below minOOM to
+// it. The file is either a whole runtime spec (process.capabilities) or a
 // process (capabilities).
-func dropCaps(file string, allowed map[string]bool) error {
+func fitHost(file string, allowed map[string]bool, minOOM int) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -163,11 +178,12 @@ func dropCaps(file string, allowed map[string]bool) error {
 	if p, ok := doc["process"].(map[string]any); ok {
 		proc = p
 	}
-	caps, ok := proc["capabilities"].(map[string]any)
-	if !ok {
-		return nil
-	}
 	changed := false
+	if adj, ok := proc["oomScoreAdj"].(float64); ok && !allowed["CAP_SYS_RESOURCE"] && int(adj) < minOOM {
+		proc["oomScoreAdj"] = minOOM
+		changed = true
+	}
+	caps, _ := proc["capabilities"].(map[string]any)
 	for set, v := range caps {
 		list, ok := v.([]any)
 		if !ok {

@@ -43,7 +43,7 @@ func TestSpecToEdit(t *testing.T) {
 
 // TestDropCaps: a privileged container's spec keeps every capability but the
 // ones the host cannot grant, and the rest of the spec is untouched.
-func TestDropCaps(t *testing.T) {
+func TestFitHostCaps(t *testing.T) {
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "config.json")
 	all := []string{"CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"}
@@ -62,7 +62,7 @@ func TestDropCaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed := map[string]bool{"CAP_CHOWN": true, "CAP_SYS_ADMIN": true, "CAP_NET_ADMIN": true}
-	if err := dropCaps(spec, allowed); err != nil {
+	if err := fitHost(spec, allowed, 0); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
@@ -91,7 +91,7 @@ func TestDropCaps(t *testing.T) {
 	if err := os.WriteFile(proc, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := dropCaps(proc, allowed); err != nil {
+	if err := fitHost(proc, allowed, 0); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(proc)
@@ -127,5 +127,40 @@ func TestRegister(t *testing.T) {
 	if doc.LogLevel != "warn" || doc.DefaultRuntime != "drill-runc" || doc.Runtimes["other"]["path"] != "/x" ||
 		doc.Runtimes["drill-runc"]["path"] != "/usr/local/libexec/drill-runc" {
 		t.Fatalf("daemon.json: %s", b)
+	}
+}
+
+// TestFitHostOOMScoreAdj: without CAP_SYS_RESOURCE a spec may not ask for an
+// oom_score_adj below the runtime's own; with it, nothing changes.
+func TestFitHostOOMScoreAdj(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		allowed map[string]bool
+		adj     int
+		want    float64
+	}{
+		{"lowered, no CAP_SYS_RESOURCE", map[string]bool{}, -998, -500},
+		{"raised, no CAP_SYS_RESOURCE", map[string]bool{}, 100, 100},
+		{"lowered, CAP_SYS_RESOURCE", map[string]bool{"CAP_SYS_RESOURCE": true}, -998, -998},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := filepath.Join(t.TempDir(), "config.json")
+			b, _ := json.Marshal(map[string]any{"process": map[string]any{"oomScoreAdj": tc.adj}})
+			if err := os.WriteFile(spec, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := fitHost(spec, tc.allowed, -500); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Process struct {
+					OOMScoreAdj float64 `json:"oomScoreAdj"`
+				} `json:"process"`
+			}
+			b, _ = os.ReadFile(spec)
+			if err := json.Unmarshal(b, &got); err != nil || got.Process.OOMScoreAdj != tc.want {
+				t.Fatalf("oomScoreAdj %v (%v), want %v", got.Process.OOMScoreAdj, err, tc.want)
+			}
+		})
 	}
 }

@@ -293,3 +293,18 @@ func ExampleError() {
 	}
 	// Output: 2 preflight failed: docker: `docker info` failed: Cannot connect to the Docker daemon; start the Docker daemon
 }
+
+// TestRequirementsWithoutMesh: clusters without Istio need less, and two of
+// them fit a 2-CPU engine that the full seed does not.
+func TestRequirementsWithoutMesh(t *testing.T) {
+	info := &DockerInfo{NCPU: 2, MemTotal: 8 << 30}
+	if err := CheckResources(info, Requirements(2)); err == nil {
+		t.Error("the seed with Istio fits 2 CPUs; want it refused")
+	}
+	if err := CheckResources(info, RequirementsWithoutMesh(2)); err != nil {
+		t.Errorf("two clusters without a mesh on 2 CPUs and 8 GiB: %v", err)
+	}
+	if n := RequirementsWithoutMesh(3); n.CPUs <= RequirementsWithoutMesh(1).CPUs || n.Memory <= RequirementsWithoutMesh(1).Memory {
+		t.Errorf("needs do not grow with clusters: %+v", n)
+	}
+}

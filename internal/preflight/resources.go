@@ -41,6 +41,18 @@ func Requirements(clusters int) Need {
 	}
 }
 
+// RequirementsWithoutMesh is what n kind clusters need that run no Istio and
+// drill's Go Bookinfo (the offline images): a node's control plane and kubelet
+// take about half a CPU at rest and under 1 GiB, so two clusters fit 2 CPUs and
+// 4 GiB (measured figures in docs/kind.md).
+func RequirementsWithoutMesh(clusters int) Need {
+	return Need{
+		Clusters: clusters,
+		CPUs:     CPUsBase + (clusters+1)/2,
+		Memory:   1<<30 + 3<<29*int64(clusters),
+	}
+}
+
 // CheckResources compares what the Docker engine has with need. On Docker
 // Desktop the engine's CPUs and memory are the VM's, set in its Resources
 // settings, not the host's.

@@ -56,6 +56,9 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		}},
 		{Name: "resources", After: []string{"docker"}, Run: func(context.Context) (string, error) {
 			need := preflight.Requirements(n)
+			if p.offline() {
+				need = preflight.RequirementsWithoutMesh(n)
+			}
 			return fmt.Sprintf("%d clusters need %d CPUs and %s; the engine has %d and %s",
 				n, need.CPUs, preflight.FormatBytes(need.Memory), info.NCPU, preflight.FormatBytes(info.MemTotal)), preflight.CheckResources(info, need)
 		}},
