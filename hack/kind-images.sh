@@ -71,11 +71,18 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	kube_ldflags+=" -X $p.gitVersion=$kube_version -X $p.gitMajor=1 -X $p.gitMinor=$kube_minor -X $p.gitTreeState=clean"
 done
 
-# gobuild MODULE_DIR OUT PACKAGE [LDFLAGS]: static, cached by the module's
-# go.mod and go.sum, the toolchain and the recipe.
+# gobuild MODULE_DIR OUT PACKAGE [LDFLAGS]: static. A tools module's command
+# is pinned by its go.mod and go.sum, so its key is those, the toolchain and the
+# recipe; drill's own commands (hack/...) change with their sources, so they go
+# through go build every time, which leaves an up-to-date binary untouched.
 gobuild() {
 	local dir="$1" out="$2" pkg="$3" ldflags="${4:-}" key
 	key="$(key_of "$(go env GOVERSION)" "$dir/go.mod" "$dir/go.sum" "$pkg" "$ldflags")"
+	if [[ "$dir" == "$root" ]]; then
+		(cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$out" "$pkg") ||
+			die "building $out failed (see above)"
+		return 0
+	fi
 	if [[ -x "$bin/$out" && "$(cat "$bin/.key-$out" 2>/dev/null)" == "$key" ]]; then
 		return 0
 	fi
