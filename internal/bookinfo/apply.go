@@ -209,6 +209,11 @@ func WaitAvailable(ctx context.Context, kube kubernetes.Interface, namespace str
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// Stopped from outside (Ctrl-C, another cluster failed): not a
+				// timeout, and nothing to explain.
+				return fmt.Errorf("waiting for Bookinfo in namespace %s: %w", namespace, ctx.Err())
+			}
 			if len(pending) == 0 && lastErr != nil {
 				return fmt.Errorf("%w in namespace %s after %s: listing Deployments: %v", ErrNotAvailable, namespace, timeout, lastErr)
 			}

@@ -1,6 +1,7 @@
 package bookinfo_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -142,6 +143,15 @@ func TestApply(t *testing.T) {
 		}
 	}
 	t.Logf("the error a user sees: %v", err)
+
+	// Stopped from outside before its timeout: the caller's cancellation, not a
+	// timeout with an explanation.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(300*time.Millisecond, cancel)
+	err = bookinfo.WaitAvailable(cctx, cs, "default", set.DeploymentNames(), time.Minute)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, bookinfo.ErrNotAvailable) || strings.Contains(err.Error(), "after 1m0s") {
+		t.Errorf("WaitAvailable cancelled: %v, want context.Canceled and no timeout", err)
+	}
 }
 
 func replicas(d *appsv1.Deployment) any {

@@ -612,6 +612,10 @@ func (c *clusterRun) installBookinfo(ctx context.Context, s *scenario.Scenario) 
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.name, err)
 	}
+	if c.p.offline() {
+		// No Istio to route them: its Gateway and VirtualService have no API.
+		set.Gateway, set.VirtualService = nil, nil
+	}
 	c.log.Info("installing Bookinfo", "namespace", s.Spec.Namespace, "deployments", set.DeploymentNames())
 	start := time.Now()
 	if err := bookinfo.Apply(ctx, c.name, c.kube, c.dyn, set, bookinfo.WithTimeout(c.p.bookinfoTimeout), bookinfo.WithLogger(c.log)); err != nil {
