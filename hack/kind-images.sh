@@ -16,7 +16,7 @@
 #       Bookinfo (hack/bookinfo), one image per workload.
 #
 # Everything is cached: the Debian root filesystem and the binaries under
-# ~/.cache/drill/kind, the images in the Docker engine, each labelled with the
+# ~/.cache/drill/kind-images, the images in the Docker engine, each labelled with the
 # key of what it was built from; an image is rebuilt only when that key changes.
 # It prints one line per step and nothing when there is nothing to do.
 #
@@ -25,7 +25,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${DRILL_KIND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drill/kind}"
+cache="${DRILL_KIND_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drill/kind-images}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
 start=$SECONDS

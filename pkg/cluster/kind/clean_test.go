@@ -44,6 +44,10 @@ esac
 	if err := os.WriteFile(filepath.Join(state, "drill-cluster2.kubeconfig"), []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A mark whose cluster was deleted by hand.
+	if err := os.WriteFile(p.markFile("drill-gone"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	deleted, err := p.Clean(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +65,7 @@ esac
 	if !strings.Contains(string(log), "drill-cluster1-control-plane") {
 		t.Errorf("drill-cluster1's node was never removed:\n%s", log)
 	}
-	if exists(p.markFile("drill-cluster1")) || exists(filepath.Join(state, "drill-cluster2.kubeconfig")) {
+	if exists(p.markFile("drill-cluster1")) || exists(filepath.Join(state, "drill-cluster2.kubeconfig")) || exists(p.markFile("drill-gone")) {
 		t.Error("the marks of the deleted clusters are still in the state directory")
 	}
 }

@@ -80,6 +80,11 @@ func TestKindOffline(t *testing.T) {
 	}
 
 	c1, c2 := clusters[0], clusters[1]
+	ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
+	if _, err := c1.Access.Ingress(ictx); err == nil || !strings.Contains(err.Error(), "no ingress gateway") {
+		t.Errorf("ingress of a cluster without Istio: %v, want at once an error saying there is no ingress gateway", err)
+	}
+	icancel()
 	ns := s.Spec.Namespace
 	testenv := env.NewWithConfig(envconf.New().WithKubeconfigFile(c1.Kubeconfig).WithNamespace(ns))
 	reviews := features.New("reviews in "+c1.Name).

@@ -628,7 +628,12 @@ func (c *clusterRun) installBookinfo(ctx context.Context, s *scenario.Scenario) 
 // cluster is the engine's view of the cluster.
 func (c *clusterRun) cluster() *cluster.Cluster {
 	opts := []existing.AccessOption{existing.WithAccessLogger(c.log), existing.WithAddressTimeout(c.p.readyTimeout)}
-	if c.p.ingressMode == IngressHostPort {
+	if c.p.offline() {
+		name := c.name
+		opts = append(opts, existing.WithIngressResolver(func(context.Context) (string, error) {
+			return "", fmt.Errorf("cluster %s has no ingress gateway: the offline images run no Istio yet", name)
+		}))
+	} else if c.p.ingressMode == IngressHostPort {
 		container := c.kindName + "-control-plane"
 		docker := c.p.dockerBin
 		opts = append(opts, existing.WithIngressResolver(func(ctx context.Context) (string, error) {
@@ -719,6 +724,13 @@ func (p *Provider) Clean(ctx context.Context) ([]string, error) {
 		_ = os.Remove(kubeconfig)
 		_ = os.Remove(p.markFile(name))
 		deleted = append(deleted, name)
+	}
+	// Marks of clusters that are gone already (deleted by hand) go too.
+	marks, _ := filepath.Glob(filepath.Join(p.stateDir, "*.created"))
+	for _, m := range marks {
+		if !slices.Contains(names, strings.TrimSuffix(filepath.Base(m), ".created")) {
+			_ = os.Remove(m)
+		}
 	}
 	return deleted, errors.Join(errs...)
 }
