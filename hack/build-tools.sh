@@ -23,6 +23,10 @@ die() {
 	exit 1
 }
 
+# Static binaries, built exactly as hack/kind-images.sh builds the same commands
+# for the kind node image, so that the two share the Go build cache.
+export CGO_ENABLED=0
+
 command -v go >/dev/null || die "the Go toolchain is not on PATH; install Go (see go.mod for the version) and run again"
 
 # One build at a time: cold builds take minutes and use every core, and two
