@@ -159,7 +159,7 @@ func TestGolden(t *testing.T) {
 				case !inGot:
 					t.Errorf("%s/%s is expected but was not produced", dir, name)
 				case g != w:
-					t.Errorf("%s/%s differs from the golden file (run go test -update and review the diff):\n%s", dir, name, lineDiff(w, g))
+					t.Errorf("%s/%s differs from the golden file (run go test -update and review the diff):\n%s", dir, name, goldenfile.FirstDiff(w, g))
 				}
 			}
 		})
@@ -179,22 +179,4 @@ func sortedKeys(maps ...map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// lineDiff shows the first lines where want and got part.
-func lineDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  want: %q\n  got:  %q", i+1, w, g)
-		}
-	}
-	return "(no line differs)"
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/meshdrill/drill/internal/golden"
+
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
@@ -140,7 +142,7 @@ func TestDeterministic(t *testing.T) {
 			if i == 0 {
 				first = b.Bytes()
 			} else if !bytes.Equal(first, b.Bytes()) {
-				t.Fatalf("%s: translation %d differs from the first:\n%s", tc.name, i+1, lineDiff(string(first), b.String()))
+				t.Fatalf("%s: translation %d differs from the first:\n%s", tc.name, i+1, goldenfile.FirstDiff(string(first), b.String()))
 			}
 		}
 	}
