@@ -141,46 +141,8 @@ func (w *podWorker) run() {
 	w.started = time.Now()
 
 	w.resolve()
-	runnable := w.allResolved()
-	if w.pod.Spec.HostNetwork {
-		w.ip, w.lo = w.n.ip, w.n.lo
-		if runnable {
-			if err := w.openFirst(); err != nil {
-				runnable = false
-				w.log.Warn("open container ports", "err", err)
-			}
-		}
-	} else {
-		// The loopback twins are shared with every process on the machine:
-		// an address whose ports something else holds is left to it.
-		for try := 0; ; try++ {
-			ip, err := w.n.alloc.allocate(w.key)
-			if err != nil {
-				w.allocErr = err.Error()
-				runnable = false
-				break
-			}
-			w.ip = ip
-			w.lo, _ = loopbackAddr(ip)
-			if !runnable {
-				defer w.n.alloc.release(ip)
-				break
-			}
-			err = w.openFirst()
-			if errors.Is(err, syscall.EADDRINUSE) && try < 8 {
-				w.log.Info("pod address in use outside the node; taking another", "address", ip, "err", err)
-				w.n.alloc.reserve(ip, "in use outside the node")
-				w.resetContainerStates()
-				continue
-			}
-			defer w.n.alloc.release(ip)
-			if err != nil {
-				runnable = false
-				w.log.Warn("open container ports", "err", err)
-			}
-			break
-		}
-	}
+	runnable, release := w.network(w.allResolved())
+	defer release()
 
 	// podCtx is the pod's SIGTERM; killed its SIGKILL.
 	podCtx, sigterm := context.WithCancel(context.Background())
@@ -359,6 +321,49 @@ func (w *podWorker) run() {
 				return
 			}
 		}
+	}
+}
+
+// network gives the pod its address and opens its containers' ports (when
+// runnable): the node's own for hostNetwork pods, else a loopback twin of its
+// own. The twins are shared with every process on the machine, so an address
+// whose ports something else holds is left to it and another taken. It returns
+// whether the containers can run and what to release when the pod ends.
+func (w *podWorker) network(runnable bool) (bool, func()) {
+	if w.pod.Spec.HostNetwork {
+		w.ip, w.lo = w.n.ip, w.n.lo
+		if runnable {
+			if err := w.openFirst(); err != nil {
+				w.log.Warn("open container ports", "err", err)
+				return false, func() {}
+			}
+		}
+		return runnable, func() {}
+	}
+	for try := 0; ; try++ {
+		ip, err := w.n.alloc.allocate(w.key)
+		if err != nil {
+			w.allocErr = err.Error()
+			return false, func() {}
+		}
+		w.ip = ip
+		w.lo, _ = loopbackAddr(ip)
+		release := func() { w.n.alloc.release(ip) }
+		if !runnable {
+			return false, release
+		}
+		err = w.openFirst()
+		if errors.Is(err, syscall.EADDRINUSE) && try < 8 {
+			w.log.Info("pod address in use outside the node; taking another", "address", ip, "err", err)
+			w.n.alloc.reserve(ip, "in use outside the node")
+			w.resetContainerStates()
+			continue
+		}
+		if err != nil {
+			w.log.Warn("open container ports", "err", err)
+			return false, release
+		}
+		return true, release
 	}
 }
 

@@ -45,41 +45,61 @@ func applyDefaults(s *Scenario) {
 		sp.Namespace = DefaultNamespace
 	}
 	for i := range sp.Clusters {
-		c := &sp.Clusters[i]
-		if c.Bookinfo == nil {
-			b := DefaultBookinfo
-			c.Bookinfo = &b
-		}
-		b := c.Bookinfo
-		if b.Install == nil {
-			t := true
-			b.Install = &t
-		}
-		// nil means left out (defaults); an explicit [] means "not here".
-		if b.Productpage == nil {
-			b.Productpage = DefaultBookinfo.Productpage
-		}
-		if b.Details == nil {
-			b.Details = DefaultBookinfo.Details
-		}
-		if b.Reviews == nil {
-			b.Reviews = DefaultBookinfo.Reviews
-		}
-		if b.Ratings == nil {
-			b.Ratings = DefaultBookinfo.Ratings
-		}
-		if b.Replicas == 0 {
-			b.Replicas = DefaultReplicas
-		}
-		if c.Network == "" && c.Name != "" {
-			c.Network = "network-" + c.Name
-		}
-		if c.Locality == "" && c.Name != "" {
-			c.Locality = c.Name
-		}
+		defaultCluster(&sp.Clusters[i])
 	}
 	defaultMesh(&sp.Mesh, sp.Namespace)
+	defaultLoad(sp)
+	if len(sp.Observe.Envoy) == 0 && sp.Load.Target.Cluster != "" {
+		sp.Observe.Envoy = []EnvoyTarget{{Cluster: sp.Load.Target.Cluster, Workload: DefaultObservedWorkload}}
+	}
+	for i := range sp.Observe.Envoy {
+		if sp.Observe.Envoy[i].Every == 0 {
+			sp.Observe.Envoy[i].Every = Duration(DefaultScrapeEvery)
+		}
+	}
+	for i := range sp.Steps {
+		defaultStep(&sp.Steps[i], sp.Namespace)
+	}
+}
 
+// defaultCluster fills in a cluster's Bookinfo, network and locality.
+func defaultCluster(c *Cluster) {
+	if c.Bookinfo == nil {
+		b := DefaultBookinfo
+		c.Bookinfo = &b
+	}
+	b := c.Bookinfo
+	if b.Install == nil {
+		t := true
+		b.Install = &t
+	}
+	// nil means left out (defaults); an explicit [] means "not here".
+	if b.Productpage == nil {
+		b.Productpage = DefaultBookinfo.Productpage
+	}
+	if b.Details == nil {
+		b.Details = DefaultBookinfo.Details
+	}
+	if b.Reviews == nil {
+		b.Reviews = DefaultBookinfo.Reviews
+	}
+	if b.Ratings == nil {
+		b.Ratings = DefaultBookinfo.Ratings
+	}
+	if b.Replicas == 0 {
+		b.Replicas = DefaultReplicas
+	}
+	if c.Network == "" && c.Name != "" {
+		c.Network = "network-" + c.Name
+	}
+	if c.Locality == "" && c.Name != "" {
+		c.Locality = c.Name
+	}
+}
+
+// defaultLoad fills in the load: its target cluster follows the clusters'
+// ingress marks (and marks one when none is), then vegeta's knobs.
+func defaultLoad(sp *Spec) {
 	l := &sp.Load
 	if l.Target.Cluster == "" {
 		for _, c := range sp.Clusters {
@@ -124,35 +144,27 @@ func applyDefaults(s *Scenario) {
 	if l.Window == 0 {
 		l.Window = Duration(DefaultWindow)
 	}
+}
 
-	if len(sp.Observe.Envoy) == 0 && l.Target.Cluster != "" {
-		sp.Observe.Envoy = []EnvoyTarget{{Cluster: l.Target.Cluster, Workload: DefaultObservedWorkload}}
-	}
-	for i := range sp.Observe.Envoy {
-		if sp.Observe.Envoy[i].Every == 0 {
-			sp.Observe.Envoy[i].Every = Duration(DefaultScrapeEvery)
+// defaultStep fills in the namespaces a step's fault or wait names and the
+// mesh an apply step replaces.
+func defaultStep(st *Step, ns string) {
+	if st.Fault != nil {
+		if f := st.Fault.Scale; f != nil {
+			defaultRef(&f.WorkloadRef, ns)
+		}
+		if f := st.Fault.DeletePods; f != nil {
+			defaultRef(&f.WorkloadRef, ns)
 		}
 	}
-
-	for i := range sp.Steps {
-		st := &sp.Steps[i]
-		if st.Fault != nil {
-			if f := st.Fault.Scale; f != nil {
-				defaultRef(&f.WorkloadRef, sp.Namespace)
-			}
-			if f := st.Fault.DeletePods; f != nil {
-				defaultRef(&f.WorkloadRef, sp.Namespace)
-			}
+	if st.Wait != nil && st.Wait.Ready != nil {
+		defaultRef(st.Wait.Ready, ns)
+		if st.Wait.Timeout == 0 {
+			st.Wait.Timeout = Duration(DefaultWaitTimeout)
 		}
-		if st.Wait != nil && st.Wait.Ready != nil {
-			defaultRef(st.Wait.Ready, sp.Namespace)
-			if st.Wait.Timeout == 0 {
-				st.Wait.Timeout = Duration(DefaultWaitTimeout)
-			}
-		}
-		if st.Apply != nil && st.Apply.Mesh != nil {
-			defaultMesh(st.Apply.Mesh, sp.Namespace)
-		}
+	}
+	if st.Apply != nil && st.Apply.Mesh != nil {
+		defaultMesh(st.Apply.Mesh, ns)
 	}
 }
 

@@ -161,110 +161,120 @@ func (v *validator) mesh(m *Mesh, f string) {
 	fos := map[string]bool{}
 	for i := range m.FailoverServices {
 		fs := &m.FailoverServices[i]
-		ff := fmt.Sprintf("%s.failoverServices[%d]", f, i)
-		if v.name(ff+".name", fs.Name) {
-			if fos[fs.Name] {
-				v.errf(ff+".name", "failover service %q is defined twice", fs.Name)
-			}
-			fos[fs.Name] = true
-		}
-		if fs.Hostname == "" {
-			v.errf(ff+".hostname", "required, e.g. %s.%s.global", orDefault(fs.Name, "reviews-failover"), orDefault(fs.Namespace, DefaultNamespace))
-		} else if errs := validation.IsDNS1123Subdomain(fs.Hostname); len(errs) > 0 {
-			v.errf(ff+".hostname", "%q is not a valid hostname: %s", fs.Hostname, errs[0])
-		} else if strings.HasSuffix(fs.Hostname, ".svc.cluster.local") {
-			v.errf(ff+".hostname", "%q would shadow a Kubernetes service; use a name of its own, e.g. %s.%s.global", fs.Hostname, orDefault(fs.Name, "reviews-failover"), fs.Namespace)
-		}
-		if fs.Port.Number < 1 || fs.Port.Number > 65535 {
-			v.errf(ff+".port.number", "must be 1-65535, got %d", fs.Port.Number)
-		}
-		switch fs.Port.Protocol {
-		case "http", "http2", "grpc", "tcp":
-		default:
-			v.errf(ff+".port.protocol", "unknown protocol %q; use http, http2, grpc or tcp", fs.Port.Protocol)
-		}
-		for j, mc := range fs.Meshes {
-			v.cluster(fmt.Sprintf("%s.meshes[%d]", ff, j), mc)
-		}
-		if len(fs.BackingServices) == 0 {
-			v.errf(ff+".backingServices", "at least one backing service is required, highest priority first")
-		}
-		seen := map[string]bool{}
-		for j, bs := range fs.BackingServices {
-			bf := fmt.Sprintf("%s.backingServices[%d]", ff, j)
-			if bs.Service == "" {
-				v.errf(bf+".service", "required")
-			}
-			v.cluster(bf+".cluster", bs.Cluster)
-			key := bs.Service + "/" + bs.Namespace + "@" + bs.Cluster
-			if seen[key] {
-				v.errf(bf, "%s in %s is listed twice", bs.Service, bs.Cluster)
-			}
-			seen[key] = true
-		}
+		v.failoverService(fs, fmt.Sprintf("%s.failoverServices[%d]", f, i), fos)
 	}
-
 	names := map[string]bool{}
 	for i := range m.TrafficPolicies {
 		p := &m.TrafficPolicies[i]
-		pf := fmt.Sprintf("%s.trafficPolicies[%d]", f, i)
-		if v.name(pf+".name", p.Name) {
-			if names[p.Name] {
-				v.errf(pf+".name", "traffic policy %q is defined twice", p.Name)
-			}
-			names[p.Name] = true
+		v.trafficPolicy(p, fmt.Sprintf("%s.trafficPolicies[%d]", f, i), m.Strategy, fos, names)
+	}
+}
+
+// failoverService checks one failover service at field ff; fos collects the
+// names defined so far.
+func (v *validator) failoverService(fs *FailoverService, ff string, fos map[string]bool) {
+	if v.name(ff+".name", fs.Name) {
+		if fos[fs.Name] {
+			v.errf(ff+".name", "failover service %q is defined twice", fs.Name)
 		}
-		if p.Destination.Service == "" {
-			v.errf(pf+".destination.service", "required, e.g. reviews")
+		fos[fs.Name] = true
+	}
+	if fs.Hostname == "" {
+		v.errf(ff+".hostname", "required, e.g. %s.%s.global", orDefault(fs.Name, "reviews-failover"), orDefault(fs.Namespace, DefaultNamespace))
+	} else if errs := validation.IsDNS1123Subdomain(fs.Hostname); len(errs) > 0 {
+		v.errf(ff+".hostname", "%q is not a valid hostname: %s", fs.Hostname, errs[0])
+	} else if strings.HasSuffix(fs.Hostname, ".svc.cluster.local") {
+		v.errf(ff+".hostname", "%q would shadow a Kubernetes service; use a name of its own, e.g. %s.%s.global", fs.Hostname, orDefault(fs.Name, "reviews-failover"), fs.Namespace)
+	}
+	if fs.Port.Number < 1 || fs.Port.Number > 65535 {
+		v.errf(ff+".port.number", "must be 1-65535, got %d", fs.Port.Number)
+	}
+	switch fs.Port.Protocol {
+	case "http", "http2", "grpc", "tcp":
+	default:
+		v.errf(ff+".port.protocol", "unknown protocol %q; use http, http2, grpc or tcp", fs.Port.Protocol)
+	}
+	for j, mc := range fs.Meshes {
+		v.cluster(fmt.Sprintf("%s.meshes[%d]", ff, j), mc)
+	}
+	if len(fs.BackingServices) == 0 {
+		v.errf(ff+".backingServices", "at least one backing service is required, highest priority first")
+	}
+	seen := map[string]bool{}
+	for j, bs := range fs.BackingServices {
+		bf := fmt.Sprintf("%s.backingServices[%d]", ff, j)
+		if bs.Service == "" {
+			v.errf(bf+".service", "required")
 		}
-		for j, c := range p.Destination.Clusters {
-			v.cluster(fmt.Sprintf("%s.destination.clusters[%d]", pf, j), c)
+		v.cluster(bf+".cluster", bs.Cluster)
+		key := bs.Service + "/" + bs.Namespace + "@" + bs.Cluster
+		if seen[key] {
+			v.errf(bf, "%s in %s is listed twice", bs.Service, bs.Cluster)
 		}
-		if p.OutlierDetection == nil && p.TrafficShift == nil && p.Retries == nil && p.Timeout == 0 && p.LocalityFailover == nil {
-			v.errf(pf, "the policy does nothing: set outlierDetection, trafficShift, retries, timeout or localityFailover")
+		seen[key] = true
+	}
+}
+
+// trafficPolicy checks one traffic policy at field pf under the mesh's
+// strategy; fos are the failover services defined, names collects the
+// policies' names so far.
+func (v *validator) trafficPolicy(p *TrafficPolicy, pf string, strategy Strategy, fos, names map[string]bool) {
+	if v.name(pf+".name", p.Name) {
+		if names[p.Name] {
+			v.errf(pf+".name", "traffic policy %q is defined twice", p.Name)
 		}
-		if od := p.OutlierDetection; od != nil {
-			of := pf + ".outlierDetection"
-			if od.ConsecutiveErrors != nil && *od.ConsecutiveErrors < 1 {
-				v.errf(of+".consecutiveErrors", "must be at least 1")
-			}
-			if od.ConsecutiveGatewayErrors != nil && *od.ConsecutiveGatewayErrors < 1 {
-				v.errf(of+".consecutiveGatewayErrors", "must be at least 1")
-			}
-			percent(v, of+".maxEjectionPercent", od.MaxEjectionPercent)
-			percent(v, of+".minHealthPercent", od.MinHealthPercent)
+		names[p.Name] = true
+	}
+	if p.Destination.Service == "" {
+		v.errf(pf+".destination.service", "required, e.g. reviews")
+	}
+	for j, c := range p.Destination.Clusters {
+		v.cluster(fmt.Sprintf("%s.destination.clusters[%d]", pf, j), c)
+	}
+	if p.OutlierDetection == nil && p.TrafficShift == nil && p.Retries == nil && p.Timeout == 0 && p.LocalityFailover == nil {
+		v.errf(pf, "the policy does nothing: set outlierDetection, trafficShift, retries, timeout or localityFailover")
+	}
+	if od := p.OutlierDetection; od != nil {
+		of := pf + ".outlierDetection"
+		if od.ConsecutiveErrors != nil && *od.ConsecutiveErrors < 1 {
+			v.errf(of+".consecutiveErrors", "must be at least 1")
 		}
-		if ts := p.TrafficShift; ts != nil {
-			tf := pf + ".trafficShift"
-			switch {
-			case m.Strategy == StrategyLocality:
-				v.errf(tf, "needs strategy %s; with strategy %s traffic fails over within the service's own host (use localityFailover)", StrategyAggregate, StrategyLocality)
-			case ts.FailoverService == "":
-				v.errf(tf+".failoverService", "required: name a failover service")
-			case !fos[ts.FailoverService]:
-				v.errf(tf+".failoverService", "unknown failover service %q; define it under failoverServices", ts.FailoverService)
-			}
+		if od.ConsecutiveGatewayErrors != nil && *od.ConsecutiveGatewayErrors < 1 {
+			v.errf(of+".consecutiveGatewayErrors", "must be at least 1")
 		}
-		if r := p.Retries; r != nil && r.Attempts < 1 {
-			v.errf(pf+".retries.attempts", "must be at least 1")
+		percent(v, of+".maxEjectionPercent", od.MaxEjectionPercent)
+		percent(v, of+".minHealthPercent", od.MinHealthPercent)
+	}
+	if ts := p.TrafficShift; ts != nil {
+		tf := pf + ".trafficShift"
+		switch {
+		case strategy == StrategyLocality:
+			v.errf(tf, "needs strategy %s; with strategy %s traffic fails over within the service's own host (use localityFailover)", StrategyAggregate, StrategyLocality)
+		case ts.FailoverService == "":
+			v.errf(tf+".failoverService", "required: name a failover service")
+		case !fos[ts.FailoverService]:
+			v.errf(tf+".failoverService", "unknown failover service %q; define it under failoverServices", ts.FailoverService)
 		}
-		if lf := p.LocalityFailover; lf != nil {
-			lff := pf + ".localityFailover"
-			if m.Strategy != StrategyLocality {
-				v.errf(lff, "needs strategy %s", StrategyLocality)
-			}
-			if p.OutlierDetection == nil {
-				// Istio applies locality failover only to hosts with outlier detection
-				// (istio.io docs, DestinationRule LocalityLoadBalancerSetting).
-				v.errf(lff, "has no effect without outlierDetection on the same policy: Istio only fails over between localities when outlier detection can eject endpoints")
-			}
-			if len(lf.FailoverPriority) > 0 && len(lf.Failover) > 0 {
-				v.errf(lff, "set failoverPriority or failover, not both")
-			}
-			for j, r := range lf.Failover {
-				if r.From == "" || r.To == "" || r.From == r.To {
-					v.errf(fmt.Sprintf("%s.failover[%d]", lff, j), "needs two different regions in from and to")
-				}
+	}
+	if r := p.Retries; r != nil && r.Attempts < 1 {
+		v.errf(pf+".retries.attempts", "must be at least 1")
+	}
+	if lf := p.LocalityFailover; lf != nil {
+		lff := pf + ".localityFailover"
+		if strategy != StrategyLocality {
+			v.errf(lff, "needs strategy %s", StrategyLocality)
+		}
+		if p.OutlierDetection == nil {
+			// Istio applies locality failover only to hosts with outlier detection
+			// (istio.io docs, DestinationRule LocalityLoadBalancerSetting).
+			v.errf(lff, "has no effect without outlierDetection on the same policy: Istio only fails over between localities when outlier detection can eject endpoints")
+		}
+		if len(lf.FailoverPriority) > 0 && len(lf.Failover) > 0 {
+			v.errf(lff, "set failoverPriority or failover, not both")
+		}
+		for j, r := range lf.Failover {
+			if r.From == "" || r.To == "" || r.From == r.To {
+				v.errf(fmt.Sprintf("%s.failover[%d]", lff, j), "needs two different regions in from and to")
 			}
 		}
 	}
