@@ -69,7 +69,7 @@ func WithDockerBinary(name string) DockerOption { return func(c *dockerConfig) {
 // WithDockerTimeout bounds `docker info` (default DefaultDockerTimeout).
 func WithDockerTimeout(d time.Duration) DockerOption { return func(c *dockerConfig) { c.timeout = d } }
 
-const installDocker = "install Docker (https://docs.docker.com/engine/install/ on Linux, Docker Desktop on macOS) so that `docker info` works, or run the drill on the local provider (--provider local), which needs no Docker"
+const installDocker = "install Docker (https://docs.docker.com/engine/install/ on Linux, Docker Desktop on macOS) so that `docker info` works — on a Debian or Ubuntu machine you are root on, `make docker` in the drill checkout installs and starts one — or run the drill on the local provider (--provider local), which needs no Docker"
 
 // Docker checks that the docker CLI is on PATH and that its daemon answers
 // `docker info` within the timeout, and returns what the daemon reports. Its
@@ -112,7 +112,7 @@ func Docker(ctx context.Context, opts ...DockerOption) (*DockerInfo, error) {
 		if why == "" {
 			why = "it reports no server version"
 		}
-		return nil, Fail("start the Docker daemon (Docker Desktop, or `sudo systemctl start docker`) and make sure your user may use it without sudo (on Linux: add it to the docker group and log in again); `docker info` must succeed",
+		return nil, Fail("start the Docker daemon (Docker Desktop, `sudo systemctl start docker`, or `make docker` in the drill checkout where there is no systemd) and make sure your user may use it without sudo (on Linux: add it to the docker group and log in again); `docker info` must succeed",
 			"the Docker daemon is not reachable: `%s info` failed: %s", cfg.binary, why)
 	}
 	out := &DockerInfo{
