@@ -38,6 +38,11 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 	var info *preflight.DockerInfo
 	art := &artifacts{}
 	n := len(s.Spec.Clusters)
+	// A pinned image is checked by its name alone; an offline one in the engine.
+	var nodeImageNeeds []string
+	if p.offline() && !p.nodeImageSet {
+		nodeImageNeeds = []string{"docker"}
+	}
 	checks := []preflight.Check{
 		{Name: "docker", Run: func(ctx context.Context) (string, error) {
 			var err error
@@ -68,7 +73,7 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 			}
 			return "limits fit several clusters", preflight.CheckInotify("/proc/sys/fs/inotify")
 		}},
-		{Name: "node-image", After: []string{"docker"}, Run: func(ctx context.Context) (string, error) {
+		{Name: "node-image", After: nodeImageNeeds, Run: func(ctx context.Context) (string, error) {
 			if p.offline() && !p.nodeImageSet {
 				return checkOfflineImage(ctx, p.dockerBin, p.nodeImage)
 			}
