@@ -139,6 +139,7 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
 			die "debootstrap is missing; install it (apt-get install debootstrap)"
 		fi
 		step "installing debootstrap"
+		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 	fi
 	rootfs="$cache/rootfs-$base_key"
