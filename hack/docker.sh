@@ -5,7 +5,7 @@
 # never need it (it does nothing then).
 #
 # Hosts whose capability bounding set lacks a capability (some VMs and
-# sandboxes drop CAP_SYS_RESOURCE) cannot run `docker run --privileged`, which
+# container hosts drop CAP_SYS_RESOURCE) cannot run `docker run --privileged`, which
 # kind needs for its nodes: runc fails with "unable to apply caps". On those
 # hosts only, it builds hack/runc-caps and registers it as dockerd's default
 # runtime (/etc/docker/daemon.json), so that privileged containers get every
