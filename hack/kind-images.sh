@@ -270,3 +270,6 @@ if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
 	docker rmi "$node_image-bare" >/dev/null 2>&1 || true
 	step "built $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%d MiB", $1/1048576}'))"
 fi
+
+# Images of earlier builds that a rebuild left without a name (ours only).
+docker image prune -f --filter "label=drill.key" >/dev/null
