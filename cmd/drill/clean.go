@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -21,11 +20,7 @@ never touches a kind cluster of your own, whatever its name.`,
 		Example: `  drill clean`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelInfo
-			}
-			p := kind.New(kind.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))
+			p := kind.New(kind.WithLogger(newLogger(cmd.ErrOrStderr(), verbose)))
 			deleted, err := p.Clean(cmd.Context())
 			for _, name := range deleted {
 				fmt.Fprintln(cmd.OutOrStdout(), "deleted kind cluster", name)

@@ -5,6 +5,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 
 	"github.com/meshdrill/drill/pkg/report"
@@ -47,4 +49,14 @@ func run(args []string) int {
 	// Usage errors from cobra (unknown flag, wrong number of arguments).
 	fmt.Fprintln(os.Stderr, "drill:", err)
 	return exitError
+}
+
+// newLogger is the log every command writes to w: warnings and errors, and
+// every step with --verbose.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

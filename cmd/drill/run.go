@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -66,11 +65,7 @@ func runDrill(ctx context.Context, cmd *cobra.Command, f *runFlags, file string)
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}
 	}
-	level := slog.LevelWarn
-	if f.verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	log := newLogger(cmd.ErrOrStderr(), f.verbose)
 
 	p, err := f.providers.build(cluster.Common{Logger: log, Keep: f.keep})
 	if err != nil {

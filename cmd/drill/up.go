@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os/signal"
 	"syscall"
 	"time"
@@ -40,11 +39,7 @@ watch its endpoints, read istiod's debug pages.`,
 			if err != nil {
 				return &exitCodeError{code: exitError, err: scenarioError(err)}
 			}
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelInfo
-			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			log := newLogger(cmd.ErrOrStderr(), verbose)
 			p, err := pf.build(cluster.Common{Logger: log})
 			if err != nil {
 				return &exitCodeError{code: exitError, err: err}

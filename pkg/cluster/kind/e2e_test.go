@@ -68,7 +68,10 @@ func TestKindOffline(t *testing.T) {
 		if err := p.Down(context.WithoutCancel(ctx)); err != nil {
 			t.Errorf("Down: %v", err)
 		}
-		left := kindClusters(t)
+		left, err := p.kindProvider().List()
+		if err != nil {
+			t.Fatalf("list kind clusters: %v", err)
+		}
 		for _, c := range clusters {
 			if slices.Contains(left, prefix+c.Name) {
 				t.Errorf("kind cluster %s is still there after Down", prefix+c.Name)
@@ -178,14 +181,4 @@ func httpFromNode(ctx context.Context, t *testing.T, node, addr string, port int
 		t.Errorf("from %s, GET http://%s:%d%s never answered 200: %v; last answer %q", node, addr, port, path, err, out)
 	}
 	return out
-}
-
-// kindClusters lists the kind clusters on the engine.
-func kindClusters(t *testing.T) []string {
-	t.Helper()
-	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--format", `{{.Label "io.x-k8s.kind.cluster"}}`).Output()
-	if err != nil {
-		t.Fatalf("docker ps: %v", err)
-	}
-	return strings.Fields(string(out))
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/meshdrill/drill/internal/bookinfo"
@@ -78,7 +77,7 @@ func (p *Provider) applyImages() error {
 // Such an image has no registry digest to pin it by: the key it was built
 // from (its drill.key label) stands for one.
 func checkOfflineImage(ctx context.Context, dockerBin, image string) (string, error) {
-	out, err := exec.CommandContext(ctx, dockerBin, "image", "inspect", "-f", `{{index .Config.Labels "drill.key"}}`, image).Output()
+	out, err := docker(ctx, dockerBin, "image", "inspect", "-f", `{{index .Config.Labels "drill.key"}}`, image)
 	if err != nil {
 		return "", preflight.Fail("build it: "+buildImagesCommand,
 			"the offline image %s is not in the Docker engine", image)

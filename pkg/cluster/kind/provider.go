@@ -392,7 +392,7 @@ func (p *Provider) plan(s *scenario.Scenario) ([]*clusterRun, error) {
 		runs[i] = &clusterRun{
 			p: p, sc: sc, index: i, name: sc.Name, kindName: kindName,
 			context:    "kind-" + kindName,
-			kubeconfig: filepath.Join(p.stateDir, kindName+".kubeconfig"),
+			kubeconfig: p.kubeconfigFile(kindName),
 			log:        p.log.With("cluster", sc.Name),
 		}
 	}
@@ -677,17 +677,31 @@ func (p *Provider) Down(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("not deleting kind cluster %s: %w; delete it with `kind delete cluster --name %s`", name, err, name))
 			continue
 		}
-		p.log.Info("deleting kind cluster", "kind", name)
-		kubeconfig := filepath.Join(p.stateDir, name+".kubeconfig")
-		if err := p.kindProvider().Delete(name, kubeconfig); err != nil {
-			errs = append(errs, fmt.Errorf("delete kind cluster %s: %w; delete it with `kind delete cluster --name %s` or `docker rm -f %s-control-plane`", name, err, name, name))
+		if err := p.deleteCluster(name); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		_ = os.Remove(kubeconfig)
-		_ = os.Remove(p.markFile(name))
 		p.forget(name)
 	}
 	return errors.Join(errs...)
+}
+
+// deleteCluster deletes a kind cluster drill created and its files in the
+// state directory.
+func (p *Provider) deleteCluster(name string) error {
+	p.log.Info("deleting kind cluster", "kind", name)
+	kubeconfig := p.kubeconfigFile(name)
+	if err := p.kindProvider().Delete(name, kubeconfig); err != nil {
+		return fmt.Errorf("delete kind cluster %s: %w; delete it with `kind delete cluster --name %s` or `docker rm -f %s-control-plane`", name, err, name, name)
+	}
+	_ = os.Remove(kubeconfig)
+	_ = os.Remove(p.markFile(name))
+	return nil
+}
+
+// kubeconfigFile is where a kind cluster's kubeconfig is kept.
+func (p *Provider) kubeconfigFile(kindName string) string {
+	return filepath.Join(p.stateDir, kindName+".kubeconfig")
 }
 
 // markFile is where the state directory records that drill created a kind
@@ -709,20 +723,16 @@ func (p *Provider) Clean(ctx context.Context) ([]string, error) {
 	var deleted []string
 	var errs []error
 	for _, name := range names {
-		kubeconfig := filepath.Join(p.stateDir, name+".kubeconfig")
-		if !exists(p.markFile(name)) && !exists(kubeconfig) {
+		if !exists(p.markFile(name)) && !exists(p.kubeconfigFile(name)) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return deleted, err
 		}
-		p.log.Info("deleting kind cluster", "kind", name)
-		if err := p.kindProvider().Delete(name, kubeconfig); err != nil {
-			errs = append(errs, fmt.Errorf("delete kind cluster %s: %w; delete it with `kind delete cluster --name %s`", name, err, name))
+		if err := p.deleteCluster(name); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		_ = os.Remove(kubeconfig)
-		_ = os.Remove(p.markFile(name))
 		deleted = append(deleted, name)
 	}
 	// Marks of clusters that are gone already (deleted by hand) go too.
