@@ -83,6 +83,32 @@ func (p *Proxy) adminHandler() http.Handler {
 			"xds":                  p.ads.status(),
 		})
 	})
+	mux.HandleFunc("/quitquitquit", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "This endpoint requires POST", http.StatusMethodNotAllowed)
+			return
+		}
+		fmt.Fprintln(w, "OK")
+		if p.opts.quit != nil {
+			go p.opts.quit()
+		}
+	})
+	mux.HandleFunc("/drain_listeners", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "This endpoint requires POST", http.StatusMethodNotAllowed)
+			return
+		}
+		// Envoy stops accepting on the drained listeners and lets open
+		// connections finish; the emulation marks itself draining and
+		// keeps serving what is open.
+		p.store.Gauge("server.state").Set(1) // DRAINING
+		p.store.Gauge("listener_manager.total_listeners_draining").Set(int64(len(p.routing.Load().listeners)))
+		fmt.Fprintln(w, "OK")
+	})
+	mux.HandleFunc("/healthcheck/fail", func(w http.ResponseWriter, r *http.Request) {
+		p.store.Gauge("server.state").Set(1)
+		fmt.Fprintln(w, "OK")
+	})
 	mux.HandleFunc("/listeners", func(w http.ResponseWriter, r *http.Request) {
 		rt := p.routing.Load()
 		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")

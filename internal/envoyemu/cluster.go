@@ -55,6 +55,7 @@ type cluster struct {
 	typ      clusterType
 	edsName  string
 	statName string // the stat prefix's middle: alt_stat_name or name
+	addr     addressing
 	lb       lbPolicy
 	// choiceCount is least-request's number of random choices (default 2).
 	choiceCount    int
@@ -92,6 +93,7 @@ type clusterDeps struct {
 	rnd     func() uint64
 	log     *slog.Logger
 	percent func(uint32) bool
+	addr    addressing
 }
 
 // newCluster validates a CDS cluster and builds its runtime. An error NACKs
@@ -110,6 +112,7 @@ func newCluster(c *clusterv3.Cluster, d clusterDeps) (*cluster, error) {
 		choiceCount:    2,
 		rnd:            d.rnd,
 		log:            d.log,
+		addr:           d.addr,
 	}
 	if cl.name == "" {
 		return nil, fmt.Errorf("cluster without a name")
@@ -362,7 +365,7 @@ func (cl *cluster) dialAddress(address string, port uint32) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q is a name; the emulated proxy resolves no names", address)
 	}
-	t, err := LoopbackTwin(a)
+	t, err := cl.addr.mapAddr(a)
 	if err != nil {
 		return "", err
 	}
@@ -573,7 +576,7 @@ func (cl *cluster) originalDst(ctx *lbContext) (pick, bool) {
 	if ctx == nil || ctx.origDst == "" {
 		return pick{}, false
 	}
-	dial, err := twinHostPort(ctx.origDst)
+	dial, err := cl.addr.hostPort(ctx.origDst)
 	if err != nil {
 		return pick{}, false
 	}

@@ -34,6 +34,12 @@ type configState struct {
 	versions     map[string]string
 	gotCDS       bool
 	gotLDS       bool
+	// staticListeners and staticClusters are the bootstrap's: always
+	// there, never replaced by xDS (Envoy rejects a dynamic resource that
+	// reuses a static one's name).
+	staticListeners    map[string]*listenerInfo
+	staticListenersRaw map[string]*listenerv3.Listener
+	staticClusters     map[string]*cluster
 	// skipBind keeps a gateway's listeners unbound (tests of the
 	// configuration alone).
 	skipBind bool
@@ -290,21 +296,61 @@ func (c *configState) subscriptions() map[string][]string {
 	return out
 }
 
+// setStatic takes the bootstrap's static listeners and clusters.
+func (c *configState) setStatic(ls []*listenerv3.Listener, cs []*clusterv3.Cluster) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.staticListeners = map[string]*listenerInfo{}
+	c.staticListenersRaw = map[string]*listenerv3.Listener{}
+	c.staticClusters = map[string]*cluster{}
+	var errs []error
+	for _, l := range ls {
+		li, err := compileListener(l)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.staticListeners[l.GetName()], c.staticListenersRaw[l.GetName()] = li, l
+	}
+	for _, cfg := range cs {
+		cl, err := newCluster(cfg, c.p.deps())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.staticClusters[cfg.GetName()] = cl
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	c.publish()
+	return nil
+}
+
 // publish swaps in a new routing view for the data path.
 func (c *configState) publish() {
 	r := &routing{
-		listeners: c.listeners,
+		listeners: make(map[string]*listenerInfo, len(c.listeners)+len(c.staticListeners)),
 		byPort:    map[uint32][]*listenerInfo{},
 		routes:    make(map[string]*routeTable, len(c.routes)),
-		clusters:  make(map[string]*cluster, len(c.clusters)),
+		clusters:  make(map[string]*cluster, len(c.clusters)+len(c.staticClusters)),
+	}
+	for k, v := range c.listeners {
+		r.listeners[k] = v
 	}
 	for _, l := range c.listeners {
 		r.byPort[l.port] = append(r.byPort[l.port], l)
+	}
+	for k, v := range c.staticListeners {
+		r.listeners[k] = v
 	}
 	for k, v := range c.routes {
 		r.routes[k] = v
 	}
 	for k, v := range c.clusters {
+		r.clusters[k] = v
+	}
+	for k, v := range c.staticClusters {
 		r.clusters[k] = v
 	}
 	c.p.routing.Store(r)

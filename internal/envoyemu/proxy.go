@@ -60,7 +60,12 @@ type options struct {
 	sweepEvery   time.Duration
 	passthrough  http.RoundTripper
 	statusPorts  bool
+	quit         func()
 }
+
+// WithQuit makes the admin endpoint's POST /quitquitquit call quit, as
+// Envoy exits on it (pilot-agent calls it when the pod stops).
+func WithQuit(quit func()) Option { return func(o *options) { o.quit = quit } }
 
 // WithLogger sends the proxy's log (NACKs, broken streams, rejected
 // endpoints) to l. Default: discarded.
@@ -113,6 +118,10 @@ type Proxy struct {
 	store    *Store
 	ads      *adsClient
 	listenIP netip.Addr
+	addr     addressing
+	// boot is the bootstrap of a proxy inside a pod (NewFromBootstrap).
+	boot     *Bootstrap
+	inbound  sync.Map // port → http.Handler, the captured inbound ports
 	peerMeta string
 	started  time.Time
 	rndMu    sync.Mutex
@@ -156,20 +165,46 @@ func New(id Identity, xdsAddr string, opts ...Option) (*Proxy, error) {
 	if xdsAddr == "" {
 		return nil, fmt.Errorf("proxy %s: no istiod address; give the cluster's istiod gRPC address (local.ControlPlane.IstiodGRPCAddr)", id.NodeID())
 	}
+	node, err := id.node()
+	if err != nil {
+		return nil, err
+	}
+	listenIP, err := LoopbackTwin(id.IP)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %s: %w", id.NodeID(), err)
+	}
+	return newProxy(id, xdsAddr, node, listenIP, addressing{}, opts)
+}
+
+// NewFromBootstrap builds the proxy an Envoy started with bootstrap b would
+// be, inside a pod: the node, admin address, ADS target and static
+// listeners and clusters are b's, every address is dialled as it is, and a
+// sidecar takes the traffic istio-init's iptables rules capture (outbound
+// on 15001, inbound on 15006) by its original destination.
+func NewFromBootstrap(b *Bootstrap, opts ...Option) (*Proxy, error) {
+	id, err := b.Identity()
+	if err != nil {
+		return nil, err
+	}
+	o := append([]Option{WithoutStatusPorts(), WithAdminPort(int(b.Admin.Port()))}, opts...)
+	p, err := newProxy(id, b.XDS, b.Node, netip.IPv4Unspecified(), addressing{podNetwork: true}, o)
+	if err != nil {
+		return nil, err
+	}
+	p.boot = b
+	if err := p.cfg.setStatic(b.Listeners, b.Clusters); err != nil {
+		return nil, fmt.Errorf("bootstrap %s: static_resources: %w", b.Path, err)
+	}
+	return p, nil
+}
+
+func newProxy(id Identity, xdsAddr string, node *corev3.Node, listenIP netip.Addr, addr addressing, opts []Option) (*Proxy, error) {
 	o := options{adminPort: AdminPort, outboundPort: OutboundPort, clock: realClock{}, sweepEvery: 100 * time.Millisecond, statusPorts: true}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	listenIP, err := LoopbackTwin(id.IP)
-	if err != nil {
-		return nil, fmt.Errorf("proxy %s: %w", id.NodeID(), err)
-	}
-	node, err := id.node()
-	if err != nil {
-		return nil, err
 	}
 	pc, err := id.parseProxyConfig()
 	if err != nil {
@@ -184,7 +219,7 @@ func New(id Identity, xdsAddr string, opts ...Option) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy %s: peer metadata: %w", id.NodeID(), err)
 	}
 	p := &Proxy{
-		id: id, xdsAddr: xdsAddr, opts: o, node: node, store: newStore(m), listenIP: listenIP, peerMeta: pm,
+		id: id, xdsAddr: xdsAddr, opts: o, node: node, store: newStore(m), listenIP: listenIP, peerMeta: pm, addr: addr,
 		log:     o.log.With("proxy", id.NodeID()),
 		servers: map[string]*server{},
 		ready:   make(chan struct{}),
@@ -226,7 +261,7 @@ func (p *Proxy) percent(v uint32) bool {
 }
 
 func (p *Proxy) deps() clusterDeps {
-	return clusterDeps{store: p.store, clock: p.opts.clock, rnd: p.rnd, log: p.log, percent: p.percent}
+	return clusterDeps{store: p.store, clock: p.opts.clock, rnd: p.rnd, log: p.log, percent: p.percent, addr: p.addr}
 }
 
 // Identity is who the proxy is.
@@ -282,41 +317,10 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.cancel = cancel
 	p.mu.Unlock()
-	if err := p.listen("admin", p.opts.adminPort, p.adminHandler()); err != nil {
+	if err := p.bindAll(); err != nil {
+		p.closeServers()
 		cancel()
 		return err
-	}
-	if p.opts.statusPorts && p.opts.adminPort != 0 {
-		for _, sp := range []struct {
-			name string
-			port int
-		}{{"health", HealthPort}, {"prometheus", PrometheusPort}} {
-			if err := p.listen(sp.name, sp.port, p.statusHandler()); err != nil {
-				p.closeServers()
-				cancel()
-				return err
-			}
-		}
-	}
-	if p.id.Kind == Sidecar {
-		if err := p.listen("outbound", p.opts.outboundPort, http.HandlerFunc(p.serveOutbound)); err != nil {
-			p.closeServers()
-			cancel()
-			return err
-		}
-		for _, in := range p.opts.inbound {
-			h, err := p.inboundHandler(in)
-			if err != nil {
-				p.closeServers()
-				cancel()
-				return err
-			}
-			if err := p.listen("inbound_"+strconv.Itoa(in.Port), in.Port, h); err != nil {
-				p.closeServers()
-				cancel()
-				return err
-			}
-		}
 	}
 	if !p.noXDS {
 		p.wg.Add(1)
@@ -334,6 +338,71 @@ func (p *Proxy) Start(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// bindAll binds the admin endpoint and the listeners the proxy serves
+// before any configuration: for a sidecar its outbound and inbound ports;
+// inside a pod the bootstrap's static listeners and the two capture
+// listeners.
+func (p *Proxy) bindAll() error {
+	admin := netip.AddrPortFrom(p.listenIP, uint16(p.opts.adminPort))
+	if p.boot != nil {
+		admin = p.boot.Admin
+	}
+	if err := p.listenAt("admin", admin, p.adminHandler(), nil); err != nil {
+		return err
+	}
+	if p.opts.statusPorts && p.opts.adminPort != 0 {
+		for _, sp := range []struct {
+			name string
+			port int
+		}{{"health", HealthPort}, {"prometheus", PrometheusPort}} {
+			if err := p.listen(sp.name, sp.port, p.statusHandler()); err != nil {
+				return err
+			}
+		}
+	}
+	if p.boot != nil {
+		for _, name := range sortedKeys(p.cfg.staticListeners) {
+			li := p.cfg.staticListeners[name]
+			if !li.bind || li.port == 0 {
+				continue
+			}
+			h := p.gatewayHandler(name)
+			quiet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), noIstioStatsKey{}, true)))
+			})
+			if err := p.listenAt("static_"+name, netip.AddrPortFrom(li.addr, uint16(li.port)), quiet, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if p.id.Kind != Sidecar {
+		return nil
+	}
+	if p.boot != nil {
+		if err := p.listenAt("virtualOutbound", netip.AddrPortFrom(p.listenIP, OutboundPort), http.HandlerFunc(p.serveOutbound), withOriginalDst); err != nil {
+			return err
+		}
+		return p.listenAt("virtualInbound", netip.AddrPortFrom(p.listenIP, InboundCapturePort), http.HandlerFunc(p.serveCapturedInbound), withOriginalDst)
+	}
+	if err := p.listen("outbound", p.opts.outboundPort, http.HandlerFunc(p.serveOutbound)); err != nil {
+		return err
+	}
+	for _, in := range p.opts.inbound {
+		h, err := p.inboundHandler(in)
+		if err != nil {
+			return err
+		}
+		if err := p.listen("inbound_"+strconv.Itoa(in.Port), in.Port, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noIstioStatsKey marks requests of the bootstrap's own listeners
+// (readiness, Prometheus), which Istio's stats filter does not see.
+type noIstioStatsKey struct{}
 
 // sweepLoop runs the outlier detectors' interval timers.
 func (p *Proxy) sweepLoop(ctx context.Context) {
@@ -361,13 +430,20 @@ func (p *Proxy) sweepLoop(ctx context.Context) {
 
 // listen binds one listener on the proxy's address and serves h on it.
 func (p *Proxy) listen(name string, port int, h http.Handler) error {
-	addr := net.JoinHostPort(p.listenIP.String(), strconv.Itoa(port))
+	return p.listenAt(name, netip.AddrPortFrom(p.listenIP, uint16(port)), h, nil)
+}
+
+// listenAt binds one listener at ap and serves h on it; connCtx, when set,
+// is the server's ConnContext.
+func (p *Proxy) listenAt(name string, ap netip.AddrPort, h http.Handler, connCtx func(context.Context, net.Conn) context.Context) error {
+	addr := ap.String()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("proxy %s: listener %s on %s: %w", p.id.NodeID(), name, addr, err)
 	}
 	s := &server{name: name, ln: ln, srv: &http.Server{
 		Handler:           h,
+		ConnContext:       connCtx,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}}
@@ -521,7 +597,7 @@ func (e *dialError) Unwrap() error { return e.err }
 func (p *Proxy) dialer(cl *cluster) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		ts := cl.stats.t()
-		if _, err := twinHostPort(addr); err != nil {
+		if _, err := p.addr.hostPort(addr); err != nil {
 			ts.cxConnectFail.Inc()
 			return nil, &dialError{err}
 		}

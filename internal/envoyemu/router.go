@@ -39,7 +39,11 @@ func (p *Proxy) serveOutbound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hostport := r.URL.Host
-	if hostport == "" {
+	if od, ok := originalDstOf(r.Context()); ok {
+		// Captured by iptables: the connection's original destination
+		// picks the listener; the Host header picks the virtual host.
+		hostport = od.String()
+	} else if hostport == "" {
 		hostport = r.Host
 	}
 	host, portStr, ok := cutPort(hostport)
@@ -278,7 +282,7 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cl.typ == clusterOriginalDst && p.opts.passthrough != nil {
-		if _, err := twinHostPort(f.origDst); err != nil {
+		if _, err := p.addr.hostPort(f.origDst); err != nil {
 			p.passthrough(w, r, cl, f.start)
 			return
 		}
@@ -654,6 +658,9 @@ func (p *Proxy) recordSource(rt *routing, cl *cluster, h *host, r *http.Request,
 }
 
 func (p *Proxy) recordSourcePeer(rt *routing, cl *cluster, h *host, r *http.Request, code int, flags responseFlags, d time.Duration, dest *peer) {
+	if r.Context().Value(noIstioStatsKey{}) != nil {
+		return
+	}
 	if p.id.Kind != Sidecar && p.id.Labels["istio"] != "ingressgateway" {
 		// East-west gateways in passthrough report no request metrics.
 		return
@@ -723,7 +730,7 @@ func (p *Proxy) inboundHandler(in Inbound) (http.Handler, error) {
 	case in.Handler != nil:
 		app = in.Handler
 	case in.Target != "":
-		if _, err := twinHostPort(in.Target); err != nil {
+		if _, err := p.addr.hostPort(in.Target); err != nil {
 			return nil, fmt.Errorf("proxy %s: inbound port %d: target %q: %w", p.id.NodeID(), in.Port, in.Target, err)
 		}
 		app = p.appProxy(in.Target)
@@ -745,7 +752,11 @@ func (p *Proxy) inboundHandler(in Inbound) (http.Handler, error) {
 		r.Header.Del(HeaderSNI)
 		if xff := r.Header.Get("X-Forwarded-For"); xff == "" {
 			if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-				r.Header.Set("X-Forwarded-For", APIAddress(netip.MustParseAddr(h)).String())
+				a := netip.MustParseAddr(h)
+				if !p.addr.podNetwork {
+					a = APIAddress(a)
+				}
+				r.Header.Set("X-Forwarded-For", a.String())
 			}
 		}
 		if r.Header.Get("X-Request-Id") == "" {
@@ -817,11 +828,42 @@ func (s *statusRecorder) Flush() {
 	}
 }
 
+// serveCapturedInbound is Istio's virtualInbound listener (15006): a
+// connection iptables redirected from the pod's port P is served as the
+// pod's inbound port P, and its requests go on to the application at the
+// original destination.
+func (p *Proxy) serveCapturedInbound(w http.ResponseWriter, r *http.Request) {
+	od, ok := originalDstOf(r.Context())
+	if !ok {
+		localReply(w, http.StatusNotFound, "")
+		return
+	}
+	port := int(od.Port())
+	if h, ok := p.inbound.Load(port); ok {
+		h.(http.Handler).ServeHTTP(w, r)
+		return
+	}
+	h, err := p.inboundHandler(Inbound{Port: port, Target: od.String()})
+	if err != nil {
+		p.log.Error("inbound", "port", port, "err", err)
+		localReply(w, http.StatusServiceUnavailable, resetBody("remote connection failure", false))
+		return
+	}
+	v, _ := p.inbound.LoadOrStore(port, h)
+	v.(http.Handler).ServeHTTP(w, r)
+}
+
 // appProxy forwards inbound requests to the application at target, like
-// Istio's inbound cluster to 127.0.0.1:<port>.
+// Istio's inbound cluster to 127.0.0.1:<port>. Inside a pod it connects to
+// the pod's own address from 127.0.0.6, as Istio's inbound clusters do, so
+// iptables lets the connection through.
 func (p *Proxy) appProxy(target string) http.Handler {
-	dial, _ := twinHostPort(target)
+	dial, _ := p.addr.hostPort(target)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true, IdleConnTimeout: time.Hour}
+	if p.addr.podNetwork {
+		d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(InboundPassthroughSource)}}
+		tr.DialContext = d.DialContext
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out := r.Clone(r.Context())
 		out.RequestURI = ""

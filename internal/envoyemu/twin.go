@@ -42,6 +42,40 @@ func APIAddress(a netip.Addr) netip.Addr {
 	return a
 }
 
+// addressing is how a proxy reaches the addresses istiod names. On the
+// local provider (twin) every pod address maps to its loopback twin and
+// nothing else may be dialled; inside a real pod (podNetwork) addresses are
+// dialled as they are, on the pod's own network.
+type addressing struct {
+	podNetwork bool
+}
+
+// mapAddr is the address to dial for a.
+func (m addressing) mapAddr(a netip.Addr) (netip.Addr, error) {
+	if m.podNetwork {
+		if !a.IsValid() {
+			return a, fmt.Errorf("no address")
+		}
+		return a.Unmap(), nil
+	}
+	return LoopbackTwin(a)
+}
+
+// hostPort maps "ip:port" for dialing.
+func (m addressing) hostPort(hostport string) (string, error) {
+	if !m.podNetwork {
+		return twinHostPort(hostport)
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", hostport, err)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return "", fmt.Errorf("address %q: not an IP address (the emulated proxy resolves no names)", hostport)
+	}
+	return hostport, nil
+}
+
 // twinHostPort maps "ip:port" to its loopback twin, for dialing.
 func twinHostPort(hostport string) (string, error) {
 	host, port, err := net.SplitHostPort(hostport)
