@@ -86,3 +86,17 @@ type Provider interface {
 	// call after a failed or partial Up, and more than once.
 	Down(ctx context.Context) error
 }
+
+// DataPlaneDetailer is a Provider that says more about its data plane than
+// its kind: which images carried it. Reports print it next to the data plane.
+type DataPlaneDetailer interface {
+	DataPlaneDetail() string
+}
+
+// DataPlaneDetailOf is p's DataPlaneDetail, or "" when it gives none.
+func DataPlaneDetailOf(p Provider) string {
+	if d, ok := p.(DataPlaneDetailer); ok {
+		return d.DataPlaneDetail()
+	}
+	return ""
+}

@@ -82,14 +82,15 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...), fault.WithLogger(cfg.logger))
 	ctx, intr := fault.OnInterrupt(ctx, r.faults, fault.WithOutput(os.Stderr))
 	r.bus.Publish(event.New(event.RunStarted, "", "engine", event.RunInfo{
-		Scenario:     s.Metadata.Name,
-		File:         s.File,
-		Provider:     cfg.provider.Name(),
-		Clusters:     clusterNames(s),
-		DataPlane:    string(cfg.provider.DataPlane()),
-		LoadDuration: s.Spec.Load.Duration.D(),
-		DrillVersion: cfg.version,
-		ScenarioYAML: string(cfg.scenarioYAML),
+		Scenario:        s.Metadata.Name,
+		File:            s.File,
+		Provider:        cfg.provider.Name(),
+		Clusters:        clusterNames(s),
+		DataPlane:       string(cfg.provider.DataPlane()),
+		DataPlaneDetail: cluster.DataPlaneDetailOf(cfg.provider),
+		LoadDuration:    s.Spec.Load.Duration.D(),
+		DrillVersion:    cfg.version,
+		ScenarioYAML:    string(cfg.scenarioYAML),
 	}))
 
 	runErr := r.executeGuarded(ctx)

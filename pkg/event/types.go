@@ -50,13 +50,16 @@ const (
 
 // RunInfo describes a run as it starts.
 type RunInfo struct {
-	Scenario     string        `json:"scenario"`
-	File         string        `json:"file,omitempty"`
-	Provider     string        `json:"provider"`
-	Clusters     []string      `json:"clusters"`
-	DataPlane    string        `json:"dataPlane"` // "envoy" or "emulated"
-	LoadDuration time.Duration `json:"loadDuration"`
-	DrillVersion string        `json:"drillVersion,omitempty"`
+	Scenario  string   `json:"scenario"`
+	File      string   `json:"file,omitempty"`
+	Provider  string   `json:"provider"`
+	Clusters  []string `json:"clusters"`
+	DataPlane string   `json:"dataPlane"` // "envoy" or "emulated"
+	// DataPlaneDetail says what ran as the data plane when the provider
+	// says more than its kind: the images of an emulated data plane.
+	DataPlaneDetail string        `json:"dataPlaneDetail,omitempty"`
+	LoadDuration    time.Duration `json:"loadDuration"`
+	DrillVersion    string        `json:"drillVersion,omitempty"`
 	// ScenarioYAML is the scenario file as it was run, so that `drill report DIR` can
 	// evaluate the expectations again from events.jsonl alone.
 	ScenarioYAML string `json:"scenarioYAML,omitempty"`

@@ -71,6 +71,7 @@ func (ev *evaluator) metadata() {
 	rep.File = r.info.File
 	rep.Provider = r.info.Provider
 	rep.DataPlane = r.info.DataPlane
+	rep.DataPlaneDetail = r.info.DataPlaneDetail
 	rep.Clusters = r.info.Clusters
 	if rep.Clusters == nil {
 		rep.Clusters = []string{}
@@ -608,7 +609,11 @@ func (ev *evaluator) notes() {
 	r, rep := ev.r, ev.rep
 	var notes []string
 	if rep.Emulated() {
-		notes = append(notes, fmt.Sprintf("The data plane was emulated (provider %s): drill's Envoy-compatible sidecar, configured over xDS by the real istiod, stood in for Envoy. What Envoy itself decides — outlier ejection, priority spill-over, retries — happened in the emulation; run the scenario on kind or an existing cluster to see Envoy do it.", rep.Provider))
+		n := fmt.Sprintf("The data plane was emulated (provider %s): drill's Envoy-compatible sidecar, configured over xDS by the real istiod, stood in for Envoy. What Envoy itself decides — outlier ejection, priority spill-over, retries — happened in the emulation; run the scenario on kind or an existing cluster to see Envoy do it.", rep.Provider)
+		if rep.DataPlaneDetail != "" {
+			n += " What ran: " + rep.DataPlaneDetail
+		}
+		notes = append(notes, n)
 	}
 	if r.loadStarted != nil && r.info.DataPlane == "" {
 		notes = append(notes, "run.started does not say whether the data plane was Envoy or emulated.")

@@ -68,15 +68,18 @@ func (v Verdict) Mark() string {
 // each expectation with what was observed against its limit. Build makes it from the
 // run's events alone; report.json is its JSON form.
 type Report struct {
-	Schema       string   `json:"schema"`
-	Scenario     string   `json:"scenario"`
-	Description  string   `json:"description,omitempty"`
-	File         string   `json:"file,omitempty"`
-	Provider     string   `json:"provider"`
-	DataPlane    string   `json:"dataPlane"` // "envoy" or "emulated"
-	Clusters     []string `json:"clusters"`
-	Strategy     string   `json:"strategy,omitempty"`
-	DrillVersion string   `json:"drillVersion,omitempty"`
+	Schema      string `json:"schema"`
+	Scenario    string `json:"scenario"`
+	Description string `json:"description,omitempty"`
+	File        string `json:"file,omitempty"`
+	Provider    string `json:"provider"`
+	DataPlane   string `json:"dataPlane"` // "envoy" or "emulated"
+	// DataPlaneDetail is what ran as the data plane, when the provider says:
+	// the images of an emulated data plane inside Istio's proxy image.
+	DataPlaneDetail string   `json:"dataPlaneDetail,omitempty"`
+	Clusters        []string `json:"clusters"`
+	Strategy        string   `json:"strategy,omitempty"`
+	DrillVersion    string   `json:"drillVersion,omitempty"`
 
 	Verdict Verdict `json:"verdict"`
 	// Reason says why the verdict is error, or which expectations failed.

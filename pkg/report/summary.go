@@ -19,7 +19,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(&b, "**%s:** %s\n\n", verdictLabel(r.Verdict), md(r.Reason))
 	}
 	if r.Emulated() {
-		fmt.Fprintf(&b, "> **Emulated data plane.** This run used drill's Envoy emulation (provider %s), not Envoy itself. Run it on kind or an existing cluster for Envoy's own behaviour.\n\n", md(r.Provider))
+		fmt.Fprintf(&b, "> **Emulated data plane.** This run used drill's Envoy emulation (provider %s), not Envoy itself. Run it with Envoy's own images (kind pulling them, or an existing cluster) for Envoy's own behaviour.\n", md(r.Provider))
+		if r.DataPlaneDetail != "" {
+			fmt.Fprintf(&b, "> %s\n", md(r.DataPlaneDetail))
+		}
+		b.WriteString("\n")
 	}
 	if len(r.Expectations) > 0 {
 		b.WriteString("| | Expectation | Check | Observed | Limit |\n|---|---|---|---|---|\n")
