@@ -31,11 +31,13 @@ docker: ## start a Docker engine where none answers (installs docker.io when mis
 	hack/docker.sh
 
 .PHONY: images
-images: ## build the kind images without a registry (node image, kubeadm's images, Bookinfo), cached
+images: ## build the kind images without a registry (node image, kubeadm's images, Istio, MetalLB, Bookinfo), cached
 	hack/kind-images.sh
 
 .PHONY: drill
-drill: build $(if $(filter local,$(PROVIDER)),tools) ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing, DRILLFLAGS=...)
+# With PROVIDER=kind and DRILL_KIND_IMAGES=offline, the offline images are built
+# first (only what is missing or stale).
+drill: build $(if $(filter local,$(PROVIDER)),tools) $(if $(and $(filter kind,$(PROVIDER)),$(filter offline,$(DRILL_KIND_IMAGES))),images) ## run the seed drill (SCENARIO=..., PROVIDER=local|kind|existing, DRILLFLAGS=...)
 	$(DRILL) run $(SCENARIO) --provider $(PROVIDER) $(DRILLFLAGS)
 
 .PHONY: test

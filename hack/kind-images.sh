@@ -13,7 +13,14 @@
 #       from their Go modules (tools/kube, tools/kindimages);
 #   drill.local/kind-cni:v1       drill's default CNI (hack/kind/default-cni.yaml);
 #   drill.local/bookinfo/examples-bookinfo-<svc>-<version>:<tag>   drill's Go
-#       Bookinfo (hack/bookinfo), one image per workload.
+#       Bookinfo (hack/bookinfo), one image per workload;
+#   drill.local/istio/{pilot,proxyv2}:<tag>   Istio from the istio.io/istio
+#       module tools/istio pins: pilot-discovery; pilot-agent with drill's
+#       emulated Envoy (internal/envoyemu/cmd/envoy) as its envoy, since no
+#       Envoy binary can be built here. istioctl of the same module goes to
+#       the cache's bin/ (the kind provider runs it when offline);
+#   quay.io/metallb/{controller,speaker}:<version>   MetalLB from its Go module
+#       (hack/metallb-images.sh), and its manifest from the same module.
 #
 # Everything is cached: the Debian root filesystem and the binaries under
 # ~/.cache/drill/kind-images, the images in the Docker engine, each labelled with the
@@ -220,6 +227,49 @@ for w in productpage:v1 details:v1 reviews:v1 reviews:v2 reviews:v3 ratings:v1; 
 	scratch_image "$name" bookinfo /usr/local/bin/bookinfo "$svc" "$ver"
 	images+=("$name")
 done
+
+# Istio, as Istio's own Dockerfiles lay it out (docker/Dockerfile.base,
+# pilot/docker/Dockerfile.pilot and Dockerfile.proxyv2): pilot-discovery as
+# user 1337; pilot-agent as the entrypoint of proxyv2, Envoy's bootstrap
+# template where pilot-agent reads it, the istio-proxy user (uid 1337, which
+# istio-init's iptables rules exempt) and iptables for istio-init.
+istio_version="$(modversion istio istio.io/istio)"
+istio_dir="$(moddir istio istio.io/istio)"
+istio_rev="${istio_version##*-}"
+istio_tag="$(cat "$istio_dir/VERSION")-dev.$istio_rev"
+istio_hub=drill.local/istio
+istio_ldflags=""
+for kv in "buildVersion=$istio_tag" "buildGitRevision=$istio_rev" buildStatus=Clean "buildTag=$istio_tag" "buildHub=$istio_hub"; do
+	istio_ldflags+=" -X istio.io/istio/pkg/version.$kv"
+done
+for c in pilot-discovery pilot-agent istioctl; do
+	p=pilot/cmd/$c
+	[[ "$c" == istioctl ]] && p=istioctl/cmd/istioctl
+	gobuild "$root/tools/istio" "$c" "istio.io/istio/$p" "$istio_ldflags"
+done
+gobuild "$root" envoy ./internal/envoyemu/cmd/envoy
+cp -f "$bin/istioctl" "$cache/istioctl-$istio_tag"
+rm -rf "${ctx:?}"/*
+cp "$bin/pilot-discovery" "$ctx/"
+build_image "$istio_hub/pilot:$istio_tag" "$(key_of "$base_key" "$bin/pilot-discovery")" "FROM $base_image
+COPY pilot-discovery /usr/local/bin/pilot-discovery
+USER 1337:1337
+ENTRYPOINT [\"/usr/local/bin/pilot-discovery\"]" || true
+rm -rf "${ctx:?}"/*
+cp "$bin/pilot-agent" "$bin/envoy" "$istio_dir/tools/packaging/common/envoy_bootstrap.json" "$ctx/"
+chmod u+w "$ctx/envoy_bootstrap.json"
+build_image "$istio_hub/proxyv2:$istio_tag" "$(key_of "$base_key" "$bin/pilot-agent" "$bin/envoy" "$ctx/envoy_bootstrap.json")" "FROM $base_image
+RUN useradd -m --uid 1337 istio-proxy && mkdir -p /etc/istio/proxy /var/lib/istio/envoy && chown -R 1337:1337 /etc/istio/proxy
+COPY envoy_bootstrap.json /var/lib/istio/envoy/envoy_bootstrap_tmpl.json
+COPY envoy /usr/local/bin/envoy
+COPY pilot-agent /usr/local/bin/pilot-agent
+ENV ISTIO_META_ISTIO_PROXY_SHA=drill-emulated-envoy
+ENTRYPOINT [\"/usr/local/bin/pilot-agent\"]" || true
+images+=("$istio_hub/pilot:$istio_tag" "$istio_hub/proxyv2:$istio_tag")
+
+# MetalLB, from its Go module at the pinned version (hack/metallb-images.sh).
+# shellcheck disable=SC2207
+images+=($("$root/hack/metallb-images.sh" --list))
 
 # --- the node image -----------------------------------------------------------
 node_image="drill.local/kind-node:$kube_version"

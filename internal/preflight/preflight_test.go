@@ -301,6 +301,9 @@ func TestRequirementsWithoutMesh(t *testing.T) {
 	if err := CheckResources(info, Requirements(2)); err == nil {
 		t.Error("the seed with Istio fits 2 CPUs; want it refused")
 	}
+	if err := CheckResources(info, RequirementsEmulatedMesh(2)); err != nil {
+		t.Errorf("two clusters with the emulated mesh on 2 CPUs and 8 GiB: %v", err)
+	}
 	if err := CheckResources(info, RequirementsWithoutMesh(2)); err != nil {
 		t.Errorf("two clusters without a mesh on 2 CPUs and 8 GiB: %v", err)
 	}

@@ -53,6 +53,19 @@ func RequirementsWithoutMesh(clusters int) Need {
 	}
 }
 
+// RequirementsEmulatedMesh is what n kind clusters on the offline images
+// need: Istio's control plane and pilot-agents are real, but the sidecars'
+// Envoy is drill's Go emulation and Bookinfo is drill's Go Bookinfo, with
+// no JVM; a cluster holds about 1.5 GiB once running, and two fit 2 CPUs
+// (measured figures in docs/kind.md).
+func RequirementsEmulatedMesh(clusters int) Need {
+	return Need{
+		Clusters: clusters,
+		CPUs:     CPUsBase + (clusters+1)/2,
+		Memory:   MemoryBase + 2*gib*int64(clusters),
+	}
+}
+
 // CheckResources compares what the Docker engine has with need. On Docker
 // Desktop the engine's CPUs and memory are the VM's, set in its Resources
 // settings, not the host's.

@@ -44,6 +44,11 @@ const crossNetworkGateway = "cross-network-gateway"
 //     kind node maps to the host;
 //   - Istio's DNS proxy, so that ServiceEntry hostnames drill's policy defines
 //     (a failover hostname) resolve in pods.
+//   - the resource requests of Istio's demo profile (profile-demo.yaml: 10m
+//     CPU for istiod, gateways and every sidecar), so that a cluster's
+//     requests fit a laptop's Docker engine: with the default profile's
+//     (istiod 500m, 100m a proxy) the seed's Bookinfo does not schedule on a
+//     2-CPU node. Requests only place pods; they limit nothing.
 func IstioOperator(c scenario.Cluster, hub, tag string) ([]byte, error) {
 	port := func(name string, port, target int) map[string]any {
 		return map[string]any{"name": name, "port": port, "targetPort": target}
@@ -68,7 +73,9 @@ func IstioOperator(c scenario.Cluster, hub, tag string) ([]byte, error) {
 					"meshID":       MeshID,
 					"multiCluster": map[string]any{"clusterName": c.Name},
 					"network":      c.Network,
+					"proxy":        map[string]any{"resources": requests("40Mi")},
 				},
+				"pilot": map[string]any{"resources": requests("100Mi")},
 			},
 			"components": map[string]any{
 				"ingressGateways": []any{
@@ -76,6 +83,7 @@ func IstioOperator(c scenario.Cluster, hub, tag string) ([]byte, error) {
 						"name":    existing.IngressGatewayService,
 						"enabled": true,
 						"k8s": map[string]any{
+							"resources": requests("40Mi"),
 							"service": map[string]any{
 								"type": "LoadBalancer",
 								"ports": []any{
@@ -95,6 +103,7 @@ func IstioOperator(c scenario.Cluster, hub, tag string) ([]byte, error) {
 							existing.NetworkLabel: c.Network,
 						},
 						"k8s": map[string]any{
+							"resources": requests("40Mi"),
 							// Traffic through this gateway is routed inside its
 							// own network (gen-eastwest-gateway.sh).
 							"env": []any{map[string]any{"name": "ISTIO_META_REQUESTED_NETWORK_VIEW", "value": c.Network}},
@@ -114,6 +123,11 @@ func IstioOperator(c scenario.Cluster, hub, tag string) ([]byte, error) {
 		},
 	}
 	return yaml.Marshal(iop)
+}
+
+// requests is a resources block of 10m CPU and mem memory requested.
+func requests(mem string) map[string]any {
+	return map[string]any{"requests": map[string]any{"cpu": "10m", "memory": mem}}
 }
 
 // CrossNetworkGateway is samples/multicluster/expose-services.yaml: the
@@ -144,9 +158,9 @@ func (c *clusterRun) installIstio(ctx context.Context, ca *pki.MeshCA, istioctl 
 	}
 
 	if c.reused && c.istioInstalled(ctx) {
-		c.log.Info("Istio already installed; keeping it", "version", IstioVersion)
+		c.log.Info("Istio already installed; keeping it", "version", c.p.istioVersion)
 	} else {
-		iop, err := IstioOperator(c.sc, c.p.istioHub, IstioVersion)
+		iop, err := IstioOperator(c.sc, c.p.istioHub, c.p.istioVersion)
 		if err != nil {
 			return fmt.Errorf("cluster %s: %w", c.name, err)
 		}
@@ -154,13 +168,13 @@ func (c *clusterRun) installIstio(ctx context.Context, ca *pki.MeshCA, istioctl 
 		if err := os.WriteFile(iopFile, iop, 0o644); err != nil {
 			return fmt.Errorf("cluster %s: %w", c.name, err)
 		}
-		c.log.Info("installing Istio", "version", IstioVersion, "hub", c.p.istioHub, "operator", iopFile)
+		c.log.Info("installing Istio", "version", c.p.istioVersion, "hub", c.p.istioHub, "operator", iopFile)
 		start := time.Now()
 		err = istioctl.Run(ctx, c.log, "install", "-y", "-f", iopFile,
 			"--kubeconfig", c.kubeconfig, "--context", c.context,
 			"--readiness-timeout", c.p.readyTimeout.String())
 		if err != nil {
-			return fmt.Errorf("cluster %s: install Istio %s: %w; the operator is %s", c.name, IstioVersion, err, iopFile)
+			return fmt.Errorf("cluster %s: install Istio %s: %w; the operator is %s", c.name, c.p.istioVersion, err, iopFile)
 		}
 		c.log.Info("Istio installed", "took", time.Since(start).Round(time.Second))
 	}
@@ -237,8 +251,8 @@ func (c *clusterRun) istioInstalled(ctx context.Context) bool {
 	if err != nil || len(d.Spec.Template.Spec.Containers) == 0 {
 		return false
 	}
-	if !strings.HasSuffix(d.Spec.Template.Spec.Containers[0].Image, ":"+IstioVersion) {
-		c.log.Info("istiod runs another version; installing the pinned one", "image", d.Spec.Template.Spec.Containers[0].Image, "version", IstioVersion)
+	if !strings.HasSuffix(d.Spec.Template.Spec.Containers[0].Image, ":"+c.p.istioVersion) {
+		c.log.Info("istiod runs another version; installing the pinned one", "image", d.Spec.Template.Spec.Containers[0].Image, "version", c.p.istioVersion)
 		return false
 	}
 	found, err := existing.VerifyIstio(ctx, c.kube, existing.IstioWant{Cluster: c.name, Ingress: true, EastWest: true})

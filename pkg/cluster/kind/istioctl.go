@@ -61,8 +61,9 @@ type Istioctl struct {
 	Version string
 }
 
-// semver finds the first version number in istioctl's output.
-var semver = regexp.MustCompile(`\b(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)\b`)
+// semver finds the first version number in istioctl's output: a release
+// (1.31.1) or a development build named after its branch (1.31-dev.SHA).
+var semver = regexp.MustCompile(`\b(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?)\b`)
 
 // istioctlMu serialises extraction into the cache directory between
 // providers of one process.

@@ -2,9 +2,11 @@ package kind
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/meshdrill/drill/internal/bookinfo"
@@ -34,6 +36,17 @@ const (
 	// OfflineBookinfoRegistry holds Bookinfo's images built from drill's Go
 	// Bookinfo, under upstream's image names and tag, preloaded in the node.
 	OfflineBookinfoRegistry = "drill.local/bookinfo"
+
+	// OfflineIstioHub holds Istio's pilot and proxyv2 images built from the
+	// istio.io/istio module tools/istio pins; proxyv2's envoy is drill's
+	// emulated Envoy. They are preloaded in the node image.
+	OfflineIstioHub = "drill.local/istio"
+	// OfflineIstioVersion is their tag and the version of the istioctl
+	// built with them: the module's release branch (its VERSION file) and
+	// commit, as Istio names development builds. It is not the release
+	// IstioVersion: no Istio release is on the module proxy (a test checks
+	// the commit against tools/istio/go.mod).
+	OfflineIstioVersion = "1.31-dev.eed52ebb66ad"
 
 	// buildImagesCommand is what builds the offline images.
 	buildImagesCommand = "make docker images (hack/docker.sh, hack/kind-images.sh)"
@@ -67,10 +80,67 @@ func (p *Provider) applyImages() error {
 		if p.bookinfoImages[0] == "" {
 			p.bookinfoImages = [2]string{OfflineBookinfoRegistry, bookinfo.Tag}
 		}
+		if p.istioHub == IstioHub {
+			p.istioHub = OfflineIstioHub
+		}
+		p.istioVersion = OfflineIstioVersion
 	default:
 		return fmt.Errorf("kind provider: images %q (%s or --kind-images): use %s or %s", p.images, ImagesEnv, ImagesOffline, ImagesPull)
 	}
 	return nil
+}
+
+// OfflineCacheDir is where make images keeps what it built besides images:
+// istioctl and MetalLB's manifest (hack/kind-images.sh, $DRILL_KIND_IMAGES_CACHE
+// or the user's cache directory).
+func OfflineCacheDir() (string, error) {
+	if d := os.Getenv("DRILL_KIND_IMAGES_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "drill", "kind-images"), nil
+}
+
+// offlineIstioctl is the istioctl make images built, checked to be of
+// OfflineIstioVersion.
+func offlineIstioctl(ctx context.Context) (*Istioctl, error) {
+	dir, err := OfflineCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "istioctl-"+OfflineIstioVersion)
+	if _, err := os.Stat(path); err != nil {
+		return nil, preflight.Fail("build it: "+buildImagesCommand, "no istioctl %s at %s", OfflineIstioVersion, path)
+	}
+	got, err := istioctlVersion(ctx, path)
+	if err != nil {
+		return nil, preflight.Fail("rebuild it: "+buildImagesCommand, "%v", err)
+	}
+	if got != OfflineIstioVersion {
+		return nil, preflight.Fail("rebuild it: "+buildImagesCommand, "%s reports version %s, not %s", path, got, OfflineIstioVersion)
+	}
+	return &Istioctl{Path: path, Version: got}, nil
+}
+
+// offlineMetalLBManifest is MetalLB's manifest make images took from the
+// MetalLB module, checked against the pinned checksum of the release's file.
+func offlineMetalLBManifest() ([]byte, string, error) {
+	dir, err := OfflineCacheDir()
+	if err != nil {
+		return nil, "", err
+	}
+	path := filepath.Join(dir, "metallb-native-"+MetalLBVersion+".yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", preflight.Fail("build it: "+buildImagesCommand, "no MetalLB %s manifest at %s", MetalLBVersion, path)
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(b)); sum != metallbManifestSHA256 {
+		return nil, "", preflight.Fail("rebuild it: "+buildImagesCommand, "%s has sha256 %s, not the pinned %s of MetalLB %s", path, sum, metallbManifestSHA256, MetalLBVersion)
+	}
+	return b, path, nil
 }
 
 // checkOfflineImage checks that an image make images builds is in the engine.

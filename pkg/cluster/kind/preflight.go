@@ -62,7 +62,7 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		{Name: "resources", After: []string{"docker"}, Run: func(context.Context) (string, error) {
 			need := preflight.Requirements(n)
 			if p.offline() {
-				need = preflight.RequirementsWithoutMesh(n)
+				need = preflight.RequirementsEmulatedMesh(n)
 			}
 			return fmt.Sprintf("%d clusters need %d CPUs and %s; the engine has %d and %s",
 				n, need.CPUs, preflight.FormatBytes(need.Memory), info.NCPU, preflight.FormatBytes(info.MemTotal)), preflight.CheckResources(info, need)
@@ -117,6 +117,13 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		// Downloads come after the Docker checks: a machine that cannot run
 		// the clusters does not need them.
 		{Name: "istioctl", After: []string{"docker", "docker-engine", "resources"}, Run: func(ctx context.Context) (string, error) {
+			if p.offline() {
+				var err error
+				if art.istioctl, err = offlineIstioctl(ctx); err != nil {
+					return "", err
+				}
+				return "istioctl " + art.istioctl.Version + " (offline, built from tools/istio) at " + art.istioctl.Path, nil
+			}
 			a, err := IstioctlArtifact(p.istioReleases, IstioVersion, runtime.GOOS, runtime.GOARCH)
 			if err != nil {
 				return "", err
@@ -127,6 +134,14 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 			return "istioctl " + art.istioctl.Version + " at " + art.istioctl.Path, nil
 		}},
 		{Name: "metallb", After: []string{"docker", "docker-engine", "resources"}, Run: func(ctx context.Context) (string, error) {
+			if p.offline() {
+				var path string
+				var err error
+				if art.metallb, path, err = offlineMetalLBManifest(); err != nil {
+					return "", err
+				}
+				return "MetalLB " + MetalLBVersion + " manifest (offline, from its Go module; pinned checksum) at " + path, nil
+			}
 			path, err := Fetch(ctx, p.http, p.binDir, MetalLBArtifact(p.metallbReleases), p.log)
 			if err != nil {
 				return "", err
@@ -136,11 +151,6 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 			}
 			return "MetalLB " + MetalLBVersion + " manifest at " + path, nil
 		}},
-	}
-	if p.offline() {
-		// Nothing to download: the offline images install neither MetalLB nor
-		// Istio yet.
-		checks = slices.DeleteFunc(checks, func(c preflight.Check) bool { return c.Name == "istioctl" || c.Name == "metallb" })
 	}
 	if err := preflight.Run(ctx, checks, preflight.WithLogger(p.log)); err != nil {
 		return nil, err

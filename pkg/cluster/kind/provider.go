@@ -82,6 +82,7 @@ type Provider struct {
 	ingressMode     IngressMode
 	ingressChosen   bool // the user chose ingressMode; preflight never changes it
 	istioHub        string
+	istioVersion    string
 	bookinfoImages  [2]string
 	istioReleases   string
 	metallbReleases string
@@ -187,6 +188,7 @@ func New(opts ...Option) *Provider {
 		nodeImage:       NodeImage,
 		ingressMode:     DefaultIngressMode(),
 		istioHub:        IstioHub,
+		istioVersion:    IstioVersion,
 		istioReleases:   IstioReleases,
 		metallbReleases: MetalLBReleases,
 		createTimeout:   DefaultCreateTimeout,
@@ -273,12 +275,25 @@ func Registration() cluster.Registration {
 	}}
 }
 
-// DataPlane is real Envoy: the clusters run Istio's proxy image with Envoy in it.
+// DataPlane is real Envoy: the clusters run Istio's proxy image with Envoy
+// in it. With the offline images it is drill's emulated Envoy, run by the
+// real pilot-agent in the proxy image make images builds.
 func (p *Provider) DataPlane() cluster.DataPlane {
 	if p.offline() {
-		return cluster.DataPlaneNone
+		return cluster.DataPlaneEmulated
 	}
 	return cluster.DataPlaneEnvoy
+}
+
+// DataPlaneDetail names the images of an emulated data plane: drill's Envoy
+// emulation as the envoy of the proxy image make images built, run by that
+// image's real pilot-agent.
+func (p *Provider) DataPlaneDetail() string {
+	if !p.offline() {
+		return ""
+	}
+	return fmt.Sprintf("kind clusters of node image %s; Istio %s from %s (pilot, proxyv2); in proxyv2 the real pilot-agent ran drill's emulated Envoy as its envoy (no Envoy binary was available).",
+		p.nodeImage, p.istioVersion, p.istioHub)
 }
 
 // KindName is the kind cluster that runs scenario cluster name.
@@ -314,7 +329,7 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 	if err != nil {
 		return nil, err
 	}
-	p.log.Info("kind provider", "clusters", len(runs), "node image", p.nodeImage, "istio", IstioVersion,
+	p.log.Info("kind provider", "clusters", len(runs), "node image", p.nodeImage, "istio", p.istioVersion,
 		"metallb", MetalLBVersion, "kind library", LibraryVersion(), "state", p.stateDir, "ingress", p.ingressMode)
 
 	art, err := p.preflight(ctx, s)
@@ -350,12 +365,12 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 		return nil, err
 	}
 
-	switch {
-	case p.offline() && len(runs) > 1:
+	if p.offline() && len(runs) > 1 {
 		if err := p.routeClusters(ctx, runs); err != nil {
 			return nil, err
 		}
-	case len(runs) > 1:
+	}
+	if len(runs) > 1 {
 		if err := p.linkClusters(ctx, runs); err != nil {
 			return nil, err
 		}
@@ -441,10 +456,6 @@ func (c *clusterRun) bringUp(ctx context.Context, ca *pki.MeshCA, art *artifacts
 	}
 	if err := c.connect(); err != nil {
 		return err
-	}
-	if c.p.offline() {
-		c.log.Warn("not installing MetalLB and Istio: the images make images builds have none yet; Bookinfo runs without sidecars and no mesh policy can be applied")
-		return nil
 	}
 	subnet, gateway, err := kindSubnet(ctx, c.p.dockerBin)
 	if err != nil {
@@ -612,10 +623,6 @@ func (c *clusterRun) installBookinfo(ctx context.Context, s *scenario.Scenario) 
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.name, err)
 	}
-	if c.p.offline() {
-		// No Istio to route them: its Gateway and VirtualService have no API.
-		set.Gateway, set.VirtualService = nil, nil
-	}
 	c.log.Info("installing Bookinfo", "namespace", s.Spec.Namespace, "deployments", set.DeploymentNames())
 	start := time.Now()
 	if err := bookinfo.Apply(ctx, c.name, c.kube, c.dyn, set, bookinfo.WithTimeout(c.p.bookinfoTimeout), bookinfo.WithLogger(c.log)); err != nil {
@@ -628,12 +635,7 @@ func (c *clusterRun) installBookinfo(ctx context.Context, s *scenario.Scenario) 
 // cluster is the engine's view of the cluster.
 func (c *clusterRun) cluster() *cluster.Cluster {
 	opts := []existing.AccessOption{existing.WithAccessLogger(c.log), existing.WithAddressTimeout(c.p.readyTimeout)}
-	if c.p.offline() {
-		name := c.name
-		opts = append(opts, existing.WithIngressResolver(func(context.Context) (string, error) {
-			return "", fmt.Errorf("cluster %s has no ingress gateway: the offline images run no Istio yet", name)
-		}))
-	} else if c.p.ingressMode == IngressHostPort {
+	if c.p.ingressMode == IngressHostPort {
 		container := c.kindName + "-control-plane"
 		docker := c.p.dockerBin
 		opts = append(opts, existing.WithIngressResolver(func(ctx context.Context) (string, error) {
