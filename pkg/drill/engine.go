@@ -257,6 +257,7 @@ func (r *run) execute(ctx context.Context) error {
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
+	r.warmUp(ctx)
 
 	obsCtx, stopObservers := context.WithCancel(ctx)
 	obs, err := r.startObservers(obsCtx)

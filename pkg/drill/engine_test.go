@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,13 +70,35 @@ func TestSeedDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var failover, reverted bool
+	var failover, reverted, loadStarted bool
+	warmed := map[string]event.Warmup{}
 	for _, e := range events {
 		failover = failover || e.Type == event.FailoverDetected
 		reverted = reverted || e.Type == event.FaultReverted
+		loadStarted = loadStarted || e.Type == event.LoadStarted
+		if e.Type == event.LoadWarmup {
+			var w event.Warmup
+			if err := e.Decode(&w); err != nil {
+				t.Fatal(err)
+			}
+			if loadStarted {
+				t.Errorf("warm-up of %s after load.started", w.Cluster)
+			}
+			warmed[w.Cluster] = w
+		}
 	}
 	if !failover || !reverted {
 		t.Errorf("failover detected %v, fault reverted %v; want both", failover, reverted)
+	}
+	// Every cluster's path, the backup's too, was warmed before the load,
+	// and the report says so.
+	for _, c := range s.Spec.Clusters {
+		if w := warmed[c.Name]; w.Requests == 0 || w.OK != w.Requests {
+			t.Errorf("warm-up of %s: %+v, want every request answered", c.Name, w)
+		}
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "warmed every cluster's path") }) {
+		t.Errorf("the report's notes do not mention the warm-up: %q", rep.Notes)
 	}
 	// Plain progress lines, as CI logs get them.
 	if !strings.Contains(progress.String(), "step reviews-down") {

@@ -19,6 +19,9 @@ const (
 	LoadStarted  Type = "load.started"
 	LoadWindow   Type = "load.window"
 	LoadFinished Type = "load.finished"
+	// LoadWarmup: Warmup, one per cluster, before load.started: requests that
+	// warmed a cluster's path and are not counted in the load.
+	LoadWarmup Type = "load.warmup"
 
 	// FaultApplied / FaultReverted / FaultRevertFailed: Fault.
 	FaultApplied      Type = "fault.applied"
@@ -63,6 +66,18 @@ type RunInfo struct {
 	// ScenarioYAML is the scenario file as it was run, so that `drill report DIR` can
 	// evaluate the expectations again from events.jsonl alone.
 	ScenarioYAML string `json:"scenarioYAML,omitempty"`
+}
+
+// Warmup is the warm-up of one cluster's path before the load: Requests sent
+// to its ingress at the load's target, OK of them answered 2xx, the slowest
+// in MaxSeconds. They are not part of the load's figures.
+type Warmup struct {
+	Cluster    string  `json:"cluster"`
+	URL        string  `json:"url"`
+	Requests   int     `json:"requests"`
+	OK         int     `json:"ok"`
+	MaxSeconds float64 `json:"maxSeconds"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // RunResult closes a run.

@@ -615,6 +615,20 @@ func (ev *evaluator) notes() {
 		}
 		notes = append(notes, n)
 	}
+	if len(r.warmups) > 0 {
+		var parts []string
+		for _, w := range r.warmups {
+			p := fmt.Sprintf("%s %d of %d answered", w.Cluster, w.OK, w.Requests)
+			if w.OK > 0 {
+				p += fmt.Sprintf(", slowest %s", formatSeconds(w.MaxSeconds))
+			}
+			if w.Error != "" {
+				p += " (" + w.Error + ")"
+			}
+			parts = append(parts, p)
+		}
+		notes = append(notes, fmt.Sprintf("Before the load, drill warmed every cluster's path with requests to its ingress at the load's target, not counted in the load: %s.", strings.Join(parts, "; ")))
+	}
 	if r.loadStarted != nil && r.info.DataPlane == "" {
 		notes = append(notes, "run.started does not say whether the data plane was Envoy or emulated.")
 	}

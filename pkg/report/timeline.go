@@ -21,6 +21,7 @@ type run struct {
 	loadStarted  *event.Event
 	loadInfo     event.LoadInfo
 	loadFinished *event.Window
+	warmups      []event.Warmup
 	windows      []event.Window
 
 	steps  []stepRec
@@ -114,6 +115,11 @@ func read(events []event.Event) *run {
 			var w event.Window
 			if decode(e, &w) {
 				r.loadFinished = &w
+			}
+		case event.LoadWarmup:
+			var w event.Warmup
+			if decode(e, &w) {
+				r.warmups = append(r.warmups, w)
 			}
 		case event.StepStarted:
 			var st event.Step

@@ -3,7 +3,10 @@ package kind
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -28,10 +31,15 @@ import (
 
 // TestKindOffline runs on real kind clusters made from the node image make
 // images builds: the kind provider brings up the seed scenario's two clusters
-// with drill's Bookinfo on real kubelets; reviews scaled to zero with
-// pkg/fault empties its endpoints and the revert brings them back; each
-// cluster's node reaches the other cluster's pods and services through the
-// routes the provider adds; and Down leaves no cluster behind.
+// with MetalLB, Istio multi-primary on two networks and drill's Bookinfo with
+// sidecars on real kubelets — every proxy the real pilot-agent running drill's
+// emulated Envoy, with istio-init's iptables capture. Requests through
+// cluster1's ingress gateway reach reviews; reviews scaled to zero with
+// pkg/fault empties its endpoints, and the same requests are then served by
+// cluster2's reviews through both clusters' east-west gateways; the revert
+// brings the endpoints back. Each cluster's node reaches the other cluster's
+// pods and services through the routes the provider adds, and Down leaves no
+// cluster behind.
 //
 // It needs a Docker engine (make docker) and the offline images (make images),
 // and says so when it skips.
@@ -78,23 +86,60 @@ func TestKindOffline(t *testing.T) {
 			}
 		}
 	}()
-	if p.DataPlane() != cluster.DataPlaneNone || clusters[0].DataPlane != cluster.DataPlaneNone {
-		t.Errorf("data plane %s, want %s: the offline images run no mesh yet", clusters[0].DataPlane, cluster.DataPlaneNone)
+	if p.DataPlane() != cluster.DataPlaneEmulated || clusters[0].DataPlane != cluster.DataPlaneEmulated {
+		t.Errorf("data plane %s, want %s: Istio's proxy image with drill's emulated Envoy", clusters[0].DataPlane, cluster.DataPlaneEmulated)
 	}
 
 	c1, c2 := clusters[0], clusters[1]
-	ictx, icancel := context.WithTimeout(ctx, 10*time.Second)
-	if _, err := c1.Access.Ingress(ictx); err == nil || !strings.Contains(err.Error(), "no ingress gateway") {
-		t.Errorf("ingress of a cluster without Istio: %v, want at once an error saying there is no ingress gateway", err)
+	ingress, err := c1.Access.Ingress(ctx)
+	if err != nil {
+		t.Fatalf("ingress of %s: %v", c1.Name, err)
 	}
-	icancel()
 	ns := s.Spec.Namespace
+	reviewsPods := func(c *cluster.Cluster) []string {
+		pods, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=reviews"})
+		if err != nil {
+			t.Fatalf("reviews pods of %s: %v", c.Name, err)
+		}
+		var names []string
+		for _, p := range pods.Items {
+			names = append(names, p.Name)
+		}
+		return names
+	}
 	testenv := env.NewWithConfig(envconf.New().WithKubeconfigFile(c1.Kubeconfig).WithNamespace(ns))
 	reviews := features.New("reviews in "+c1.Name).
 		Assess("Bookinfo runs on the real kubelet", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 			for _, d := range []string{"productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2"} {
 				if err := wait.For(conditions.New(cfg.Client().Resources()).DeploymentAvailable(d, ns), wait.WithTimeout(2*time.Minute)); err != nil {
 					t.Fatalf("deployment %s/%s never became available: %v", ns, d, err)
+				}
+			}
+			// Every pod has Istio's sidecar from the offline proxy image, ready:
+			// pilot-agent's readiness probe passed through the emulated Envoy.
+			var pods corev1.PodList
+			if err := cfg.Client().Resources(ns).List(ctx, &pods); err != nil {
+				t.Fatal(err)
+			}
+			for _, pod := range pods.Items {
+				ok := false
+				for _, cs := range pod.Status.ContainerStatuses {
+					if cs.Name == "istio-proxy" && cs.Ready && strings.HasPrefix(cs.Image, OfflineIstioHub+"/proxyv2:") {
+						ok = true
+					}
+				}
+				if !ok && pod.DeletionTimestamp == nil {
+					t.Errorf("pod %s has no ready istio-proxy of %s/proxyv2: %+v", pod.Name, OfflineIstioHub, pod.Status.ContainerStatuses)
+				}
+			}
+			return ctx
+		}).
+		Assess("the ingress gateway and the sidecars serve Bookinfo", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			all := append(reviewsPods(c1), reviewsPods(c2)...)
+			who := reviewsVia(ctx, t, ingress, 10)
+			for _, w := range who {
+				if !slices.Contains(all, w) {
+					t.Errorf("reviews answered from pod %q, which is neither cluster's", w)
 				}
 			}
 			return ctx
@@ -115,6 +160,20 @@ func TestKindOffline(t *testing.T) {
 			if err := wait.For(func(ctx context.Context) (bool, error) { return readyEndpoints(ctx, t, r, "reviews") == 0, nil },
 				wait.WithTimeout(2*time.Minute), wait.WithInterval(200*time.Millisecond)); err != nil {
 				t.Fatalf("reviews still has ready endpoints after scaling to zero: %v", err)
+			}
+			// Now only cluster2 has reviews: cluster1's productpage reaches it
+			// through the east-west gateways, as Istio's multi-network mesh
+			// routes it (SNI passthrough on 15443).
+			remote := reviewsPods(c2)
+			if err := wait.For(func(ctx context.Context) (bool, error) {
+				for _, w := range reviewsVia(ctx, t, ingress, 5) {
+					if !slices.Contains(remote, w) {
+						return false, nil
+					}
+				}
+				return true, nil
+			}, wait.WithTimeout(time.Minute), wait.WithInterval(time.Second)); err != nil {
+				t.Errorf("with reviews gone from %s, its productpage is not served by %s's reviews %v: %v", c1.Name, c2.Name, remote, err)
 			}
 			if err := f.Revert(ctx); err != nil {
 				t.Fatalf("revert: %v", err)
@@ -145,6 +204,38 @@ func TestKindOffline(t *testing.T) {
 			t.Errorf("GET http://%s:9080/reviews/0 from %s: %q, want an answer from a reviews pod of %s", addr, node, out, c2.Name)
 		}
 	}
+}
+
+// reviewsVia asks cluster1's ingress gateway n times for product 0's
+// reviews (Bookinfo's Gateway routes /api/v1/products to productpage, which
+// asks reviews) and returns the reviews pod of each answer.
+func reviewsVia(ctx context.Context, t *testing.T, ingress string, n int) []string {
+	t.Helper()
+	var who []string
+	for range n {
+		var body []byte
+		err := wait.For(func(ctx context.Context) (bool, error) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ingress+"/api/v1/products/0/reviews", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false, nil
+			}
+			defer resp.Body.Close()
+			body, _ = io.ReadAll(resp.Body)
+			return resp.StatusCode == http.StatusOK, nil
+		}, wait.WithContext(ctx), wait.WithTimeout(time.Minute), wait.WithInterval(500*time.Millisecond))
+		if err != nil {
+			t.Fatalf("GET %s/api/v1/products/0/reviews never answered 200: %v; last body %q", ingress, err, body)
+		}
+		var r struct {
+			PodName string `json:"podname"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || r.PodName == "" {
+			t.Fatalf("reviews answer %q has no podname: %v", body, err)
+		}
+		who = append(who, r.PodName)
+	}
+	return who
 }
 
 // readyEndpoints counts the ready endpoints of a service's EndpointSlices.
