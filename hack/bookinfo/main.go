@@ -44,12 +44,19 @@ func run(args []string) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// Calls to other services keep their connections, as upstream's
+	// workloads do (Python requests sessions, JAX-RS clients): Go's default
+	// transport keeps two idle connections a host, so under load most calls
+	// would open a new one, through the sidecar's capture every time.
+	out := http.DefaultTransport.(*http.Transport).Clone()
+	out.MaxIdleConnsPerHost = 64
 	h, err := app.New(args[0], args[1], app.Env{
 		Cluster:   vars["CLUSTER_NAME"],
 		Namespace: vars["POD_NAMESPACE"],
 		Pod:       vars["HOSTNAME"],
 		Vars:      vars,
 		Log:       log,
+		Outbound:  out,
 	})
 	if err != nil {
 		return err

@@ -291,7 +291,7 @@ func podTrouble(ctx context.Context, kube kubernetes.Interface, d *appsv1.Deploy
 		if podReady(&p) {
 			continue
 		}
-		out = append(out, "pod "+p.Name+": "+podWhy(&p))
+		out = append(out, "pod "+p.Name+": "+Diagnose(ctx, kube, &p))
 	}
 	sort.Strings(out)
 	return out

@@ -72,3 +72,51 @@ func TestImagesMode(t *testing.T) {
 		t.Fatalf("an unknown mode: %v, want an error naming %s", p.imagesErr, ImagesEnv)
 	}
 }
+
+// TestIstioctlVersionOutput: the version istioctl prints is read for a
+// release and for a development build such as the offline one.
+func TestIstioctlVersionOutput(t *testing.T) {
+	for out, want := range map[string]string{
+		"client version: 1.31.1\n":                  "1.31.1",
+		"client version: " + OfflineIstioVersion:    OfflineIstioVersion,
+		"client version: 1.32.0-beta.1\n":           "1.32.0-beta.1",
+		"1.31-alpha.0123456789abcdef0123456789abcd": "1.31-alpha.0123456789abcdef0123456789abcd",
+	} {
+		m := semver.FindStringSubmatch(out)
+		if m == nil || m[1] != want {
+			t.Errorf("%q: read %v, want %s", out, m, want)
+		}
+	}
+	if m := semver.FindStringSubmatch("no version here"); m != nil {
+		t.Errorf("found a version in text without one: %v", m)
+	}
+}
+
+// TestOfflineArtifactsErrors: without what make images leaves in the cache,
+// the preflight names the command that builds it.
+func TestOfflineArtifactsErrors(t *testing.T) {
+	t.Setenv("DRILL_KIND_IMAGES_CACHE", t.TempDir())
+	if _, err := offlineIstioctl(t.Context()); err == nil || !strings.Contains(err.Error(), "make docker images") {
+		t.Errorf("no istioctl in the cache: %v, want an error naming make images", err)
+	}
+	if _, _, err := offlineMetalLBManifest(); err == nil || !strings.Contains(err.Error(), "make docker images") {
+		t.Errorf("no MetalLB manifest in the cache: %v, want an error naming make images", err)
+	}
+	dir, _ := OfflineCacheDir()
+	if err := os.WriteFile(filepath.Join(dir, "metallb-native-"+MetalLBVersion+".yaml"), []byte("not the release's bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := offlineMetalLBManifest(); err == nil || !strings.Contains(err.Error(), metallbManifestSHA256) {
+		t.Errorf("a manifest of other bytes: %v, want an error naming the pinned checksum", err)
+	}
+	data, err := os.ReadFile("testdata/metallb-native-" + MetalLBVersion + ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "metallb-native-"+MetalLBVersion+".yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := offlineMetalLBManifest(); err != nil || len(got) != len(data) {
+		t.Errorf("the release's manifest: %v", err)
+	}
+}

@@ -159,9 +159,36 @@ func (c *clusterRun) waitRemoteSynced(ctx context.Context, want []string, timeou
 		return len(missing) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w (istiod reports %v, last error %v); see `kubectl --kubeconfig %s -n %s logs %s`",
-			err, missing, lastErr, c.kubeconfig, existing.IstioNamespace, pod)
+		return fmt.Errorf("%w (istiod reports %v unsynced%s, last error %v); see `kubectl --kubeconfig %s -n %s logs %s`",
+			err, missing, c.remoteSecretsMissing(ctx, missing), lastErr, c.kubeconfig, existing.IstioNamespace, pod)
 	}
 	c.log.Info("istiod reads every cluster", "clusters", want)
 	return nil
+}
+
+// remoteSecretsMissing says, for clusters istiod has not synced, whether
+// their remote secret is missing or present but not (yet) usable.
+func (c *clusterRun) remoteSecretsMissing(ctx context.Context, clusters []string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var out []string
+	for _, name := range clusters {
+		if name == c.name {
+			continue
+		}
+		secret := remoteSecretPrefix + name
+		s, err := c.kube.CoreV1().Secrets(existing.IstioNamespace).Get(ctx, secret, metav1.GetOptions{})
+		switch {
+		case err != nil:
+			out = append(out, fmt.Sprintf("no remote secret %s/%s for cluster %s (%v)", existing.IstioNamespace, secret, name, err))
+		case s.Labels[MultiClusterLabel] != "true":
+			out = append(out, fmt.Sprintf("remote secret %s/%s lacks the label %s=true istiod watches", existing.IstioNamespace, secret, MultiClusterLabel))
+		default:
+			out = append(out, fmt.Sprintf("remote secret %s/%s is there: istiod cannot reach or read cluster %s's API server with it", existing.IstioNamespace, secret, name))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(out, "; ")
 }

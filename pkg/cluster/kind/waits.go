@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/wait"
 	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 
+	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
 )
 
@@ -103,10 +104,11 @@ func ignoreNotFound(f apiwait.ConditionWithContextFunc) apiwait.ConditionWithCon
 }
 
 // podTrouble describes the pods of a workload that are not ready, for a
-// timeout message: an image that cannot be pulled is the usual cause on a
-// laptop.
+// timeout message: the pod's state and warning events (an image that cannot
+// be pulled is the usual cause on a laptop), what its containers last
+// logged, and for a proxy pilot-agent's readiness reason.
 func (c *clusterRun) podTrouble(ctx context.Context, ns, app string) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -114,23 +116,21 @@ func (c *clusterRun) podTrouble(ctx context.Context, ns, app string) string {
 	}
 	var out string
 	for _, p := range pods.Items {
-		if !hasPrefixWord(p.Name, app) {
+		if !hasPrefixWord(p.Name, app) || podIsReady(&p) {
 			continue
 		}
-		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
-			if w := cs.State.Waiting; w != nil && w.Reason != "" {
-				out += fmt.Sprintf("; pod %s container %s is waiting: %s %s", p.Name, cs.Name, w.Reason, w.Message)
-			}
-		}
-		if p.Status.Phase == corev1.PodPending {
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
-					out += fmt.Sprintf("; pod %s is not scheduled: %s", p.Name, cond.Message)
-				}
-			}
-		}
+		out += fmt.Sprintf("; pod %s: %s", p.Name, bookinfo.Diagnose(ctx, c.kube, &p))
 	}
 	return out
+}
+
+func podIsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func hasPrefixWord(name, prefix string) bool {
