@@ -32,7 +32,7 @@ func Diagnose(ctx context.Context, kube kubernetes.Interface, p *corev1.Pod) str
 	}); err == nil {
 		var warn []corev1.Event
 		for _, e := range evs.Items {
-			if e.Type == corev1.EventTypeWarning {
+			if e.Type == corev1.EventTypeWarning && e.InvolvedObject.Name == p.Name {
 				warn = append(warn, e)
 			}
 		}

@@ -61,9 +61,17 @@ type Access interface {
 	EnvoyAdmin(ctx context.Context, namespace, pod string) (*Admin, error)
 }
 
-// Admin is an open way to one Envoy's admin endpoint.
+// PodForwarder is an Access that also opens a way to any port of a pod: for
+// requests that must reach a workload in a cluster whose ingress does not
+// serve it (the warm-up of a backup cluster).
+type PodForwarder interface {
+	PodPort(ctx context.Context, namespace, pod string, port int) (*Admin, error)
+}
+
+// Admin is an open way to one port of a pod: Envoy's admin endpoint
+// (EnvoyAdmin), or any port (PodForwarder).
 type Admin struct {
-	// URL is the base URL of the admin endpoint, e.g. http://127.0.0.1:41234.
+	// URL is the base URL of the way, e.g. http://127.0.0.1:41234.
 	URL string
 	// Client is the HTTP client to use for it.
 	Client *http.Client

@@ -8,6 +8,11 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshdrill/drill/internal/bookinfo"
+	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/event"
 )
 
@@ -21,11 +26,13 @@ const warmupRequests = 20
 // take seconds.
 const warmupTimeout = 10 * time.Second
 
-// warmUp sends warmupRequests requests to the load target through every
-// cluster's ingress, one cluster after the other, and records each
-// cluster's outcome (event.LoadWarmup). The answers are not part of the load;
-// a cluster that cannot be warmed is reported, not fatal: the load's own
-// figures will show what a cold path costs.
+// warmUp sends warmupRequests requests for the load target through every
+// cluster, one cluster after the other, and records each cluster's outcome
+// (event.LoadWarmup): a cluster with an ingress through it; a cluster
+// without one — a backup — straight to its own productpage, whose calls go
+// on through its sidecar to its own reviews. The answers are not part of
+// the load; a cluster that cannot be warmed is reported, not fatal: the
+// load's own figures will show what a cold path costs.
 func (r *run) warmUp(ctx context.Context) {
 	t := r.s.Spec.Load.Target
 	client := &http.Client{Timeout: warmupTimeout}
@@ -36,11 +43,9 @@ func (r *run) warmUp(ctx context.Context) {
 			continue
 		}
 		w := event.Warmup{Cluster: sc.Name}
-		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		base, err := c.Access.Ingress(ictx)
-		cancel()
+		base, host, closeWay, err := r.warmupWay(ctx, c, sc.Ingress)
 		if err != nil {
-			w.Error = "no ingress: " + err.Error()
+			w.Error = err.Error()
 			r.bus.Publish(event.New(event.LoadWarmup, sc.Name, "engine", w))
 			continue
 		}
@@ -48,15 +53,15 @@ func (r *run) warmUp(ctx context.Context) {
 		var last string
 		for range warmupRequests {
 			if ctx.Err() != nil {
-				return
+				break
 			}
 			req, err := http.NewRequestWithContext(ctx, t.Method, w.URL, nil)
 			if err != nil {
 				w.Error = err.Error()
 				break
 			}
-			if t.Host != "" {
-				req.Host = t.Host
+			if host != "" {
+				req.Host = host
 			}
 			for k, v := range t.Headers {
 				req.Header.Set(k, v)
@@ -77,10 +82,54 @@ func (r *run) warmUp(ctx context.Context) {
 			w.OK++
 			w.MaxSeconds = max(w.MaxSeconds, time.Since(start).Seconds())
 		}
+		client.CloseIdleConnections()
+		closeWay()
+		if ctx.Err() != nil {
+			return
+		}
 		if w.OK < w.Requests && w.Error == "" {
 			w.Error = "last failure: " + last
 		}
 		r.bus.Publish(event.New(event.LoadWarmup, sc.Name, "engine", w))
 		r.logf("warmed %s: %d of %d requests answered", sc.Name, w.OK, w.Requests)
 	}
+}
+
+// warmupWay is where a cluster's warm-up requests go: its ingress when the
+// scenario gives it one, else a way to a pod of its productpage. host is the
+// Host header to send ("" for the request URL's).
+func (r *run) warmupWay(ctx context.Context, c *cluster.Cluster, ingress bool) (base, host string, closeWay func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if ingress {
+		base, err := c.Access.Ingress(ctx)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("no ingress: %w", err)
+		}
+		return base, r.s.Spec.Load.Target.Host, func() {}, nil
+	}
+	fw, ok := c.Access.(cluster.PodForwarder)
+	if !ok {
+		return "", "", nil, fmt.Errorf("no ingress, and the provider opens no way to its pods")
+	}
+	ns := r.s.Spec.Namespace
+	pods, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: bookinfo.LabelApp + "=productpage"})
+	if err != nil {
+		return "", "", nil, fmt.Errorf("no ingress; list its productpage pods: %w", err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+			continue
+		}
+		way, err := fw.PodPort(ctx, ns, p.Name, bookinfo.Port)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("no ingress; open a way to pod %s/%s: %w", ns, p.Name, err)
+		}
+		closeWay = func() {}
+		if way.Close != nil {
+			closeWay = way.Close
+		}
+		return way.URL, "", closeWay, nil
+	}
+	return "", "", nil, fmt.Errorf("no ingress and no running productpage pod in namespace %s", ns)
 }

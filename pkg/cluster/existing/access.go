@@ -124,7 +124,12 @@ func (a *Access) EastWest(ctx context.Context) (translate.Endpoint, error) {
 // EnvoyAdmin port-forwards a free local port to the pod's Envoy admin port
 // (15000). Close the returned Admin to stop the forward.
 func (a *Access) EnvoyAdmin(ctx context.Context, namespace, pod string) (*cluster.Admin, error) {
-	f, err := PortForward(ctx, a.name, a.cfg, a.kube, namespace, pod, EnvoyAdminPort, a.log)
+	return a.PodPort(ctx, namespace, pod, EnvoyAdminPort)
+}
+
+// PodPort port-forwards to port of the pod (cluster.PodForwarder).
+func (a *Access) PodPort(ctx context.Context, namespace, pod string, port int) (*cluster.Admin, error) {
+	f, err := PortForward(ctx, a.name, a.cfg, a.kube, namespace, pod, port, a.log)
 	if err != nil {
 		return nil, err
 	}

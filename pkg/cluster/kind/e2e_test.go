@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -117,19 +117,21 @@ func TestKindOffline(t *testing.T) {
 			}
 			// Every pod has Istio's sidecar from the offline proxy image, ready:
 			// pilot-agent's readiness probe passed through the emulated Envoy.
+			// (On Kubernetes with native sidecars Istio injects istio-proxy as
+			// an init container that keeps running.)
 			var pods corev1.PodList
 			if err := cfg.Client().Resources(ns).List(ctx, &pods); err != nil {
 				t.Fatal(err)
 			}
 			for _, pod := range pods.Items {
 				ok := false
-				for _, cs := range pod.Status.ContainerStatuses {
-					if cs.Name == "istio-proxy" && cs.Ready && strings.HasPrefix(cs.Image, OfflineIstioHub+"/proxyv2:") {
+				for _, cs := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
+					if cs.Name == "istio-proxy" && cs.Ready && strings.Contains(cs.Image, OfflineIstioHub+"/proxyv2:") {
 						ok = true
 					}
 				}
 				if !ok && pod.DeletionTimestamp == nil {
-					t.Errorf("pod %s has no ready istio-proxy of %s/proxyv2: %+v", pod.Name, OfflineIstioHub, pod.Status.ContainerStatuses)
+					t.Errorf("pod %s has no ready istio-proxy of %s/proxyv2: %+v", pod.Name, OfflineIstioHub, pod.Status.InitContainerStatuses)
 				}
 			}
 			return ctx

@@ -6,8 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/meshdrill/drill/internal/bookinfo"
 	"github.com/meshdrill/drill/pkg/cluster"
+	"github.com/meshdrill/drill/pkg/cluster/existing"
 )
 
 // TestOfflineKubernetesVersion: the offline node image is named after the
@@ -118,5 +123,27 @@ func TestOfflineArtifactsErrors(t *testing.T) {
 	}
 	if got, _, err := offlineMetalLBManifest(); err != nil || len(got) != len(data) {
 		t.Errorf("the release's manifest: %v", err)
+	}
+}
+
+// TestRemoteSecretsMissing: when istiod has not synced a cluster, the error
+// says whether that cluster's remote secret is missing, unlabelled or there.
+func TestRemoteSecretsMissing(t *testing.T) {
+	labelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: remoteSecretPrefix + "cluster2", Namespace: existing.IstioNamespace,
+		Labels: map[string]string{MultiClusterLabel: "true"}}}
+	unlabelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: remoteSecretPrefix + "cluster3", Namespace: existing.IstioNamespace}}
+	c := &clusterRun{name: "cluster1", kube: fake.NewClientset(labelled, unlabelled)}
+	got := c.remoteSecretsMissing(t.Context(), []string{"cluster1", "cluster2", "cluster3", "cluster4"})
+	for _, want := range []string{
+		"remote secret istio-system/istio-remote-secret-cluster2 is there: istiod cannot reach or read cluster cluster2's API server",
+		"istio-remote-secret-cluster3 lacks the label istio/multiCluster=true",
+		"no remote secret istio-system/istio-remote-secret-cluster4 for cluster cluster4",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "cluster1") {
+		t.Errorf("%q speaks of the cluster's own secret", got)
 	}
 }

@@ -396,6 +396,11 @@ func (a *access) Ingress(context.Context) (string, error) {
 }
 
 func (a *access) EnvoyAdmin(ctx context.Context, namespace, pod string) (*cluster.Admin, error) {
+	return a.PodPort(ctx, namespace, pod, envoyemu.AdminPort)
+}
+
+// PodPort is the pod's port on its loopback twin (cluster.PodForwarder).
+func (a *access) PodPort(ctx context.Context, namespace, pod string, port int) (*cluster.Admin, error) {
 	p, err := a.kube.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
@@ -406,7 +411,7 @@ func (a *access) EnvoyAdmin(ctx context.Context, namespace, pod string) (*cluste
 	}
 	twin := localcluster.LoopbackFor(ip)
 	return &cluster.Admin{
-		URL:    "http://" + net.JoinHostPort(twin.String(), strconv.Itoa(envoyemu.AdminPort)),
+		URL:    "http://" + net.JoinHostPort(twin.String(), strconv.Itoa(port)),
 		Client: &http.Client{Timeout: 10 * time.Second},
 	}, nil
 }
