@@ -2,11 +2,19 @@ package envoyemu
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
 // The bootstraps in testdata/bootstrap were rendered by the real pilot-agent
@@ -136,4 +144,54 @@ func FuzzParseBootstrap(f *testing.F) {
 		}
 		_, _ = b.Identity()
 	})
+}
+
+// TestStaticListenersForward: the bootstrap's readiness listener (15021)
+// sends /healthz/ready to pilot-agent (the agent cluster), as Envoy does
+// for kubelet's probe, and the admin endpoint takes pilot-agent's drain and
+// quit calls.
+func TestStaticListenersForward(t *testing.T) {
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "agent saw %s", r.URL.Path)
+	}))
+	t.Cleanup(agent.Close)
+	b, err := ParseBootstrap(readBootstrap(t, "sidecar"), "/pod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(agent.Listener.Addr().String())
+	pn, _ := strconv.Atoi(port)
+	for _, c := range b.Clusters {
+		if c.GetName() == "agent" {
+			c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().PortSpecifier =
+				&corev3.SocketAddress_PortValue{PortValue: uint32(pn)}
+		}
+	}
+	quit := make(chan struct{})
+	p, err := NewFromBootstrap(b, WithQuit(func() { close(quit) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	p.gatewayHandler("0.0.0.0_15021").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://pod:15021/healthz/ready", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "agent saw /healthz/ready" {
+		t.Errorf("GET /healthz/ready on 15021: %d %q, want pilot-agent's answer", rec.Code, rec.Body.String())
+	}
+	admin := p.adminHandler()
+	rec = httptest.NewRecorder()
+	admin.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/drain_listeners?inboundonly&graceful", nil))
+	if rec.Code != http.StatusOK || p.store.Gauge("server.state").Value() != 1 {
+		t.Errorf("drain_listeners: %d, server.state %d, want 200 and DRAINING (1)", rec.Code, p.store.Gauge("server.state").Value())
+	}
+	rec = httptest.NewRecorder()
+	admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/quitquitquit", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /quitquitquit: %d, want 405 as Envoy", rec.Code)
+	}
+	admin.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/quitquitquit", nil))
+	select {
+	case <-quit:
+	case <-time.After(5 * time.Second):
+		t.Fatal("POST /quitquitquit did not ask the proxy to quit")
+	}
 }
