@@ -196,7 +196,8 @@ ENV PATH=/usr/local/bin:/usr/bin:/bin
 ENTRYPOINT [${entry%,}]" || true
 }
 
-images=()
+images=() # preloaded in the node image
+pushed=() # in the local registry
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
 	scratch_image "$(image_of "$c")" "$c" "/usr/local/bin/$c"
 	images+=("$(image_of "$c")")
@@ -225,7 +226,7 @@ for w in productpage:v1 details:v1 reviews:v1 reviews:v2 reviews:v3 ratings:v1; 
 	svc="${w%%:*}" ver="${w##*:}"
 	name="drill.local/bookinfo/examples-bookinfo-$svc-$ver:$bookinfo_tag"
 	scratch_image "$name" bookinfo /usr/local/bin/bookinfo "$svc" "$ver"
-	images+=("$name")
+	pushed+=("$name")
 done
 
 # Istio, as Istio's own Dockerfiles lay it out (docker/Dockerfile.base,
@@ -265,11 +266,72 @@ COPY envoy /usr/local/bin/envoy
 COPY pilot-agent /usr/local/bin/pilot-agent
 ENV ISTIO_META_ISTIO_PROXY_SHA=drill-emulated-envoy
 ENTRYPOINT [\"/usr/local/bin/pilot-agent\"]" || true
-images+=("$istio_hub/pilot:$istio_tag" "$istio_hub/proxyv2:$istio_tag")
+pushed+=("$istio_hub/pilot:$istio_tag" "$istio_hub/proxyv2:$istio_tag")
 
 # MetalLB, from its Go module at the pinned version (hack/metallb-images.sh).
 # shellcheck disable=SC2207
-images+=($("$root/hack/metallb-images.sh" --list))
+pushed+=($("$root/hack/metallb-images.sh" --list))
+
+# --- the local registry -------------------------------------------------------
+# The images above that are not Kubernetes' own go to a registry of drill's, as
+# a registry would serve them: the nodes pull them (hack/kind/certs.d), so a new
+# build of one of them needs no new node image. It is the distribution project's
+# registry (tools/registry), run as the container drill-registry with its
+# storage on a volume, on the host's loopback for pushes; the kind provider
+# connects it to the kind network, where the nodes reach it.
+registry_version="$(modversion registry github.com/distribution/distribution/v3)"
+registry_image="drill.local/registry:$registry_version"
+gobuild "$root/tools/registry" registry github.com/distribution/distribution/v3/cmd/registry
+rm -rf "${ctx:?}"/*
+cp "$bin/registry" "$root/hack/kind/registry.yml" "$ctx/"
+build_image "$registry_image" "$(key_of "$bin/registry" "$root/hack/kind/registry.yml")" "FROM scratch
+COPY registry /bin/registry
+COPY registry.yml /etc/distribution/config.yml
+VOLUME [\"/var/lib/registry\"]
+EXPOSE 5000
+ENTRYPOINT [\"/bin/registry\"]
+CMD [\"serve\", \"/etc/distribution/config.yml\"]" || true
+registry_container=drill-registry
+registry_push=127.0.0.1:5001
+want_id="$(docker image inspect -f '{{.Id}}' "$registry_image")"
+have_id="$(docker container inspect -f '{{.Image}}' "$registry_container" 2>/dev/null || true)"
+running="$(docker container inspect -f '{{.State.Running}}' "$registry_container" 2>/dev/null || true)"
+if [[ "$have_id" != "$want_id" || "$running" != true ]]; then
+	step "starting the local registry ($registry_container, $registry_image)"
+	docker rm -f "$registry_container" >/dev/null 2>&1 || true
+	docker run -d --restart=always --name "$registry_container" --label drill.registry=1 \
+		-p "$registry_push:5000" -v drill-registry:/var/lib/registry "$registry_image" >/dev/null
+fi
+for _ in $(seq 1 50); do
+	curl -fsS -o /dev/null "http://$registry_push/v2/" 2>/dev/null && break
+	sleep 0.2
+done
+curl -fsS -o /dev/null "http://$registry_push/v2/" || {
+	docker logs "$registry_container" 2>&1 | tail -n 20 >&2
+	die "the local registry does not answer at http://$registry_push/v2/"
+}
+# push_image IMAGE [AS]: pushes IMAGE to the registry under its repository
+# path without the registry host (drill.local/istio/proxyv2:T → istio/proxyv2:T,
+# which the nodes ask drill-registry:5000 for), unless this image was pushed
+# there before and the registry still has it.
+push_image() {
+	local src="$1" path="${2:-${1#*/}}" id mark
+	id="$(docker image inspect -f '{{.Id}}' "$src")"
+	mark="$cache/.pushed-$(echo "$path" | tr '/:' '__')"
+	if [[ "$(cat "$mark" 2>/dev/null)" == "$id" ]] &&
+		curl -fsS -o /dev/null -I -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+			"http://$registry_push/v2/${path%:*}/manifests/${path##*:}" 2>/dev/null; then
+		return 0
+	fi
+	step "pushing $src to the local registry as $path"
+	docker tag "$src" "$registry_push/$path"
+	docker push -q "$registry_push/$path" >"$cache/push.log" 2>&1 || {
+		cat "$cache/push.log" >&2
+		die "pushing $src to the local registry failed"
+	}
+	echo "$id" >"$mark"
+}
+for i in "${pushed[@]}"; do push_image "$i"; done
 
 # --- the node image -----------------------------------------------------------
 node_image="drill.local/kind-node:$kube_version"
@@ -277,6 +339,7 @@ keys=()
 for i in "${images[@]}"; do keys+=("$(image_key "$i")"); done
 node_key="$(key_of "$base_key" "$kube_version" "$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$bin/runc-caps" \
 	"$root/hack/kind/default-cni.yaml" "$root/hack/kind/default-storage.yaml" "$root/hack/kind/node.Dockerfile" \
+	"$root/hack/kind/certs.d/drill.local/hosts.toml" "$root/hack/kind/certs.d/quay.io/hosts.toml" \
 	"$kind_dir" "${images[*]}" "${keys[*]}")"
 if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
 	rm -rf "${ctx:?}"/*
@@ -285,6 +348,7 @@ if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
 	chmod -R u+w "$ctx/kind-files"
 	cp "$bin/kubelet" "$bin/kubeadm" "$bin/kubectl" "$bin/runc-caps" "$ctx/bin/"
 	cp "$root/hack/kind/default-cni.yaml" "$root/hack/kind/default-storage.yaml" "$ctx/manifests/"
+	cp -r "$root/hack/kind/certs.d" "$ctx/certs.d"
 	echo "$kube_version" >"$ctx/version"
 	step "building $node_image (without its images)"
 	sed -e "s|@BASE@|$base_image|" -e "s|@PAUSE@|$pause_image|" "$root/hack/kind/node.Dockerfile" >"$ctx/Dockerfile"
@@ -320,6 +384,10 @@ if [[ "$(image_key "$node_image")" != "$node_key" ]]; then
 	docker rmi "$node_image-bare" >/dev/null 2>&1 || true
 	step "built $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%d MiB", $1/1048576}'))"
 fi
+
+# The node image too: pushed, it has a registry digest, by which the kind
+# provider's preflight pins it (docker image inspect: RepoDigests).
+push_image "$node_image" "kind-node:$kube_version"
 
 # Images of earlier builds that a rebuild left without a name (ours only).
 docker image prune -f --filter "label=drill.key" >/dev/null

@@ -29,11 +29,15 @@ COPY bin/kubelet bin/kubeadm bin/kubectl /usr/bin/
 # a privileged pod (kube-proxy) asks for, and then drops only that one.
 COPY bin/runc-caps /usr/local/sbin/runc
 COPY manifests/ /kind/manifests/
+# Images drill pushes to its local registry (Istio, MetalLB, Bookinfo) are
+# pulled from it: containerd's per-host configuration (hack/kind/certs.d).
+COPY certs.d/ /etc/containerd/certs.d/
 COPY version /kind/version
 RUN ctr oci spec \
         | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' \
         | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json \
     && sed -i 's|sandbox_image = .*|sandbox_image = "@PAUSE@"|' /etc/containerd/config.toml \
+    && printf '\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n' >> /etc/containerd/config.toml \
     && containerd --version && runc --version | head -1
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3

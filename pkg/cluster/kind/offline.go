@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/meshdrill/drill/internal/bookinfo"
@@ -47,6 +48,15 @@ const (
 	// IstioVersion: no Istio release is on the module proxy (a test checks
 	// the commit against tools/istio/go.mod).
 	OfflineIstioVersion = "1.31-dev.eed52ebb66ad"
+
+	// RegistryContainer is drill's local registry (the distribution
+	// project's, hack/kind-images.sh starts it), which holds the offline
+	// images that are not Kubernetes' own; the nodes pull them from it on the
+	// kind network (drill-registry:5000).
+	RegistryContainer = "drill-registry"
+	// registryPush is where make images pushes to it, and so the host of the
+	// node image's registry digest.
+	registryPush = "127.0.0.1:5001"
 
 	// buildImagesCommand is what builds the offline images.
 	buildImagesCommand = "make docker images (hack/docker.sh, hack/kind-images.sh)"
@@ -158,6 +168,55 @@ func checkOfflineImage(ctx context.Context, dockerBin, image string) (string, er
 			"the image %s was not built by make images (it has no drill.key label)", image)
 	}
 	return image + " (offline, built from key " + key + ")", nil
+}
+
+// pinOfflineNodeImage is the offline node image by its digest in drill's
+// registry (make images pushes it there: a local image has no digest of its
+// own), as kind's release notes ask node images to be named.
+func pinOfflineNodeImage(ctx context.Context, dockerBin, image string) (string, error) {
+	if strings.Contains(image, "@") {
+		return image, nil // pinned already
+	}
+	out, err := docker(ctx, dockerBin, "image", "inspect", "-f", `{{range .RepoDigests}}{{println .}}{{end}}`, image)
+	if err != nil {
+		return "", preflight.Fail("build it: "+buildImagesCommand, "the offline image %s is not in the Docker engine", image)
+	}
+	_, tag, _ := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":")
+	for _, d := range strings.Fields(string(out)) {
+		if repo, digest, ok := strings.Cut(d, "@"); ok && repo == registryPush+"/kind-node" {
+			return repo + ":" + tag + "@" + digest, nil
+		}
+	}
+	return "", preflight.Fail("push it: "+buildImagesCommand, "the offline image %s has no digest from drill's registry (%s)", image, registryPush)
+}
+
+// checkRegistry checks that drill's registry runs.
+func checkRegistry(ctx context.Context, dockerBin string) (string, error) {
+	out, err := docker(ctx, dockerBin, "container", "inspect", "-f", "{{.State.Running}} {{.Config.Image}}", RegistryContainer)
+	if err != nil || !strings.HasPrefix(string(out), "true ") {
+		return "", preflight.Fail("start it: "+buildImagesCommand+" (it runs with --restart=always)",
+			"drill's local registry (container %s), which the nodes pull Istio, MetalLB and Bookinfo from, is not running", RegistryContainer)
+	}
+	return RegistryContainer + " runs " + strings.TrimSpace(strings.TrimPrefix(string(out), "true ")), nil
+}
+
+// connectRegistry attaches drill's registry to the kind network, where the
+// nodes reach it by its name; it is a no-op when already attached.
+func (p *Provider) connectRegistry(ctx context.Context) error {
+	p.registryMu.Lock()
+	defer p.registryMu.Unlock()
+	out, err := docker(ctx, p.dockerBin, "container", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", RegistryContainer)
+	if err != nil {
+		return fmt.Errorf("drill's registry: %w", err)
+	}
+	if slices.Contains(strings.Fields(string(out)), dockerNetwork()) {
+		return nil
+	}
+	if _, err := docker(ctx, p.dockerBin, "network", "connect", dockerNetwork(), RegistryContainer); err != nil {
+		return fmt.Errorf("connect drill's registry to the %s network: %w", dockerNetwork(), err)
+	}
+	p.log.Info("drill's registry joined the kind network", "container", RegistryContainer, "network", dockerNetwork())
+	return nil
 }
 
 // routeClusters lets every cluster's nodes reach the others' pod and service

@@ -147,3 +147,25 @@ func TestRemoteSecretsMissing(t *testing.T) {
 		t.Errorf("%q speaks of the cluster's own secret", got)
 	}
 }
+
+// TestPinOfflineNodeImage: the node image is pinned by the digest drill's
+// registry gave it; without one the preflight says to push it.
+func TestPinOfflineNodeImage(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "docker")
+	script := "#!/bin/sh\nprintf '%s\\n' " + `"$DIGESTS"` + "\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DIGESTS", "other.example/kind-node@sha256:aaaa\n"+registryPush+"/kind-node@sha256:bbbb")
+	got, err := pinOfflineNodeImage(t.Context(), fake, OfflineNodeImage)
+	if want := registryPush + "/kind-node:" + OfflineKubernetesVersion + "@sha256:bbbb"; err != nil || got != want {
+		t.Errorf("pinned %q (%v), want %q", got, err, want)
+	}
+	if again, err := pinOfflineNodeImage(t.Context(), fake, got); err != nil || again != got {
+		t.Errorf("pinning a pinned name: %q (%v)", again, err)
+	}
+	t.Setenv("DIGESTS", "")
+	if _, err := pinOfflineNodeImage(t.Context(), fake, OfflineNodeImage); err == nil || !strings.Contains(err.Error(), "make docker images") {
+		t.Errorf("no registry digest: %v, want an error naming make images", err)
+	}
+}

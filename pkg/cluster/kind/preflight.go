@@ -75,9 +75,24 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		}},
 		{Name: "node-image", After: nodeImageNeeds, Run: func(ctx context.Context) (string, error) {
 			if p.offline() && !p.nodeImageSet {
-				return checkOfflineImage(ctx, p.dockerBin, p.nodeImage)
+				got, err := checkOfflineImage(ctx, p.dockerBin, p.nodeImage)
+				if err != nil {
+					return "", err
+				}
+				pinned, err := pinOfflineNodeImage(ctx, p.dockerBin, p.nodeImage)
+				if err != nil {
+					return "", err
+				}
+				p.nodeImage = pinned
+				return got + ", pinned as " + pinned, nil
 			}
 			return p.nodeImage + " (kind library " + LibraryVersion() + ")", preflight.CheckNodeImage(p.nodeImage)
+		}},
+		{Name: "registry", After: []string{"docker"}, Run: func(ctx context.Context) (string, error) {
+			if !p.offline() {
+				return "not used: images come from their registries", nil
+			}
+			return checkRegistry(ctx, p.dockerBin)
 		}},
 		{Name: "ingress", After: []string{"docker"}, Run: func(context.Context) (string, error) {
 			if p.ingressMode == IngressLoadBalancer && runtime.GOOS != "linux" {

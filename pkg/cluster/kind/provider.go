@@ -83,6 +83,7 @@ type Provider struct {
 	ingressChosen   bool // the user chose ingressMode; preflight never changes it
 	istioHub        string
 	istioVersion    string
+	registryMu      sync.Mutex
 	bookinfoImages  [2]string
 	istioReleases   string
 	metallbReleases string
@@ -456,6 +457,12 @@ func (c *clusterRun) bringUp(ctx context.Context, ca *pki.MeshCA, art *artifacts
 	}
 	if err := c.connect(); err != nil {
 		return err
+	}
+	if c.p.offline() {
+		// The nodes pull Istio, MetalLB and Bookinfo from drill's registry.
+		if err := c.p.connectRegistry(ctx); err != nil {
+			return fmt.Errorf("cluster %s: %w", c.name, err)
+		}
 	}
 	subnet, gateway, err := kindSubnet(ctx, c.p.dockerBin)
 	if err != nil {
