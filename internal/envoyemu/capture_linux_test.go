@@ -18,9 +18,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 )
 
 // netnsForTest makes a network namespace of the test's own, with loopback
@@ -109,11 +107,7 @@ func TestCaptureThroughIptables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ads := &fakeADS{reqs: make(chan *discoveryv3.DiscoveryRequest, 100), out: make(chan *discoveryv3.DiscoveryResponse, 100)}
-	srv := grpc.NewServer()
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, ads)
-	go srv.Serve(ul)
-	t.Cleanup(srv.Stop)
+	ads := serveFakeADS(t, ul)
 
 	b, err := ParseBootstrap(readBootstrap(t, "sidecar"), dir)
 	if err != nil {

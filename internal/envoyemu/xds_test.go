@@ -59,12 +59,17 @@ func startFakeADS(t *testing.T) (*fakeADS, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveFakeADS(t, l), l.Addr().String()
+}
+
+// serveFakeADS serves a fakeADS on l (TCP, or a unix socket as pilot-agent's).
+func serveFakeADS(t *testing.T, l net.Listener) *fakeADS {
 	f := &fakeADS{reqs: make(chan *discoveryv3.DiscoveryRequest, 100), out: make(chan *discoveryv3.DiscoveryResponse, 100)}
 	srv := grpc.NewServer()
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv, f)
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
-	return f, l.Addr().String()
+	return f
 }
 
 func (f *fakeADS) next(t *testing.T, typ string) *discoveryv3.DiscoveryRequest {
