@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"strings"
 	"time"
@@ -83,6 +84,14 @@ func (p *Proxy) adminHandler() http.Handler {
 			"xds":                  p.ads.status(),
 		})
 	})
+	// Go's profiles of the emulation itself (not an Envoy endpoint: Envoy
+	// has /cpuprofiler and /heapprofiler for its own): where the emulated
+	// proxy spends its CPU and memory, e.g. `go tool pprof
+	// http://127.0.0.1:15000/debug/pprof/profile?seconds=10` in the pod.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/quitquitquit", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "This endpoint requires POST", http.StatusMethodNotAllowed)
@@ -122,7 +131,7 @@ func (p *Proxy) adminHandler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintln(w, "admin commands are:\n  /clusters\n  /config_dump\n  /listeners\n  /ready\n  /server_info\n  /stats\n  /stats/prometheus")
+		fmt.Fprintln(w, "admin commands are:\n  /clusters\n  /config_dump\n  /debug/pprof/ (the emulation's own Go profiles)\n  /drain_listeners\n  /listeners\n  /quitquitquit\n  /ready\n  /server_info\n  /stats\n  /stats/prometheus")
 	})
 	return mux
 }

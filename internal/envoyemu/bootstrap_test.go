@@ -195,3 +195,14 @@ func TestStaticListenersForward(t *testing.T) {
 		t.Fatal("POST /quitquitquit did not ask the proxy to quit")
 	}
 }
+
+// TestAdminProfiles: the admin endpoint serves the emulation's own Go
+// profiles, for finding where an emulated proxy spends its CPU in a pod.
+func TestAdminProfiles(t *testing.T) {
+	p := newTestProxy(t, testIdentity())
+	rec := httptest.NewRecorder()
+	p.adminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/goroutine?debug=1", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine: %d %.200q", rec.Code, rec.Body.String())
+	}
+}
