@@ -82,6 +82,7 @@ type manifestConfig struct {
 	ingress  bool
 	registry string
 	tag      string
+	cluster  string
 }
 
 // WithObserved names the workloads (app labels, e.g. productpage) whose
@@ -101,6 +102,12 @@ func WithIngress() Option { return func(c *manifestConfig) { c.ingress = true } 
 func WithImages(registry, tag string) Option {
 	return func(c *manifestConfig) { c.registry, c.tag = registry, tag }
 }
+
+// WithClusterName tells every workload which cluster it runs in (the
+// environment variable CLUSTER_NAME), which drill's Go Bookinfo reports in
+// its answers (reviews' clustername) as upstream's reviews does when its
+// deployment sets it. Upstream's images that do not read it are unaffected.
+func WithClusterName(name string) Option { return func(c *manifestConfig) { c.cluster = name } }
 
 // Labels Bookinfo's objects carry, as upstream sets them.
 const (
@@ -187,6 +194,10 @@ func Manifests(b scenario.Bookinfo, namespace string, opts ...Option) (*Set, err
 			if slices.Contains(cfg.observed, svc) {
 				key, value := stats.StatsAnnotation()
 				d.Spec.Template.Annotations[key] = value
+			}
+			if cfg.cluster != "" {
+				c := &d.Spec.Template.Spec.Containers[0]
+				c.Env = append(c.Env, corev1.EnvVar{Name: "CLUSTER_NAME", Value: cfg.cluster})
 			}
 			s.Deployments = append(s.Deployments, d)
 		}

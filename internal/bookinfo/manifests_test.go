@@ -2,8 +2,11 @@ package bookinfo
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	goldenfile "github.com/meshdrill/drill/internal/golden"
 
@@ -150,6 +153,32 @@ func TestParseImage(t *testing.T) {
 		for _, v := range Versions(svc) {
 			if s, ver, ok := ParseImage(Image(svc, v)); !ok || s != svc || ver != v {
 				t.Errorf("Image(%s, %s) = %s does not parse back", svc, v, Image(svc, v))
+			}
+		}
+	}
+}
+
+// TestWithClusterName: every workload is told its cluster, and without the
+// option nothing is added (upstream's manifests stay as they are).
+func TestWithClusterName(t *testing.T) {
+	set, err := Manifests(scenario.Bookinfo{}, "default", WithClusterName("cluster2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range set.Deployments {
+		env := d.Spec.Template.Spec.Containers[0].Env
+		if !slices.ContainsFunc(env, func(e corev1.EnvVar) bool { return e.Name == "CLUSTER_NAME" && e.Value == "cluster2" }) {
+			t.Errorf("deployment %s: env %v lacks CLUSTER_NAME=cluster2", d.Name, env)
+		}
+	}
+	plain, err := Manifests(scenario.Bookinfo{}, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range plain.Deployments {
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "CLUSTER_NAME" {
+				t.Errorf("deployment %s has CLUSTER_NAME without the option", d.Name)
 			}
 		}
 	}

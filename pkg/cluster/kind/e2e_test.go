@@ -230,10 +230,14 @@ func reviewsVia(ctx context.Context, t *testing.T, ingress string, n int) []stri
 			t.Fatalf("GET %s/api/v1/products/0/reviews never answered 200: %v; last body %q", ingress, err, body)
 		}
 		var r struct {
-			PodName string `json:"podname"`
+			PodName     string `json:"podname"`
+			ClusterName string `json:"clustername"`
 		}
 		if err := json.Unmarshal(body, &r); err != nil || r.PodName == "" {
 			t.Fatalf("reviews answer %q has no podname: %v", body, err)
+		}
+		if r.ClusterName != "cluster1" && r.ClusterName != "cluster2" {
+			t.Errorf("reviews answer %q names cluster %q; the provider tells each workload its cluster", body, r.ClusterName)
 		}
 		who = append(who, r.PodName)
 	}

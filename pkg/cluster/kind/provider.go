@@ -626,6 +626,10 @@ func (c *clusterRun) installBookinfo(ctx context.Context, s *scenario.Scenario) 
 	if c.p.bookinfoImages[0] != "" {
 		extra = append(extra, bookinfo.WithImages(c.p.bookinfoImages[0], c.p.bookinfoImages[1]))
 	}
+	if c.p.offline() {
+		// drill's Go Bookinfo says which cluster answered.
+		extra = append(extra, bookinfo.WithClusterName(c.name))
+	}
 	set, err := existing.Manifests(s, c.sc, extra...)
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.name, err)
