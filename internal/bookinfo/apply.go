@@ -288,7 +288,7 @@ func podTrouble(ctx context.Context, kube kubernetes.Interface, d *appsv1.Deploy
 	}
 	var out []string
 	for _, p := range pods.Items {
-		if podReady(&p) {
+		if PodReady(&p) {
 			continue
 		}
 		out = append(out, "pod "+p.Name+": "+Diagnose(ctx, kube, &p))
@@ -297,7 +297,8 @@ func podTrouble(ctx context.Context, kube kubernetes.Interface, d *appsv1.Deploy
 	return out
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady reports whether the pod's Ready condition holds.
+func PodReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue

@@ -37,9 +37,8 @@ type configState struct {
 	// staticListeners and staticClusters are the bootstrap's: always
 	// there, never replaced by xDS (Envoy rejects a dynamic resource that
 	// reuses a static one's name).
-	staticListeners    map[string]*listenerInfo
-	staticListenersRaw map[string]*listenerv3.Listener
-	staticClusters     map[string]*cluster
+	staticListeners map[string]*listenerInfo
+	staticClusters  map[string]*cluster
 	// skipBind keeps a gateway's listeners unbound (tests of the
 	// configuration alone).
 	skipBind bool
@@ -301,7 +300,6 @@ func (c *configState) setStatic(ls []*listenerv3.Listener, cs []*clusterv3.Clust
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.staticListeners = map[string]*listenerInfo{}
-	c.staticListenersRaw = map[string]*listenerv3.Listener{}
 	c.staticClusters = map[string]*cluster{}
 	var errs []error
 	for _, l := range ls {
@@ -310,7 +308,7 @@ func (c *configState) setStatic(ls []*listenerv3.Listener, cs []*clusterv3.Clust
 			errs = append(errs, err)
 			continue
 		}
-		c.staticListeners[l.GetName()], c.staticListenersRaw[l.GetName()] = li, l
+		c.staticListeners[l.GetName()] = li
 	}
 	for _, cfg := range cs {
 		cl, err := newCluster(cfg, c.p.deps())
@@ -335,10 +333,8 @@ func (c *configState) publish() {
 		routes:    make(map[string]*routeTable, len(c.routes)),
 		clusters:  make(map[string]*cluster, len(c.clusters)+len(c.staticClusters)),
 	}
-	for k, v := range c.listeners {
-		r.listeners[k] = v
-	}
-	for _, l := range c.listeners {
+	for k, l := range c.listeners {
+		r.listeners[k] = l
 		r.byPort[l.port] = append(r.byPort[l.port], l)
 	}
 	for k, v := range c.staticListeners {

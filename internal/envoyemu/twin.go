@@ -61,23 +61,9 @@ func (m addressing) mapAddr(a netip.Addr) (netip.Addr, error) {
 	return LoopbackTwin(a)
 }
 
-// hostPort maps "ip:port" for dialing.
+// hostPort maps "ip:port" for dialing: the address through mapAddr, the
+// port as it is. A name is refused: the emulated proxy resolves none.
 func (m addressing) hostPort(hostport string) (string, error) {
-	if !m.podNetwork {
-		return twinHostPort(hostport)
-	}
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return "", fmt.Errorf("address %q: %w", hostport, err)
-	}
-	if _, err := netip.ParseAddr(host); err != nil {
-		return "", fmt.Errorf("address %q: not an IP address (the emulated proxy resolves no names)", hostport)
-	}
-	return hostport, nil
-}
-
-// twinHostPort maps "ip:port" to its loopback twin, for dialing.
-func twinHostPort(hostport string) (string, error) {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return "", fmt.Errorf("address %q: %w", hostport, err)
@@ -86,7 +72,7 @@ func twinHostPort(hostport string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("address %q: not an IP address (the emulated proxy resolves no names)", hostport)
 	}
-	t, err := LoopbackTwin(a)
+	t, err := m.mapAddr(a)
 	if err != nil {
 		return "", err
 	}

@@ -32,15 +32,9 @@ func (r *run) waitReady(parent context.Context) error {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		req, err := http.NewRequestWithContext(ctx, t.Method, url, nil)
+		req, err := r.targetRequest(ctx, url, t.Host)
 		if err != nil {
 			return fmt.Errorf("load target %s: %w", url, err)
-		}
-		if t.Host != "" {
-			req.Host = t.Host
-		}
-		for k, v := range t.Headers {
-			req.Header.Set(k, v)
 		}
 		ok := false
 		resp, err := client.Do(req)
@@ -76,4 +70,21 @@ func (r *run) waitReady(parent context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// targetRequest is a request for the load target at url, with the target's
+// method and headers, and host as its Host header ("" keeps url's).
+func (r *run) targetRequest(ctx context.Context, url, host string) (*http.Request, error) {
+	t := r.s.Spec.Load.Target
+	req, err := http.NewRequestWithContext(ctx, t.Method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range t.Headers {
+		req.Header.Set(k, v)
+	}
+	return req, nil
 }

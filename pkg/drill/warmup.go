@@ -55,16 +55,10 @@ func (r *run) warmUp(ctx context.Context) {
 			if ctx.Err() != nil {
 				break
 			}
-			req, err := http.NewRequestWithContext(ctx, t.Method, w.URL, nil)
+			req, err := r.targetRequest(ctx, w.URL, host)
 			if err != nil {
 				w.Error = err.Error()
 				break
-			}
-			if host != "" {
-				req.Host = host
-			}
-			for k, v := range t.Headers {
-				req.Header.Set(k, v)
 			}
 			w.Requests++
 			start := time.Now()

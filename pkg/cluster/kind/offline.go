@@ -153,41 +153,34 @@ func offlineMetalLBManifest() ([]byte, string, error) {
 	return b, path, nil
 }
 
-// checkOfflineImage checks that an image make images builds is in the engine.
-// Such an image has no registry digest to pin it by: the key it was built
-// from (its drill.key label) stands for one.
-func checkOfflineImage(ctx context.Context, dockerBin, image string) (string, error) {
-	out, err := docker(ctx, dockerBin, "image", "inspect", "-f", `{{index .Config.Labels "drill.key"}}`, image)
+// checkOfflineNodeImage checks that the node image make images builds is in
+// the engine and returns it pinned by its digest in drill's registry (make
+// images pushes it there: a local image has no digest of its own), as kind's
+// release notes ask node images to be named. Such an image has no registry
+// digest to check it by before it is pushed: the key it was built from (its
+// drill.key label) stands for one.
+func checkOfflineNodeImage(ctx context.Context, dockerBin, image string) (pinned, found string, err error) {
+	out, err := docker(ctx, dockerBin, "image", "inspect", "-f", `{{index .Config.Labels "drill.key"}}|{{range .RepoDigests}}{{.}} {{end}}`, image)
 	if err != nil {
-		return "", preflight.Fail("build it: "+buildImagesCommand,
+		return "", "", preflight.Fail("build it: "+buildImagesCommand,
 			"the offline image %s is not in the Docker engine", image)
 	}
-	key := strings.TrimSpace(string(out))
+	key, digests, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
 	if key == "" {
-		return "", preflight.Fail("rebuild it: "+buildImagesCommand,
+		return "", "", preflight.Fail("rebuild it: "+buildImagesCommand,
 			"the image %s was not built by make images (it has no drill.key label)", image)
 	}
-	return image + " (offline, built from key " + key + ")", nil
-}
-
-// pinOfflineNodeImage is the offline node image by its digest in drill's
-// registry (make images pushes it there: a local image has no digest of its
-// own), as kind's release notes ask node images to be named.
-func pinOfflineNodeImage(ctx context.Context, dockerBin, image string) (string, error) {
+	found = image + " (offline, built from key " + key + ")"
 	if strings.Contains(image, "@") {
-		return image, nil // pinned already
-	}
-	out, err := docker(ctx, dockerBin, "image", "inspect", "-f", `{{range .RepoDigests}}{{println .}}{{end}}`, image)
-	if err != nil {
-		return "", preflight.Fail("build it: "+buildImagesCommand, "the offline image %s is not in the Docker engine", image)
+		return image, found, nil // pinned already
 	}
 	_, tag, _ := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":")
-	for _, d := range strings.Fields(string(out)) {
+	for _, d := range strings.Fields(digests) {
 		if repo, digest, ok := strings.Cut(d, "@"); ok && repo == registryPush+"/kind-node" {
-			return repo + ":" + tag + "@" + digest, nil
+			return repo + ":" + tag + "@" + digest, found, nil
 		}
 	}
-	return "", preflight.Fail("push it: "+buildImagesCommand, "the offline image %s has no digest from drill's registry (%s)", image, registryPush)
+	return "", "", preflight.Fail("push it: "+buildImagesCommand, "the offline image %s has no digest from drill's registry (%s)", image, registryPush)
 }
 
 // checkRegistry checks that drill's registry runs.

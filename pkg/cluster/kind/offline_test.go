@@ -149,23 +149,31 @@ func TestRemoteSecretsMissing(t *testing.T) {
 }
 
 // TestPinOfflineNodeImage: the node image is pinned by the digest drill's
-// registry gave it; without one the preflight says to push it.
+// registry gave it; without one the preflight says to push it, and an image
+// make images did not build is refused.
 func TestPinOfflineNodeImage(t *testing.T) {
 	fake := filepath.Join(t.TempDir(), "docker")
-	script := "#!/bin/sh\nprintf '%s\\n' " + `"$DIGESTS"` + "\n"
+	script := "#!/bin/sh\nprintf '%s\\n' " + `"$INSPECT"` + "\n"
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("DIGESTS", "other.example/kind-node@sha256:aaaa\n"+registryPush+"/kind-node@sha256:bbbb")
-	got, err := pinOfflineNodeImage(t.Context(), fake, OfflineNodeImage)
+	t.Setenv("INSPECT", "abc123|other.example/kind-node@sha256:aaaa "+registryPush+"/kind-node@sha256:bbbb ")
+	got, found, err := checkOfflineNodeImage(t.Context(), fake, OfflineNodeImage)
 	if want := registryPush + "/kind-node:" + OfflineKubernetesVersion + "@sha256:bbbb"; err != nil || got != want {
 		t.Errorf("pinned %q (%v), want %q", got, err, want)
 	}
-	if again, err := pinOfflineNodeImage(t.Context(), fake, got); err != nil || again != got {
+	if !strings.Contains(found, "built from key abc123") {
+		t.Errorf("found %q does not name the key the image was built from", found)
+	}
+	if again, _, err := checkOfflineNodeImage(t.Context(), fake, got); err != nil || again != got {
 		t.Errorf("pinning a pinned name: %q (%v)", again, err)
 	}
-	t.Setenv("DIGESTS", "")
-	if _, err := pinOfflineNodeImage(t.Context(), fake, OfflineNodeImage); err == nil || !strings.Contains(err.Error(), "make docker images") {
+	t.Setenv("INSPECT", "abc123|")
+	if _, _, err := checkOfflineNodeImage(t.Context(), fake, OfflineNodeImage); err == nil || !strings.Contains(err.Error(), "make docker images") {
 		t.Errorf("no registry digest: %v, want an error naming make images", err)
+	}
+	t.Setenv("INSPECT", "|"+registryPush+"/kind-node@sha256:bbbb")
+	if _, _, err := checkOfflineNodeImage(t.Context(), fake, OfflineNodeImage); err == nil || !strings.Contains(err.Error(), "no drill.key label") {
+		t.Errorf("an image without drill's key: %v, want it refused", err)
 	}
 }

@@ -75,16 +75,12 @@ func (p *Provider) preflight(ctx context.Context, s *scenario.Scenario) (*artifa
 		}},
 		{Name: "node-image", After: nodeImageNeeds, Run: func(ctx context.Context) (string, error) {
 			if p.offline() && !p.nodeImageSet {
-				got, err := checkOfflineImage(ctx, p.dockerBin, p.nodeImage)
-				if err != nil {
-					return "", err
-				}
-				pinned, err := pinOfflineNodeImage(ctx, p.dockerBin, p.nodeImage)
+				pinned, found, err := checkOfflineNodeImage(ctx, p.dockerBin, p.nodeImage)
 				if err != nil {
 					return "", err
 				}
 				p.nodeImage = pinned
-				return got + ", pinned as " + pinned, nil
+				return found + ", pinned as " + pinned, nil
 			}
 			return p.nodeImage + " (kind library " + LibraryVersion() + ")", preflight.CheckNodeImage(p.nodeImage)
 		}},

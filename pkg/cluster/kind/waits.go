@@ -116,21 +116,12 @@ func (c *clusterRun) podTrouble(ctx context.Context, ns, app string) string {
 	}
 	var out string
 	for _, p := range pods.Items {
-		if !hasPrefixWord(p.Name, app) || podIsReady(&p) {
+		if !hasPrefixWord(p.Name, app) || bookinfo.PodReady(&p) {
 			continue
 		}
 		out += fmt.Sprintf("; pod %s: %s", p.Name, bookinfo.Diagnose(ctx, c.kube, &p))
 	}
 	return out
-}
-
-func podIsReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func hasPrefixWord(name, prefix string) bool {
