@@ -627,7 +627,7 @@ func (ev *evaluator) notes() {
 			}
 			parts = append(parts, p)
 		}
-		notes = append(notes, fmt.Sprintf("Before the load, drill warmed every cluster's path with requests to its ingress at the load's target, not counted in the load: %s.", strings.Join(parts, "; ")))
+		notes = append(notes, fmt.Sprintf("Before the load, drill warmed every cluster's path with requests for the load's target (through the cluster's ingress, or to its productpage when it has none), not counted in the load: %s.", strings.Join(parts, "; ")))
 	}
 	if r.loadStarted != nil && r.info.DataPlane == "" {
 		notes = append(notes, "run.started does not say whether the data plane was Envoy or emulated.")
