@@ -33,15 +33,43 @@ var errNoOriginalDst = errors.New("connection has no original destination (not r
 // withOriginalDst is an http.Server ConnContext that records the original
 // destination of a captured connection for the handler.
 func withOriginalDst(ctx context.Context, c net.Conn) context.Context {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return ctx
-	}
-	dst, err := originalDst(tc)
+	dst, err := originalDstConn(c)
 	if err != nil {
 		return ctx
 	}
 	return context.WithValue(ctx, origDstKey{}, dst)
+}
+
+// originalDstConn is originalDst of the TCP connection under c (a TLS
+// connection, or one that replays what classification read).
+func originalDstConn(c net.Conn) (netip.AddrPort, error) {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return originalDst(v)
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return netip.AddrPort{}, errNoOriginalDst
+		}
+	}
+}
+
+// closeWrite half-closes c's TCP connection (or closes c when it has
+// none): the peer reads EOF and may still answer.
+func closeWrite(c net.Conn) {
+	for x := c; ; {
+		switch v := x.(type) {
+		case *net.TCPConn:
+			_ = v.CloseWrite()
+			return
+		case interface{ NetConn() net.Conn }:
+			x = v.NetConn()
+		default:
+			_ = c.Close()
+			return
+		}
+	}
 }
 
 // originalDstOf is the original destination recorded for the request's

@@ -16,7 +16,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 )
 
 type clusterType int
@@ -66,6 +65,8 @@ type cluster struct {
 	maxRetries     int64
 	maxPending     int64
 	sni            string
+	tls            *upstreamTLS // transport_socket
+	socketMatches  []socketMatch
 	services       []istioService
 	members        []string // aggregate: member clusters in priority order
 
@@ -212,11 +213,9 @@ func newCluster(c *clusterv3.Cluster, d clusterDeps) (*cluster, error) {
 			cl.maxPending = int64(v.GetValue())
 		}
 	}
-	sni, err := clusterSNI(c)
-	if err != nil {
+	if err := cl.compileSockets(c); err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", cl.name, err)
 	}
-	cl.sni = sni
 	cl.services = istioServices(c.GetMetadata())
 
 	prefix := "cluster." + cl.statName + "."
@@ -234,31 +233,66 @@ func newCluster(c *clusterv3.Cluster, d clusterDeps) (*cluster, error) {
 	return cl, nil
 }
 
-// clusterSNI is the SNI the cluster's TLS transport socket would send (Istio
-// sets it for ISTIO_MUTUAL and for DestinationRule tls.sni). A socket drill
-// does not know is kept as plaintext; a TLS socket whose config does not
-// parse is an error.
-func clusterSNI(c *clusterv3.Cluster) (string, error) {
-	sockets := []*corev3.TransportSocket{c.GetTransportSocket()}
+// socketMatch is one of a cluster's transport_socket_matches: the endpoints
+// whose envoy.transport_socket_match metadata holds every pair of match get
+// its socket (nil: plaintext). Istio sends tlsMode-istio (ISTIO_MUTUAL to
+// endpoints with a sidecar) and tlsMode-disabled (plaintext to the others).
+type socketMatch struct {
+	name  string
+	match map[string]string
+	tls   *upstreamTLS
+}
+
+// compileSockets reads a cluster's transport socket and socket matches.
+// cl.sni is the first TLS socket's SNI, which the plaintext emulation
+// carries in X-Drill-Sni.
+func (cl *cluster) compileSockets(c *clusterv3.Cluster) error {
+	var err error
+	if cl.tls, err = compileUpstreamTLS(c.GetTransportSocket()); err != nil {
+		return err
+	}
 	for _, m := range c.GetTransportSocketMatches() {
-		sockets = append(sockets, m.GetTransportSocket())
+		sm := socketMatch{name: m.GetName(), match: structStrings(m.GetMatch())}
+		if sm.tls, err = compileUpstreamTLS(m.GetTransportSocket()); err != nil {
+			return fmt.Errorf("transport socket match %q: %w", m.GetName(), err)
+		}
+		cl.socketMatches = append(cl.socketMatches, sm)
 	}
-	for _, ts := range sockets {
-		if ts == nil || ts.GetTypedConfig() == nil {
-			continue
-		}
-		if ts.GetTypedConfig().GetTypeUrl() != "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext" {
-			continue
-		}
-		tc := &tlsv3.UpstreamTlsContext{}
-		if err := ts.GetTypedConfig().UnmarshalTo(tc); err != nil {
-			return "", fmt.Errorf("transport socket %q: %w", ts.GetName(), err)
-		}
-		if tc.GetSni() != "" {
-			return tc.GetSni(), nil
+	for _, t := range append([]*upstreamTLS{cl.tls}, socketTLS(cl.socketMatches)...) {
+		if t != nil && t.sni != "" {
+			cl.sni = t.sni
+			break
 		}
 	}
-	return "", nil
+	return nil
+}
+
+func socketTLS(ms []socketMatch) []*upstreamTLS {
+	out := make([]*upstreamTLS, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.tls)
+	}
+	return out
+}
+
+// socketFor is the transport socket for a host: the first socket match
+// whose pairs the host's metadata has, else the cluster's transport socket
+// (envoy docs: Cluster.transport_socket_matches).
+func (cl *cluster) socketFor(h *host) *upstreamTLS {
+	md := h.attr().socketMatch
+	for _, m := range cl.socketMatches {
+		ok := true
+		for k, v := range m.match {
+			if md[k] != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return m.tls
+		}
+	}
+	return cl.tls
 }
 
 func istioServices(md *corev3.Metadata) []istioService {
@@ -313,7 +347,8 @@ func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
 			}
 			attrs := hostAttrs{
 				locality: lle.GetLocality(), weight: w, health: lbe.GetHealthStatus(),
-				workload: lbe.GetMetadata().GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue(),
+				workload:    lbe.GetMetadata().GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue(),
+				socketMatch: structStrings(lbe.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]),
 			}
 			var h *host
 			if o, ok := old[hostKey(addr, prio)]; ok {

@@ -352,10 +352,22 @@ func (c *configState) publish() {
 	c.p.routing.Store(r)
 }
 
+// recheckReady is checkReady after a secret arrived.
+func (c *configState) recheckReady() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checkReady()
+}
+
 // checkReady marks the proxy ready once CDS and LDS are in and everything
-// they named has arrived.
+// they named has arrived, and, with mutual TLS, the workload certificate
+// and the roots (Envoy warms listeners and clusters until their SDS
+// secrets arrive).
 func (c *configState) checkReady() {
 	if !c.gotCDS || !c.gotLDS {
+		return
+	}
+	if s := c.p.secrets; s != nil && !s.has([]string{SecretWorkload}, []string{SecretRoots}) {
 		return
 	}
 	for _, cl := range c.clusters {
@@ -391,7 +403,7 @@ func (p *Proxy) bindGatewayListeners(old, nu map[string]*listenerInfo) error {
 			continue
 		}
 		p.unlisten("lds_" + name)
-		if err := p.listen("lds_"+name, int(li.port), p.gatewayHandler(name)); err != nil {
+		if err := p.listen("lds_"+name, int(li.port), p.gatewayHandler(name), roleGateway); err != nil {
 			return err
 		}
 	}

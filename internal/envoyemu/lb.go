@@ -32,6 +32,9 @@ type hostAttrs struct {
 	// workload is Istio's endpoint metadata istio.workload,
 	// "name;namespace;canonical service;revision;cluster".
 	workload string
+	// socketMatch is the endpoint's envoy.transport_socket_match metadata
+	// (Istio: tlsMode istio for endpoints with a sidecar).
+	socketMatch map[string]string
 }
 
 func newHost(addr, dial string, priority int, a hostAttrs) *host {

@@ -41,8 +41,9 @@ type chainInfo struct {
 	rds            string
 	inline         *routeTable
 	tcpCluster     string
-	sniCluster     bool     // envoy.filters.network.sni_cluster: the SNI names the cluster
-	clusterRewrite *rewrite // istio.filters.network.tcp_cluster_rewrite
+	sniCluster     bool           // envoy.filters.network.sni_cluster: the SNI names the cluster
+	clusterRewrite *rewrite       // istio.filters.network.tcp_cluster_rewrite
+	tls            *downstreamTLS // the chain's TLS transport socket; nil: plaintext
 }
 
 type rewrite struct {
@@ -104,6 +105,11 @@ func compileChain(fc *listenerv3.FilterChain) (*chainInfo, error) {
 		ci.transport = m.GetTransportProtocol()
 		ci.appProtocols = m.GetApplicationProtocols()
 	}
+	t, err := compileDownstreamTLS(fc.GetTransportSocket())
+	if err != nil {
+		return nil, err
+	}
+	ci.tls = t
 	for _, f := range fc.GetFilters() {
 		tc := f.GetTypedConfig()
 		switch {

@@ -2,6 +2,7 @@ package envoyemu
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +14,13 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
 
@@ -61,6 +64,7 @@ type options struct {
 	passthrough  http.RoundTripper
 	statusPorts  bool
 	quit         func()
+	secrets      SecretSource
 }
 
 // WithQuit makes the admin endpoint's POST /quitquitquit call quit, as
@@ -127,12 +131,16 @@ type Proxy struct {
 	rndMu    sync.Mutex
 	rndSrc   *rand.Rand
 	self     *peer
+	// secrets holds the SDS secrets; nil without WithSecrets (the
+	// plaintext emulation).
+	secrets *secretStore
 
 	cfg     *configState
 	routing atomic.Pointer[routing]
 
 	mu       sync.Mutex
 	servers  map[string]*server // by listener name (admin, outbound, inbound_<port>, LDS names)
+	conns    map[net.Conn]struct{} // connections being classified or passed through (demux.go)
 	stopped  bool
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -236,6 +244,9 @@ func newProxy(id Identity, xdsAddr string, node *corev3.Node, listenIP netip.Add
 		}
 		p.flushEvery = d
 	}
+	if o.secrets != nil {
+		p.secrets = newSecretStore()
+	}
 	p.cfg = newConfigState(p)
 	p.routing.Store(&routing{})
 	p.ads = newADSClient(xdsAddr, node, p.cfg, p.log)
@@ -322,6 +333,22 @@ func (p *Proxy) Start(ctx context.Context) error {
 		cancel()
 		return err
 	}
+	if p.opts.secrets != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			set := func(sec *tlsv3.Secret) error {
+				if err := p.secrets.set(sec); err != nil {
+					return err
+				}
+				p.cfg.recheckReady()
+				return nil
+			}
+			if err := p.opts.secrets.Run(rctx, set); err != nil {
+				p.log.Error("secret source stopped", "err", err)
+			}
+		}()
+	}
 	if !p.noXDS {
 		p.wg.Add(1)
 		go func() {
@@ -348,7 +375,7 @@ func (p *Proxy) bindAll() error {
 	if p.boot != nil {
 		admin = p.boot.Admin
 	}
-	if err := p.listenAt("admin", admin, p.adminHandler(), nil); err != nil {
+	if err := p.listenAt("admin", admin, p.adminHandler(), nil, 0); err != nil {
 		return err
 	}
 	if p.opts.statusPorts && p.opts.adminPort != 0 {
@@ -356,7 +383,7 @@ func (p *Proxy) bindAll() error {
 			name string
 			port int
 		}{{"health", HealthPort}, {"prometheus", PrometheusPort}} {
-			if err := p.listen(sp.name, sp.port, p.statusHandler()); err != nil {
+			if err := p.listen(sp.name, sp.port, p.statusHandler(), 0); err != nil {
 				return err
 			}
 		}
@@ -371,7 +398,7 @@ func (p *Proxy) bindAll() error {
 			quiet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), noIstioStatsKey{}, true)))
 			})
-			if err := p.listenAt("static_"+name, netip.AddrPortFrom(li.addr, uint16(li.port)), quiet, nil); err != nil {
+			if err := p.listenAt("static_"+name, netip.AddrPortFrom(li.addr, uint16(li.port)), quiet, nil, 0); err != nil {
 				return err
 			}
 		}
@@ -380,12 +407,12 @@ func (p *Proxy) bindAll() error {
 		return nil
 	}
 	if p.boot != nil {
-		if err := p.listenAt("virtualOutbound", netip.AddrPortFrom(p.listenIP, OutboundPort), http.HandlerFunc(p.serveOutbound), withOriginalDst); err != nil {
+		if err := p.listenAt("virtualOutbound", netip.AddrPortFrom(p.listenIP, OutboundPort), http.HandlerFunc(p.serveOutbound), withOriginalDst, 0); err != nil {
 			return err
 		}
-		return p.listenAt("virtualInbound", netip.AddrPortFrom(p.listenIP, InboundCapturePort), http.HandlerFunc(p.serveCapturedInbound), withOriginalDst)
+		return p.listenAt("virtualInbound", netip.AddrPortFrom(p.listenIP, InboundCapturePort), http.HandlerFunc(p.serveCapturedInbound), withOriginalDst, roleInbound)
 	}
-	if err := p.listen("outbound", p.opts.outboundPort, http.HandlerFunc(p.serveOutbound)); err != nil {
+	if err := p.listen("outbound", p.opts.outboundPort, http.HandlerFunc(p.serveOutbound), 0); err != nil {
 		return err
 	}
 	for _, in := range p.opts.inbound {
@@ -393,7 +420,7 @@ func (p *Proxy) bindAll() error {
 		if err != nil {
 			return err
 		}
-		if err := p.listen("inbound_"+strconv.Itoa(in.Port), in.Port, h); err != nil {
+		if err := p.listen("inbound_"+strconv.Itoa(in.Port), in.Port, h, roleInbound); err != nil {
 			return err
 		}
 	}
@@ -429,13 +456,15 @@ func (p *Proxy) sweepLoop(ctx context.Context) {
 }
 
 // listen binds one listener on the proxy's address and serves h on it.
-func (p *Proxy) listen(name string, port int, h http.Handler) error {
-	return p.listenAt(name, netip.AddrPortFrom(p.listenIP, uint16(port)), h, nil)
+func (p *Proxy) listen(name string, port int, h http.Handler, role connRole) error {
+	return p.listenAt(name, netip.AddrPortFrom(p.listenIP, uint16(port)), h, nil, role)
 }
 
 // listenAt binds one listener at ap and serves h on it; connCtx, when set,
-// is the server's ConnContext.
-func (p *Proxy) listenAt(name string, ap netip.AddrPort, h http.Handler, connCtx func(context.Context, net.Conn) context.Context) error {
+// is the server's ConnContext. A listener with a role classifies each
+// connection first (demux.go): TLS is terminated or passed through, and
+// only HTTP reaches h.
+func (p *Proxy) listenAt(name string, ap netip.AddrPort, h http.Handler, connCtx func(context.Context, net.Conn) context.Context, role connRole) error {
 	addr := ap.String()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -461,10 +490,21 @@ func (p *Proxy) listenAt(name string, ap netip.AddrPort, h http.Handler, connCtx
 	}
 	p.servers[name] = s
 	p.mu.Unlock()
+	var serveLn net.Listener = ln
+	if role != 0 {
+		hl := newConnListener(ln)
+		serveLn = hl
+		lds := strings.TrimPrefix(name, "lds_")
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.demux(ln, hl, role, lds)
+		}()
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(serveLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error("listener stopped", "listener", name, "err", err)
 		}
 	}()
@@ -507,6 +547,7 @@ func (p *Proxy) Stop(ctx context.Context) error {
 			cancel()
 		}
 		p.closeServers()
+		p.closeTracked()
 		p.upstreams.Range(func(_, v any) bool {
 			v.(*http.Transport).CloseIdleConnections()
 			return true
@@ -575,6 +616,7 @@ func (p *Proxy) transportFor(cl *cluster) *http.Transport {
 	}
 	t := &http.Transport{
 		DialContext:         p.dialer(cl),
+		DialTLSContext:      p.tlsDialer(cl),
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Hour, // Istio's default idle timeout for upstream connections
 		DisableCompression:  true,
@@ -622,11 +664,55 @@ func (p *Proxy) dialer(cl *cluster) func(ctx context.Context, network, addr stri
 	}
 }
 
+// tlsDialer connects as dialer does, then runs the TLS handshake of the
+// transport socket the request chose (upstreamTLSKey), charging Envoy's
+// ssl stats of the cluster. A failed handshake is a connection failure
+// (UF), as with Envoy.
+func (p *Proxy) tlsDialer(cl *cluster) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := p.dialer(cl)
+	prefix := "cluster." + cl.statName + ".ssl."
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		sock, _ := ctx.Value(upstreamTLSKey{}).(*upstreamTLS)
+		if sock == nil || p.secrets == nil {
+			return nil, &dialError{errors.New("TLS requested without a TLS transport socket")}
+		}
+		cfg, err := sock.clientConfig(p.secrets)
+		if err != nil {
+			p.store.Counter(prefix + "connection_error").Inc()
+			return nil, &dialError{err}
+		}
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			switch {
+			case errors.Is(err, errVerifySAN):
+				p.store.Counter(prefix + "fail_verify_san").Inc()
+			case errors.Is(err, errVerifyChain):
+				p.store.Counter(prefix + "fail_verify_error").Inc()
+			case errors.Is(err, errNoPeerCert):
+				p.store.Counter(prefix + "fail_verify_no_cert").Inc()
+			default:
+				p.store.Counter(prefix + "connection_error").Inc()
+			}
+			return nil, &dialError{fmt.Errorf("TLS handshake with %s (SNI %q): %w", addr, sock.sni, err)}
+		}
+		p.store.Counter(prefix + "handshake").Inc()
+		return tc, nil
+	}
+}
+
 type countedConn struct {
 	net.Conn
 	once    sync.Once
 	onClose func()
 }
+
+// NetConn is the connection underneath.
+func (c *countedConn) NetConn() net.Conn { return c.Conn }
 
 func (c *countedConn) Close() error {
 	c.once.Do(c.onClose)

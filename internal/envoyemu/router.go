@@ -486,10 +486,16 @@ func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk
 		hdr.Set(headerPeerMetadata, p.peerMeta)
 		hdr.Set(headerPeerMetadataID, p.id.NodeID())
 	}
-	if member.sni != "" {
-		hdr.Set(HeaderSNI, member.sni)
-	} else {
-		hdr.Del(HeaderSNI)
+	hdr.Del(HeaderSNI)
+	if sock := member.socketFor(h); sock != nil {
+		if p.secrets != nil {
+			// Envoy's TLS transport socket: the dialer makes the
+			// connection TLS with this socket's SNI, ALPN and identities.
+			out.URL.Scheme = "https"
+			out = out.WithContext(withUpstreamTLS(out.Context(), sock))
+		} else if sock.sni != "" {
+			hdr.Set(HeaderSNI, sock.sni)
+		}
 	}
 
 	// The pool counts a request once it has a connection, and as pending
@@ -775,7 +781,7 @@ func (p *Proxy) inboundHandler(in Inbound) (http.Handler, error) {
 		}
 		out := &requestRecord{
 			reporter: "destination", source: src, dest: p.self, code: rec.code, flags: rec.flags,
-			destService: svc, mtls: src != nil, duration: time.Since(start),
+			destService: svc, mtls: r.TLS != nil || (p.secrets == nil && src != nil), duration: time.Since(start),
 		}
 		p.store.requests.record(out.values(), out.duration)
 	}), nil

@@ -10,9 +10,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -179,7 +177,7 @@ func (c *adsClient) handle(resp *discoveryv3.DiscoveryResponse) []*discoveryv3.D
 			VersionInfo:   c.accepted[t],
 			ResponseNonce: resp.Nonce,
 			ResourceNames: c.names[t],
-			ErrorDetail:   &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()},
+			ErrorDetail:   nackStatus(err),
 		})
 		c.mu.Unlock()
 		return reqs
