@@ -113,6 +113,9 @@ func TestCaptureThroughIptables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// pilot-agent's SDS server, on the socket the bootstrap names.
+	sds := newSDSServerAt(t, strings.TrimPrefix(b.SDS, "unix://"), b.Node.GetId())
+	sds.set(t, "1", newTestCA(t).secrets(t, "hello"))
 	var p *Proxy
 	if err := inNamespace(t, ns, func() error {
 		var err error
@@ -155,6 +158,9 @@ func TestCaptureThroughIptables(t *testing.T) {
 	defer cancel()
 	if err := p.WaitReady(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if !p.secrets.has([]string{SecretWorkload}, []string{SecretRoots}) {
+		t.Fatalf("ready without the bootstrap's SDS secrets")
 	}
 
 	// The application the inbound side hands requests to, outside the

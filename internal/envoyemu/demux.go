@@ -230,10 +230,10 @@ func (p *Proxy) classify(raw net.Conn, hl *connListener, role connRole, listener
 	case roleInbound:
 		li := rt.listeners[virtualInboundListener]
 		if li == nil {
-			// No configuration yet: there is no inbound listener to take
-			// the connection. The plaintext emulation (no secrets) serves
-			// it, as before, with a 503.
-			if hello == nil && p.secrets == nil {
+			// No inbound listener (yet): plaintext is served as the pod's
+			// port (with a 503 before the configuration), TLS has nothing
+			// to terminate it.
+			if hello == nil {
 				hl.push(c)
 				return
 			}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -110,7 +111,14 @@ type sdsServer struct {
 
 func newSDSServer(t testing.TB, nodeID string) *sdsServer {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "sds.sock")
+	return newSDSServerAt(t, filepath.Join(t.TempDir(), "sds.sock"), nodeID)
+}
+
+func newSDSServerAt(t testing.TB, sock, nodeID string) *sdsServer {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)

@@ -139,7 +139,7 @@ type Proxy struct {
 	routing atomic.Pointer[routing]
 
 	mu       sync.Mutex
-	servers  map[string]*server // by listener name (admin, outbound, inbound_<port>, LDS names)
+	servers  map[string]*server    // by listener name (admin, outbound, inbound_<port>, LDS names)
 	conns    map[net.Conn]struct{} // connections being classified or passed through (demux.go)
 	stopped  bool
 	cancel   context.CancelFunc
@@ -194,7 +194,13 @@ func NewFromBootstrap(b *Bootstrap, opts ...Option) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := append([]Option{WithoutStatusPorts(), WithAdminPort(int(b.Admin.Port()))}, opts...)
+	o := []Option{WithoutStatusPorts(), WithAdminPort(int(b.Admin.Port()))}
+	if b.SDS != "" {
+		// Certificates come from the bootstrap's sds-grpc cluster
+		// (pilot-agent's SDS server), as Envoy's TLS contexts name it.
+		o = append(o, WithSecrets(&SDSSource{Target: b.SDS, Node: b.Node}))
+	}
+	o = append(o, opts...)
 	p, err := newProxy(id, b.XDS, b.Node, netip.IPv4Unspecified(), addressing{podNetwork: true}, o)
 	if err != nil {
 		return nil, err
@@ -332,6 +338,9 @@ func (p *Proxy) Start(ctx context.Context) error {
 		p.closeServers()
 		cancel()
 		return err
+	}
+	if src, ok := p.opts.secrets.(*SDSSource); ok && src.Log == nil {
+		src.Log = p.log
 	}
 	if p.opts.secrets != nil {
 		p.wg.Add(1)

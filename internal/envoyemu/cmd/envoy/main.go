@@ -147,8 +147,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitError
 	}
-	log.Warn("this is drill's emulated Envoy, not Envoy: HTTP/1.1 routing, load balancing, outlier detection and stats from istiod's configuration; see drill's docs/proxy.md",
-		"node", b.Node.GetId(), "xds", b.XDS, "admin", b.Admin.String())
+	log.Warn("this is drill's emulated Envoy, not Envoy: HTTP/1.1 routing, load balancing, outlier detection, mutual TLS and stats from istiod's configuration; see drill's docs/proxy.md",
+		"node", b.Node.GetId(), "xds", b.XDS, "sds", b.SDS, "admin", b.Admin.String())
 	<-quit.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
