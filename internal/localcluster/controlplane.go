@@ -47,6 +47,7 @@ type ControlPlane struct {
 type ports struct {
 	etcdClient, etcdPeer, apiserver, controllerManager    int
 	istiodHTTP, istiodGRPC, istiodMonitoring, istiodCtrlz int
+	istiodSecureGRPC                                      int
 }
 
 // Timings says how long each phase of StartControlPlane took.
@@ -206,7 +207,7 @@ func (cp *ControlPlane) prepare() error {
 	}
 	n := 4
 	if cp.cfg.istiod {
-		n += 4
+		n += 5
 	}
 	pp, err := freePorts(n)
 	if err != nil {
@@ -215,6 +216,7 @@ func (cp *ControlPlane) prepare() error {
 	cp.ports = ports{etcdClient: pp[0], etcdPeer: pp[1], apiserver: pp[2], controllerManager: pp[3]}
 	if cp.cfg.istiod {
 		cp.ports.istiodHTTP, cp.ports.istiodGRPC, cp.ports.istiodMonitoring, cp.ports.istiodCtrlz = pp[4], pp[5], pp[6], pp[7]
+		cp.ports.istiodSecureGRPC = pp[8]
 	}
 
 	if cp.pki, err = newKubePKI(filepath.Join(cp.dir, "pki"), cp.name, firstServiceIP(cp.cfg.serviceCIDR)); err != nil {
@@ -347,6 +349,22 @@ func (cp *ControlPlane) IstiodGRPCAddr() string {
 		return ""
 	}
 	return fmt.Sprintf("127.0.0.1:%d", cp.ports.istiodGRPC)
+}
+
+// IstiodCAAddr is istiod's secure gRPC address (host:port; Istio's 15012):
+// its certificate signing API (IstioCertificateService), served with
+// istiod's own certificate from the mesh CA; empty without istiod.
+func (cp *ControlPlane) IstiodCAAddr() string {
+	if !cp.cfg.istiod {
+		return ""
+	}
+	return fmt.Sprintf("127.0.0.1:%d", cp.ports.istiodSecureGRPC)
+}
+
+// MeshRootPEM is the mesh's root certificate (PEM), which istiod's serving
+// certificate and every workload certificate chain to; nil without istiod.
+func (cp *ControlPlane) MeshRootPEM() []byte {
+	return append([]byte(nil), cp.cacerts[rootCertFile]...)
 }
 
 // IstiodHTTPURL is istiod's HTTP address (its --httpAddr: /ready, /debug/…);

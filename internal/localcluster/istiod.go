@@ -102,10 +102,11 @@ func (cp *ControlPlane) prepareIstio(ctx context.Context, cs kubernetes.Interfac
 }
 
 // startIstiod runs pilot-discovery against the cluster. Every port it would
-// open on all interfaces by default is moved to its own port on 127.0.0.1;
-// the mTLS xDS port (15012) and the webhook port (15017) are turned off:
-// the emulated sidecars speak plaintext xDS, and webhooks then share the
-// HTTP port, where nothing calls them.
+// open on all interfaces by default is moved to its own port on 127.0.0.1,
+// the secure gRPC port (15012) too: the emulated proxies get their
+// workload certificates from istiod's CA there, as pilot-agent does. The
+// webhook port (15017) is turned off: webhooks then share the HTTP port,
+// where nothing calls them.
 func (cp *ControlPlane) startIstiod() (*process, error) {
 	dir := filepath.Join(cp.dir, "istiod")
 	cacertsDir := filepath.Join(dir, "cacerts")
@@ -127,7 +128,7 @@ func (cp *ControlPlane) startIstiod() (*process, error) {
 		fmt.Sprintf("--monitoringAddr=127.0.0.1:%d", cp.ports.istiodMonitoring),
 		fmt.Sprintf("--ctrlz_port=%d", cp.ports.istiodCtrlz),
 		"--ctrlz_address=127.0.0.1",
-		"--secureGRPCAddr=",
+		fmt.Sprintf("--secureGRPCAddr=127.0.0.1:%d", cp.ports.istiodSecureGRPC),
 		"--httpsAddr=",
 		"--domain=cluster.local",
 		"--log_output_level=default:info",

@@ -177,6 +177,33 @@ func TestKindOffline(t *testing.T) {
 			}, wait.WithTimeout(time.Minute), wait.WithInterval(time.Second)); err != nil {
 				t.Errorf("with reviews gone from %s, its productpage is not served by %s's reviews %v: %v", c1.Name, c2.Name, remote, err)
 			}
+			// That path is mutual TLS end to end, as with Envoy: productpage's
+			// sidecar made TLS handshakes with its SDS certificate (from
+			// pilot-agent, signed by istiod's CA), cluster2's east-west
+			// gateway passed them through by SNI, and cluster2's reviews
+			// sidecars terminated them and saw cluster1's productpage as a
+			// mutual_tls peer.
+			pp, err := c1.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=productpage"})
+			if err != nil || len(pp.Items) == 0 {
+				t.Fatalf("productpage pods of %s: %v", c1.Name, err)
+			}
+			if prom := sidecarStats(ctx, t, c1, ns, pp.Items[0].Name); !statPositive(prom, "envoy_cluster_ssl_handshake{") {
+				t.Errorf("productpage's sidecar made no TLS handshake:\n%s", grepStat(prom, "ssl"))
+			}
+			mtls := false
+			for _, pod := range remote {
+				prom := sidecarStats(ctx, t, c2, ns, pod)
+				for _, l := range strings.Split(prom, "\n") {
+					if strings.HasPrefix(l, "istio_requests_total{") && strings.Contains(l, `reporter="destination"`) &&
+						strings.Contains(l, `source_workload="productpage-v1"`) && strings.Contains(l, `source_cluster="`+c1.Name+`"`) &&
+						strings.Contains(l, `connection_security_policy="mutual_tls"`) {
+						mtls = true
+					}
+				}
+			}
+			if !mtls {
+				t.Errorf("no reviews sidecar of %s counted a mutual_tls request from %s's productpage", c2.Name, c1.Name)
+			}
 			if err := f.Revert(ctx); err != nil {
 				t.Fatalf("revert: %v", err)
 			}
@@ -206,6 +233,51 @@ func TestKindOffline(t *testing.T) {
 			t.Errorf("GET http://%s:9080/reviews/0 from %s: %q, want an answer from a reviews pod of %s", addr, node, out, c2.Name)
 		}
 	}
+}
+
+// sidecarStats is a pod's sidecar's /stats/prometheus, read through its
+// Envoy admin port.
+func sidecarStats(ctx context.Context, t *testing.T, c *cluster.Cluster, ns, pod string) string {
+	t.Helper()
+	a, err := c.Access.EnvoyAdmin(ctx, ns, pod)
+	if err != nil {
+		t.Fatalf("admin of %s/%s in %s: %v", ns, pod, c.Name, err)
+	}
+	if a.Close != nil {
+		defer a.Close()
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/stats/prometheus", nil)
+	resp, err := a.Client.Do(req)
+	if err != nil {
+		t.Fatalf("stats of %s/%s in %s: %v", ns, pod, c.Name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// statPositive reports whether a sample line starting with prefix has a
+// value above zero.
+func statPositive(prom, prefix string) bool {
+	for _, l := range strings.Split(prom, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			f := strings.Fields(l)
+			if len(f) >= 2 && f[len(f)-1] != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func grepStat(prom, sub string) string {
+	var out []string
+	for _, l := range strings.Split(prom, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // reviewsVia asks cluster1's ingress gateway n times for product 0's

@@ -207,7 +207,10 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 		return nil, nil, err
 	}
 	log := p.log.With("cluster", c.Name)
-	sidecars := sidecar.New(cp.IstiodGRPCAddr(), sidecar.WithLogger(log))
+	// Mutual TLS between the proxies, as Istio's default: every proxy's
+	// certificate comes from its cluster's istiod CA.
+	ca := sidecar.CA{Addr: cp.IstiodCAAddr(), RootPEM: cp.MeshRootPEM(), Cluster: c.Name, Kube: kube}
+	sidecars := sidecar.New(cp.IstiodGRPCAddr(), sidecar.WithLogger(log), sidecar.WithCA(ca))
 	node, err := localcluster.StartNode(ctx, c.Name, i, kube, localcluster.WithSidecars(sidecars), localcluster.WithLocality(c.Locality), localcluster.WithNodeLogger(log))
 	if err != nil {
 		return nil, nil, fmt.Errorf("start the node: %w", err)
@@ -218,7 +221,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 
 	// Every cluster takes the others' traffic through its east-west gateway, as
 	// Istio's multi-network multicluster setup does.
-	ew, err := p.startGateway(ctx, cp, i, c.Name, "istio-eastwestgateway", envoyemu.EastWestGatewayLabel, log)
+	ew, err := p.startGateway(ctx, cp, ca, i, c.Name, "istio-eastwestgateway", envoyemu.EastWestGatewayLabel, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -231,7 +234,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 
 	var ingress *envoyemu.Proxy
 	if c.Ingress {
-		ingress, err = p.startGateway(ctx, cp, i, c.Name, "istio-ingressgateway", envoyemu.IngressGatewayLabel, log)
+		ingress, err = p.startGateway(ctx, cp, ca, i, c.Name, "istio-ingressgateway", envoyemu.IngressGatewayLabel, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -264,7 +267,11 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 	}, set, nil
 }
 
-func (p *Provider) startGateway(ctx context.Context, cp *localcluster.ControlPlane, i int, cluster, name, role string, log *slog.Logger) (*envoyemu.Proxy, error) {
+func (p *Provider) startGateway(ctx context.Context, cp *localcluster.ControlPlane, ca sidecar.CA, i int, cluster, name, role string, log *slog.Logger) (*envoyemu.Proxy, error) {
+	src, err := ca.GatewaySource(ctx, name, log.With("gateway", name))
+	if err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
 	var lastErr error
 	for range 20 {
@@ -273,7 +280,7 @@ func (p *Provider) startGateway(ctx context.Context, cp *localcluster.ControlPla
 			return nil, err
 		}
 		id := envoyemu.GatewayIdentity(cluster, name, role, addr)
-		gw, err := envoyemu.NewGateway(id, cp.IstiodGRPCAddr(), envoyemu.WithLogger(log.With("gateway", name)))
+		gw, err := envoyemu.NewGateway(id, cp.IstiodGRPCAddr(), envoyemu.WithLogger(log.With("gateway", name)), envoyemu.WithSecrets(src))
 		if err != nil {
 			return nil, err
 		}

@@ -64,6 +64,17 @@ func startGateway(t *testing.T, cp *localcluster.ControlPlane, id envoyemu.Ident
 	return gw
 }
 
+// gatewaySecrets is the secret source of a gateway: its certificate from
+// the cluster's istiod CA.
+func gatewaySecrets(t *testing.T, ca sidecar.CA, name string) envoyemu.Option {
+	t.Helper()
+	src, err := ca.GatewaySource(t.Context(), name, testLogger(t, slog.LevelWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return envoyemu.WithSecrets(src)
+}
+
 // gatewayAddr is where the test runs a gateway of cluster i: an address of
 // the cluster's pod range far from where the node starts allocating, drawn
 // at random so that test processes running at once do not collide.
@@ -91,7 +102,10 @@ func startMesh(t *testing.T, sc *scenario.Scenario) []*meshCluster {
 		cp := m.Cluster(c.Name)
 		mc := &meshCluster{name: c.Name, cp: cp,
 			cs: kubernetes.NewForConfigOrDie(cp.RESTConfig()), dyn: dynamic.NewForConfigOrDie(cp.RESTConfig())}
-		f := sidecar.New(cp.IstiodGRPCAddr(), sidecar.WithLogger(testLogger(t, slog.LevelWarn).With("cluster", c.Name)))
+		// Mutual TLS as the local provider runs it: certificates from each
+		// cluster's istiod CA.
+		ca := sidecar.CA{Addr: cp.IstiodCAAddr(), RootPEM: cp.MeshRootPEM(), Cluster: c.Name, Kube: mc.cs}
+		f := sidecar.New(cp.IstiodGRPCAddr(), sidecar.WithLogger(testLogger(t, slog.LevelWarn).With("cluster", c.Name)), sidecar.WithCA(ca))
 		node, err := localcluster.StartNode(ctx, c.Name, i, mc.cs, localcluster.WithSidecars(f),
 			localcluster.WithLocality(c.Locality), localcluster.WithNodeLogger(testLogger(t, slog.LevelWarn).With("cluster", c.Name)))
 		if err != nil {
@@ -108,13 +122,13 @@ func startMesh(t *testing.T, sc *scenario.Scenario) []*meshCluster {
 		// The east-west gateway and the Gateway object that gives it its
 		// AUTO_PASSTHROUGH listener.
 		mc.ewAddr = gatewayAddr(i)
-		gw := startGateway(t, cp, envoyemu.GatewayIdentity(c.Name, "istio-eastwestgateway", envoyemu.EastWestGatewayLabel, mc.ewAddr))
+		gw := startGateway(t, cp, envoyemu.GatewayIdentity(c.Name, "istio-eastwestgateway", envoyemu.EastWestGatewayLabel, mc.ewAddr), gatewaySecrets(t, ca, "istio-eastwestgateway"))
 		mc.eastWest = gw
 		applyObject(t, mc.dyn, envoyemu.CrossNetworkGateway())
 		bopts := []bookinfo.Option{bookinfo.WithObserved("productpage")}
 		if c.Ingress {
 			bopts = append(bopts, bookinfo.WithIngress())
-			mc.ingress = startGateway(t, cp, envoyemu.GatewayIdentity(c.Name, "istio-ingressgateway", envoyemu.IngressGatewayLabel, gatewayAddr(i)))
+			mc.ingress = startGateway(t, cp, envoyemu.GatewayIdentity(c.Name, "istio-ingressgateway", envoyemu.IngressGatewayLabel, gatewayAddr(i)), gatewaySecrets(t, ca, "istio-ingressgateway"))
 		}
 		set, err := bookinfo.Manifests(*c.Bookinfo, "default", bopts...)
 		if err != nil {
@@ -329,6 +343,26 @@ func failover(t *testing.T, mesh []*meshCluster, statCluster string) {
 	cs := snap.Clusters[statCluster]
 	if cs == nil || cs.Get(stats.StatRqTotal) < 20 {
 		t.Errorf("productpage sidecar stats: %s has %+v, want at least 20 requests\n%s", statCluster, cs, text)
+	}
+	// Every hop was mutual TLS with certificates from istiod's CA:
+	// productpage's sidecar made TLS handshakes on the cluster that took
+	// the traffic, and cluster2's reviews sidecars, behind the east-west
+	// gateway's SNI passthrough, saw mutual_tls requests from productpage.
+	if !strings.Contains(text, `envoy_cluster_ssl_handshake{cluster_name="`+statCluster+`"}`) {
+		t.Errorf("productpage's sidecar made no TLS handshake on %s:\n%s", statCluster, grep(text, "ssl"))
+	}
+	mtls := 0
+	for _, twin := range podTwins(t, mesh[1].cs, "default", "app=reviews") {
+		for _, l := range strings.Split(get(t, "http://"+net.JoinHostPort(twin, "15000")+"/stats/prometheus"), "\n") {
+			if strings.HasPrefix(l, "istio_requests_total{") && strings.Contains(l, `reporter="destination"`) &&
+				strings.Contains(l, `source_workload="productpage-v1"`) && strings.Contains(l, `source_principal="spiffe://cluster.local/ns/default/sa/bookinfo-productpage"`) &&
+				strings.Contains(l, `connection_security_policy="mutual_tls"`) {
+				mtls++
+			}
+		}
+	}
+	if mtls == 0 {
+		t.Errorf("no reviews sidecar of cluster2 counted a mutual_tls request from productpage")
 	}
 	served := map[string]uint64{}
 	for k, v := range snap.Requests {

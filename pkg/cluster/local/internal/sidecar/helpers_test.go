@@ -47,6 +47,32 @@ func podTwin(t *testing.T, cs kubernetes.Interface, ns, selector string) string 
 	return lo.String()
 }
 
+// podTwins are the loopback twins of every pod matching selector.
+func podTwins(t *testing.T, cs kubernetes.Interface, ns, selector string) []string {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatalf("pods %s in %s: %v", selector, ns, err)
+	}
+	var out []string
+	for _, p := range pods.Items {
+		if lo := localcluster.LoopbackFor(net.ParseIP(p.Status.PodIP)); lo != nil {
+			out = append(out, lo.String())
+		}
+	}
+	return out
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func get(t *testing.T, u string) string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)

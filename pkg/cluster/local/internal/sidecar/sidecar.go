@@ -10,6 +10,7 @@ package sidecar
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +18,11 @@ import (
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshdrill/drill/internal/envoyemu"
 	"github.com/meshdrill/drill/internal/localcluster"
@@ -32,6 +37,7 @@ type Factory struct {
 	log         *slog.Logger
 	readyWithin time.Duration
 	proxyOpts   []envoyemu.Option
+	ca          *CA
 }
 
 // Option tunes a Factory.
@@ -54,6 +60,11 @@ func WithLogger(l *slog.Logger) Option { return func(f *Factory) { f.log = l } }
 // configuration from istiod (default 60 s) before its start fails and the
 // node retries.
 func WithReadyTimeout(d time.Duration) Option { return func(f *Factory) { f.readyWithin = d } }
+
+// WithCA gives every sidecar a certificate from istiod's CA: mutual TLS
+// between the proxies, as Istio's default. Without it the sidecars speak
+// the plaintext emulation.
+func WithCA(ca CA) Option { return func(f *Factory) { f.ca = &ca } }
 
 // WithProxyOptions passes options to every sidecar's proxy.New.
 func WithProxyOptions(opts ...envoyemu.Option) Option {
@@ -82,6 +93,13 @@ func (f *Factory) StartSidecar(ctx context.Context, pod localcluster.SidecarPod)
 	opts := append([]envoyemu.Option{envoyemu.WithLogger(f.log), envoyemu.WithPassthrough(pod.Direct)}, f.proxyOpts...)
 	for port, target := range pod.AppPorts {
 		opts = append(opts, envoyemu.WithInbound(envoyemu.Inbound{Port: int(port), Target: target.String()}))
+	}
+	if f.ca != nil {
+		src, err := f.ca.Source(pod.Pod.Namespace, id.ServiceAccount, f.trustDomain, pod.Pod, f.log)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, envoyemu.WithSecrets(src))
 	}
 	p, err := envoyemu.New(id, f.xdsAddr, opts...)
 	if err != nil {
@@ -163,3 +181,67 @@ func WorkloadName(p *corev1.Pod) string {
 	}
 	return p.Name
 }
+
+// CA is where the local provider's proxies get their certificates: the
+// cluster's istiod CA, as pilot-agent gets them for Envoy.
+type CA struct {
+	// Addr is istiod's secure gRPC address (localcluster.ControlPlane.IstiodCAAddr).
+	Addr string
+	// RootPEM is the mesh root istiod's serving certificate chains to.
+	RootPEM []byte
+	// Cluster is the cluster's ID.
+	Cluster string
+	// Kube is the cluster's API, which issues the service account tokens.
+	Kube kubernetes.Interface
+}
+
+// istiodServerName is the name istiod's serving certificate carries
+// (istiod.<namespace>.svc).
+const istiodServerName = "istiod.istio-system.svc"
+
+// Source is the secret source of a workload running as service account sa
+// in namespace ns (bound to pod, when it has one): a certificate for
+// spiffe://<trustDomain>/ns/<ns>/sa/<sa> from istiod's CA, authenticated
+// with a token the API server issues for the service account, with the
+// audience istiod checks (istio-ca), as Kubernetes projects into a pod for
+// pilot-agent.
+func (ca CA) Source(ns, sa, trustDomain string, pod *corev1.Pod, log *slog.Logger) (*envoyemu.CASource, error) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(ca.RootPEM) {
+		return nil, fmt.Errorf("cluster %s: the mesh root is not a PEM certificate", ca.Cluster)
+	}
+	token := func(ctx context.Context) (string, error) {
+		req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+			Audiences:         []string{"istio-ca"},
+			ExpirationSeconds: ptr(int64(3600)),
+		}}
+		if pod != nil {
+			req.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
+		}
+		tr, err := ca.Kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, req, metav1.CreateOptions{})
+		if err != nil {
+			return "", fmt.Errorf("token for service account %s/%s: %w", ns, sa, err)
+		}
+		return tr.Status.Token, nil
+	}
+	return &envoyemu.CASource{
+		Addr: ca.Addr, Roots: roots, ServerName: istiodServerName,
+		Identity:  "spiffe://" + trustDomain + "/ns/" + ns + "/sa/" + sa,
+		ClusterID: ca.Cluster, Token: token, Log: log,
+	}, nil
+}
+
+// GatewaySource is Source for a gateway of Istio's system namespace
+// (istio-ingressgateway, istio-eastwestgateway): it creates the gateway's
+// service account, as Istio's gateway charts do, if it is missing.
+func (ca CA) GatewaySource(ctx context.Context, name string, log *slog.Logger) (*envoyemu.CASource, error) {
+	sa := name + "-service-account"
+	_, err := ca.Kube.CoreV1().ServiceAccounts(localcluster.IstioNamespace).Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: localcluster.IstioNamespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("gateway %s: service account: %w", name, err)
+	}
+	return ca.Source(localcluster.IstioNamespace, sa, "cluster.local", nil, log)
+}
+
+func ptr[T any](v T) *T { return &v }
