@@ -12,17 +12,22 @@
 // tagged as an Istio sidecar tags them (stats.go, istiostats.go), on an admin
 // endpoint at port 15000 (admin.go).
 //
-// On the local provider the emulation has three limits a reader of a drill
+// Traffic between proxies is Istio mutual TLS (tlsctx.go, secrets.go,
+// demux.go): certificates by SDS name from pilot-agent's socket inside a
+// pod (SDSSource) or from istiod's CA on the local provider (CASource),
+// TLS origination per transport socket match with the cluster's SNI, ALPN
+// and SPIFFE identities, termination by the inbound listener's filter
+// chains, SNI passthrough on east-west gateways.
+//
+// On the local provider the emulation has two limits a reader of a drill
 // report should know: traffic reaches the sidecar as an HTTP proxy rather
-// than through iptables; mTLS between proxies is plaintext, the peer identity
-// travelling in Istio's metadata-exchange headers; and a pod's address in the
-// Kubernetes API, 10.A.B.C, is served on its loopback twin 127.A.B.C, which is
-// where the proxy dials every endpoint istiod names. Inside a pod
-// (NewFromBootstrap, and cmd/envoy, the `envoy` pilot-agent starts in the
-// offline proxy image) the proxy takes what Envoy's bootstrap gives it, takes
-// the traffic istio-init's iptables rules capture (bootstrap.go, capture.go)
-// and dials addresses as they are; mTLS is still plaintext. docs/proxy.md
-// explains each choice.
+// than through iptables; and a pod's address in the Kubernetes API,
+// 10.A.B.C, is served on its loopback twin 127.A.B.C, which is where the
+// proxy dials every endpoint istiod names. Inside a pod (NewFromBootstrap,
+// and cmd/envoy, the `envoy` pilot-agent starts in the offline proxy image)
+// the proxy takes what Envoy's bootstrap gives it, takes the traffic
+// istio-init's iptables rules capture (bootstrap.go, capture.go) and dials
+// addresses as they are. docs/proxy.md explains each choice.
 //
 // New builds the sidecar of one pod from its Identity; NewGateway a
 // router-mode proxy (istio-ingressgateway, or an east-west gateway routing

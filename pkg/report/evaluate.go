@@ -609,7 +609,7 @@ func (ev *evaluator) notes() {
 	r, rep := ev.r, ev.rep
 	var notes []string
 	if rep.Emulated() {
-		n := fmt.Sprintf("The data plane was emulated (provider %s): drill's Envoy-compatible sidecar, configured over xDS by the real istiod, stood in for Envoy. What Envoy itself decides — outlier ejection, priority spill-over, retries — happened in the emulation; run the scenario on kind or an existing cluster to see Envoy do it.", rep.Provider)
+		n := fmt.Sprintf("The data plane was emulated (provider %s): drill's Envoy-compatible sidecar, configured over xDS by the real istiod and speaking Istio mutual TLS with certificates from istiod's CA, stood in for Envoy. What Envoy itself decides — outlier ejection, priority spill-over, retries — happened in the emulation; run the scenario on kind or an existing cluster to see Envoy do it.", rep.Provider)
 		if rep.DataPlaneDetail != "" {
 			n += " What ran: " + rep.DataPlaneDetail
 		}
