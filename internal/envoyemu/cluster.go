@@ -640,7 +640,8 @@ type clusterStats struct {
 	trafficOnce sync.Once
 	traffic     *trafficStats
 
-	codes sync.Map // response code → *codeStats
+	codes      sync.Map // response code → *codeStats
+	retryCodes sync.Map // response code → *codeStats under retry.
 }
 
 type trafficStats struct {
@@ -714,6 +715,23 @@ func (cs *clusterStats) chargeCode(code int) {
 		v, _ = cs.codes.LoadOrStore(code, &codeStats{
 			code:  cs.store.Counter(cs.prefix + "upstream_rq_" + strconv.Itoa(code)),
 			class: cs.store.Counter(cs.prefix + "upstream_rq_" + strconv.Itoa(code/100) + "xx"),
+		})
+	}
+	c := v.(*codeStats)
+	c.code.Inc()
+	c.class.Inc()
+}
+
+// chargeRetryCode counts the answer of an attempt the router retries:
+// retry.upstream_rq_<code> and retry.upstream_rq_<class>xx, and nothing
+// else (envoy source/common/router/router.cc, chargeBasicResponseStat with
+// the retry stat name).
+func (cs *clusterStats) chargeRetryCode(code int) {
+	v, ok := cs.retryCodes.Load(code)
+	if !ok {
+		v, _ = cs.retryCodes.LoadOrStore(code, &codeStats{
+			code:  cs.store.Counter(cs.prefix + "retry.upstream_rq_" + strconv.Itoa(code)),
+			class: cs.store.Counter(cs.prefix + "retry.upstream_rq_" + strconv.Itoa(code/100) + "xx"),
 		})
 	}
 	c := v.(*codeStats)

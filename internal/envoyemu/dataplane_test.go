@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -393,5 +394,70 @@ func TestEastWestPassthrough(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code == 200 {
 		t.Errorf("an unknown SNI was served")
+	}
+}
+
+// TestRetryStats: the router charges a retried attempt's answer only under
+// retry.upstream_rq_<code>, and the plain code counters, upstream_rq_completed
+// and upstream_rq_time only for the final answer; the pool's
+// upstream_rq_total counts every attempt (envoy source/common/router/router.cc:
+// chargeBasicResponseStat with the retry stat name for a retried attempt,
+// chargeUpstreamCode for the final one).
+func TestRetryStats(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		fails                   int // 503s before the host answers 200
+		wantCode                int
+		want200, want503, retry uint64
+		total                   uint64
+	}{
+		{"one 503 then a 200", 1, 200, 1, 0, 1, 2},
+		{"every attempt 503", 100, 503, 0, 1, 2, 3},
+		{"no retry needed", 0, 200, 1, 0, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			fails := tc.fails
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				if fails > 0 {
+					fails--
+					w.WriteHeader(503)
+					return
+				}
+				io.WriteString(w, "ok")
+			}))
+			t.Cleanup(srv.Close)
+			p := newTestProxy(t, allStatsIdentity())
+			feed(t, p,
+				response(t, TypeCluster, edsCluster("svc")),
+				response(t, TypeEndpoint, assignment(t, "svc", []string{srv.Listener.Addr().String()})),
+				response(t, TypeListener, httpListener(t, 9080)),
+				response(t, TypeRoute, routeConfig("9080", &routev3.VirtualHost{Name: "svc", Domains: []string{"svc"},
+					Routes: []*routev3.Route{clusterRoute("/", "svc", func(ra *routev3.RouteAction) {
+						ra.RetryPolicy = &routev3.RetryPolicy{RetryOn: "5xx", NumRetries: wrapperspb.UInt32(2),
+							RetryBackOff: &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(time.Millisecond)}}
+					})}})),
+			)
+			if w := send(p, http.MethodGet, "http://svc:9080/", nil); w.Code != tc.wantCode {
+				t.Fatalf("code %d, want %d", w.Code, tc.wantCode)
+			}
+			snap, text := scrapeStore(t, p)
+			c := snap.Clusters["svc"]
+			if c == nil {
+				t.Fatalf("no stats for svc\n%s", text)
+			}
+			p.store.Flush()
+			got := []uint64{c.Codes["200"], c.Codes["503"], c.RetryCodes["503"], c.RetryClasses["5xx"], c.Get(stats.StatRqTotal),
+				p.store.Counter("cluster." + p.routing.Load().cluster("svc").statName + ".upstream_rq_completed").Value()}
+			want := []uint64{tc.want200, tc.want503, tc.retry, tc.retry, tc.total, 1}
+			if !slices.Equal(got, want) {
+				t.Errorf("upstream_rq_200, _503, retry.upstream_rq_503, retry.upstream_rq_5xx, upstream_rq_total, upstream_rq_completed = %v, want %v\n%s", got, want, text)
+			}
+			if len(snap.Warnings) > 0 {
+				t.Errorf("parser warnings on the emulation's own stats: %v", snap.Warnings)
+			}
+		})
 	}
 }

@@ -270,6 +270,7 @@ type attemptResult struct {
 	host    *host
 	cluster *cluster
 	cancel  context.CancelFunc
+	elapsed time.Duration // from the attempt's start to its response headers
 }
 
 func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
@@ -384,8 +385,11 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 			rts.rqRetryOverflow.Inc()
 			break
 		}
-		// The failed attempt's response is dropped; back off, then retry.
+		// The failed attempt's response is dropped, charged only under
+		// retry. (envoy router.cc: chargeBasicResponseStat with the retry
+		// stat name); back off, then retry.
 		if last.resp != nil {
+			cl.stats.chargeRetryCode(last.resp.StatusCode)
 			io.Copy(io.Discard, io.LimitReader(last.resp.Body, 64<<10))
 			last.resp.Body.Close()
 		}
@@ -408,6 +412,15 @@ func (f *forward) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if last.cancel != nil {
 		defer last.cancel()
+	}
+	if last.resp != nil {
+		// The final answer: the plain code and class counters,
+		// upstream_rq_completed and upstream_rq_time (CodeStats'
+		// chargeResponseStat).
+		ts := cl.stats.t()
+		ts.rqCompleted.Inc()
+		cl.stats.chargeCode(last.resp.StatusCode)
+		ts.rqTime.Record(float64(last.elapsed.Milliseconds()))
 	}
 	f.finish(w, r, cl, last, flags, retries, ctx)
 }
@@ -520,15 +533,14 @@ func (f *forward) attempt(ctx context.Context, in *http.Request, body []byte, pk
 		mts.rqActive.Add(-1)
 	}
 	if err == nil {
-		rts.rqCompleted.Inc()
-		rc.stats.chargeCode(resp.StatusCode)
-		rts.rqTime.Record(float64(time.Since(attemptStart).Milliseconds()))
+		// The response is charged by serve: under retry. when the router
+		// retries it, as the final answer when not.
 		if resp.StatusCode >= 500 {
 			h.rqError.Add(1)
 		} else {
 			h.rqSuccess.Add(1)
 		}
-		return attemptResult{resp: resp, host: h, cluster: member, cancel: cancel}
+		return attemptResult{resp: resp, host: h, cluster: member, cancel: cancel, elapsed: time.Since(attemptStart)}
 	}
 	defer cancel()
 	var de *dialError

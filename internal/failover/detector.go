@@ -272,7 +272,9 @@ func answeredBy(e event.Event, s event.Sample, match func(host string) bool) (ma
 		if !ok || ec.Direction != "outbound" || ec.KubeCluster == "" || !match(ec.Host) {
 			continue
 		}
-		if n := cd.Requests - cd.Upstream5xx; n > 0 {
+		// Requests counts every attempt; the 5xx answers, final or
+		// retried, answered nothing.
+		if n := cd.Requests - cd.Upstream5xx - cd.Retried5xx; n > 0 {
 			byEnvoy[ec.KubeCluster] += n
 		}
 	}

@@ -151,10 +151,24 @@ func clusterDelta(base, c *ClusterStats) event.ClusterDelta {
 	default:
 		cd.Requests = codesAll
 	}
+	if len(c.Classes) > 0 {
+		cd.Answers = classesAll
+	} else {
+		cd.Answers = codesAll
+	}
 	if v, ok := c.Classes["5xx"]; ok {
 		cd.Upstream5xx = sub(v, base.Classes["5xx"])
 	} else {
 		cd.Upstream5xx = codes5xx
+	}
+	if v, ok := c.RetryClasses["5xx"]; ok {
+		cd.Retried5xx = sub(v, base.RetryClasses["5xx"])
+	} else {
+		for code, v := range c.RetryCodes {
+			if len(code) == 3 && code[0] == '5' {
+				cd.Retried5xx += sub(v, base.RetryCodes[code])
+			}
+		}
 	}
 	return cd
 }
@@ -172,7 +186,7 @@ func i64(u uint64) int64 { return int64(min(u, math.MaxInt64)) }
 
 // moved reports whether a cluster belongs in a Delta.
 func moved(cd event.ClusterDelta, p, c *ClusterStats) bool {
-	return cd.Requests != 0 || cd.Upstream5xx != 0 || len(cd.Codes) != 0 ||
+	return cd.Requests != 0 || cd.Upstream5xx != 0 || cd.Retried5xx != 0 || len(cd.Codes) != 0 ||
 		cd.ConnectFail != 0 || cd.Retries != 0 || cd.EjectionsEnforced != 0 ||
 		cd.EjectionsActive != 0 ||
 		c.Get(StatMembershipHealthy) != p.Get(StatMembershipHealthy) ||

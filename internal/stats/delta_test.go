@@ -29,10 +29,10 @@ func TestDiffFailover(t *testing.T) {
 		{
 			name: "reviews in cluster1 fail, cluster2 takes over", prev: before, cur: during,
 			clusters: map[string]event.ClusterDelta{
-				local: {Requests: 12, Codes: map[string]int64{"503": 12}, Upstream5xx: 12, ConnectFail: 12,
+				local: {Requests: 12, Codes: map[string]int64{"503": 12}, Answers: 12, Upstream5xx: 12, ConnectFail: 12,
 					EjectionsActive: 2, EjectionsEnforced: 2, MembershipHealthy: 0, MembershipTotal: 2},
-				remote:  {Requests: 380, Codes: map[string]int64{"200": 380}, MembershipHealthy: 1, MembershipTotal: 1},
-				details: {Requests: 392, Codes: map[string]int64{"200": 392}, MembershipHealthy: 1, MembershipTotal: 1},
+				remote:  {Requests: 380, Codes: map[string]int64{"200": 380}, Answers: 380, MembershipHealthy: 1, MembershipTotal: 1},
+				details: {Requests: 392, Codes: map[string]int64{"200": 392}, Answers: 392, MembershipHealthy: 1, MembershipTotal: 1},
 			},
 			served: map[string]map[string]int64{
 				"details.default.svc.cluster.local":   {"cluster1": 392},
@@ -46,8 +46,8 @@ func TestDiffFailover(t *testing.T) {
 			clusters: map[string]event.ClusterDelta{
 				// No request, but the endpoints went away and the ejections with them.
 				local:   {MembershipHealthy: 0, MembershipTotal: 0},
-				remote:  {Requests: 500, Codes: map[string]int64{"200": 500}, MembershipHealthy: 1, MembershipTotal: 1},
-				details: {Requests: 500, Codes: map[string]int64{"200": 500}, MembershipHealthy: 1, MembershipTotal: 1},
+				remote:  {Requests: 500, Codes: map[string]int64{"200": 500}, Answers: 500, MembershipHealthy: 1, MembershipTotal: 1},
+				details: {Requests: 500, Codes: map[string]int64{"200": 500}, Answers: 500, MembershipHealthy: 1, MembershipTotal: 1},
 			},
 			served: map[string]map[string]int64{
 				"details.default.svc.cluster.local":   {"cluster1": 500},

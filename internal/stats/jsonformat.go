@@ -104,6 +104,10 @@ func addFlat(s *Snapshot, name string, v uint64) {
 		s.cluster(cluster).setCode(fixed, v)
 	case kindClassOf:
 		s.cluster(cluster).setClass(fixed, v)
+	case kindRetryCode:
+		s.cluster(cluster).setRetryCode(fixed, v)
+	case kindRetryClassOf:
+		s.cluster(cluster).setRetryClass(fixed, v)
 	}
 }
 
@@ -138,10 +142,13 @@ func splitClusterStat(name string) (cluster, stat string, ok bool) {
 			return c, st, notSubtree(c)
 		}
 	}
-	// upstream_rq_503, upstream_rq_5xx
+	// upstream_rq_503, upstream_rq_5xx, and the same under retry.
 	i := strings.LastIndexByte(rest, '.')
 	if i <= 0 {
 		return "", "", false
+	}
+	if c, ok := strings.CutSuffix(rest[:i], ".retry"); ok && c != "" {
+		return c, "retry." + rest[i+1:], notSubtree(c)
 	}
 	return rest[:i], rest[i+1:], notSubtree(rest[:i])
 }

@@ -240,6 +240,11 @@ const (
 	kindCode             // upstream_rq_503 as its own name: no response_code tag extracted
 	kindClassOf          // upstream_rq_5xx as its own name
 	kindRqTime           // upstream_rq_time histogram
+	// The same four under retry.: the answers of retried attempts.
+	kindRetryRq
+	kindRetryClass
+	kindRetryCode
+	kindRetryClassOf
 )
 
 var valueStats = map[string]Stat{
@@ -258,6 +263,20 @@ var valueStats = map[string]Stat{
 // '.' already turned to '_'). fixed is the code or class a kindCode or kindClassOf
 // name carries.
 func classifyStat(stat string) (kind statKind, s Stat, fixed string) {
+	if rest, ok := strings.CutPrefix(stat, "retry_"); ok {
+		k, _, fixed := classifyStat(rest)
+		switch k {
+		case kindRq:
+			return kindRetryRq, 0, ""
+		case kindClass:
+			return kindRetryClass, 0, ""
+		case kindCode:
+			return kindRetryCode, 0, fixed
+		case kindClassOf:
+			return kindRetryClassOf, 0, fixed
+		}
+		return kindNone, 0, ""
+	}
 	if v, ok := valueStats[stat]; ok {
 		return kindValue, v, ""
 	}
@@ -437,6 +456,20 @@ func addClusterStat(c *ClusterStats, kind statKind, st Stat, fixed string, m *dt
 		if h := histogramOf(m, warn); h != nil {
 			c.RqTime = h
 		}
+	case kindRetryRq:
+		if code := label(m, codeLabels); code != "" {
+			c.setRetryCode(code, toUint(metricValue(m)))
+		} else if class := label(m, classLabels); class != "" {
+			c.setRetryClass(normClass(class), toUint(metricValue(m)))
+		}
+	case kindRetryClass:
+		if class := label(m, classLabels); class != "" {
+			c.setRetryClass(normClass(class), toUint(metricValue(m)))
+		}
+	case kindRetryCode:
+		c.setRetryCode(fixed, toUint(metricValue(m)))
+	case kindRetryClassOf:
+		c.setRetryClass(fixed, toUint(metricValue(m)))
 	}
 }
 

@@ -413,11 +413,55 @@ func TestSplitClusterStat(t *testing.T) {
 		{"cluster.outbound|9080||reviews.default.svc.cluster.local.zone.a.b.upstream_rq_200", "", "", false},
 		{"cluster_manager.active_clusters", "", "", false},
 		{"cluster.", "", "", false},
+		{"cluster.outbound|9080||reviews.default.svc.cluster.local;.retry.upstream_rq_503", local, "retry.upstream_rq_503", true},
+		{"cluster.outbound|9080||reviews.default.svc.cluster.local.retry.upstream_rq_503", local, "retry.upstream_rq_503", true},
 	}
 	for _, tc := range tests {
 		c, s, ok := splitClusterStat(tc.name)
 		if ok != tc.ok || (ok && (c != tc.cluster || s != tc.stat)) {
 			t.Errorf("splitClusterStat(%q) = %q, %q, %v; want %q, %q, %v", tc.name, c, s, ok, tc.cluster, tc.stat, tc.ok)
 		}
+	}
+}
+
+// TestParseRetryStats: the router's retry.upstream_rq_* stats, as an Istio
+// sidecar prints them (its tag regexes take the code and the cluster out of
+// cluster.<name>;.retry.upstream_rq_503), are the retried attempts of their
+// cluster — not a cluster called "<name>.retry", and nothing to warn about.
+func TestParseRetryStats(t *testing.T) {
+	text := `# TYPE envoy_cluster_retry_upstream_rq counter
+envoy_cluster_retry_upstream_rq{response_code="503",cluster_name="inbound|9080||"} 3
+envoy_cluster_retry_upstream_rq{response_code_class="5xx",cluster_name="inbound|9080||"} 3
+envoy_cluster_retry_upstream_rq{response_code="503",cluster_name="outbound|9080||reviews.default.svc.cluster.local"} 7
+# TYPE envoy_cluster_upstream_rq counter
+envoy_cluster_upstream_rq{response_code="200",cluster_name="outbound|9080||reviews.default.svc.cluster.local"} 40
+envoy_cluster_upstream_rq{response_code="503",cluster_name="outbound|9080||reviews.default.svc.cluster.local"} 1
+`
+	s, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) > 0 {
+		t.Errorf("warnings: %v", s.Warnings)
+	}
+	for name := range s.Clusters {
+		if strings.Contains(name, "retry") {
+			t.Errorf("phantom cluster %q", name)
+		}
+	}
+	in := s.Clusters["inbound|9080||"]
+	if in == nil || in.RetryCodes["503"] != 3 || in.RetryClasses["5xx"] != 3 || len(in.Codes) != 0 {
+		t.Errorf("inbound|9080||: %+v, want 3 retried 503s and no final answers", in)
+	}
+	c := s.Clusters[local]
+	if c == nil || c.RetryCodes["503"] != 7 || c.Codes["503"] != 1 || c.Codes["200"] != 40 {
+		t.Errorf("%s: %+v, want 7 retried 503s beside final 40 200s and one 503", local, c)
+	}
+	j, err := ParseJSON([]byte(`{"stats":[{"name":"cluster.` + local + `;.retry.upstream_rq_503","value":7},{"name":"cluster.` + local + `;.upstream_rq_503","value":1}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jc := j.Clusters[local]; jc == nil || jc.RetryCodes["503"] != 7 || jc.Codes["503"] != 1 {
+		t.Errorf("JSON: %+v", jc)
 	}
 }

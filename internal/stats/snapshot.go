@@ -121,6 +121,13 @@ type ClusterStats struct {
 	Classes map[string]uint64 `json:"classes,omitempty"`
 	// RqTime is the upstream_rq_time histogram, in milliseconds, when present.
 	RqTime *Histogram `json:"rqTime,omitempty"`
+	// RetryCodes and RetryClasses count the answers of attempts the router
+	// retried (retry.upstream_rq_<code>, retry.upstream_rq_<n>xx): Envoy
+	// charges a retried attempt there and only the final answer in Codes
+	// and Classes (envoy source/common/router/router.cc, the retry_ stat
+	// name in chargeBasicResponseStat).
+	RetryCodes   map[string]uint64 `json:"retryCodes,omitempty"`
+	RetryClasses map[string]uint64 `json:"retryClasses,omitempty"`
 }
 
 func (c *ClusterStats) set(s Stat, v uint64) {
@@ -139,6 +146,20 @@ func (c *ClusterStats) setCode(code string, v uint64) {
 		c.Codes = make(map[string]uint64, 4)
 	}
 	c.Codes[code] = v
+}
+
+func (c *ClusterStats) setRetryCode(code string, v uint64) {
+	if c.RetryCodes == nil {
+		c.RetryCodes = make(map[string]uint64, 2)
+	}
+	c.RetryCodes[code] = v
+}
+
+func (c *ClusterStats) setRetryClass(class string, v uint64) {
+	if c.RetryClasses == nil {
+		c.RetryClasses = make(map[string]uint64, 2)
+	}
+	c.RetryClasses[class] = v
 }
 
 func (c *ClusterStats) setClass(class string, v uint64) {

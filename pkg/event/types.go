@@ -172,9 +172,18 @@ type Sample struct {
 
 // ClusterDelta is the change in one Envoy cluster's stats over an interval.
 type ClusterDelta struct {
-	Requests          int64            `json:"requests"`
-	Codes             map[string]int64 `json:"codes,omitempty"`
-	Upstream5xx       int64            `json:"upstream5xx"`
+	// Requests is upstream_rq_total: the connection pool's count, every
+	// attempt (retries included).
+	Requests int64 `json:"requests"`
+	// Codes are the router's final answers by code (upstream_rq_<code>);
+	// Answers is their sum, Upstream5xx the 5xx among them. Through an
+	// aggregate cluster the router charges them on the aggregate.
+	Codes       map[string]int64 `json:"codes,omitempty"`
+	Answers     int64            `json:"answers,omitempty"`
+	Upstream5xx int64            `json:"upstream5xx"`
+	// Retried5xx are 5xx answers of attempts the router retried
+	// (retry.upstream_rq_5xx), not among Answers.
+	Retried5xx        int64            `json:"retried5xx,omitempty"`
 	ConnectFail       int64            `json:"connectFail,omitempty"`
 	Retries           int64            `json:"retries,omitempty"`
 	EjectionsActive   int64            `json:"ejectionsActive"` // gauge, current value

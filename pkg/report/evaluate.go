@@ -319,7 +319,7 @@ func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) err
 		return err
 	}
 	match := ev.hostMatcher(u.To)
-	var total, requests int64
+	var total, answers, retried int64
 	samples, sawService := 0, false
 	breakdown := map[string]int64{}
 	for _, sr := range ev.r.samples {
@@ -337,7 +337,8 @@ func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) err
 			sawService = true
 			if in {
 				total += cd.Upstream5xx
-				requests += cd.Requests
+				answers += cd.Answers
+				retried += cd.Retried5xx
 				if cd.Upstream5xx > 0 {
 					breakdown[name] += cd.Upstream5xx
 				}
@@ -361,7 +362,17 @@ func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) err
 	if len(breakdown) > 0 {
 		res.Breakdown = breakdown
 	}
-	res.Message = fmt.Sprintf("%s of %s requests from %s to %s were answered 5xx in %s", formatCount(float64(total)), formatCount(float64(requests)), u.From, u.To, spanText(sp))
+	// Envoy's final answers, numerator and denominator alike: retried
+	// attempts are charged apart (retry.upstream_rq_*) and said beside.
+	if answers >= total && answers > 0 {
+		res.Message = fmt.Sprintf("%s of the %s answers %s's Envoy got from %s were 5xx in %s", formatCount(float64(total)), formatCount(float64(answers)), u.From, u.To, spanText(sp))
+	} else {
+		// An event log written before drill counted answers.
+		res.Message = fmt.Sprintf("%s answers %s's Envoy got from %s were 5xx in %s", formatCount(float64(total)), u.From, u.To, spanText(sp))
+	}
+	if retried > 0 {
+		res.Message += fmt.Sprintf("; Envoy retried %s more 5xx answers, which are not counted", formatCount(float64(retried)))
+	}
 	return nil
 }
 

@@ -307,7 +307,9 @@ func (s *story) write() []event.Event {
 		const localName = "outbound|9080||reviews.default.svc.cluster.local"
 		const remoteName = "outbound|9080||reviews.default.svc.cluster2.global"
 		if local > 0 || k == 0 || active != ejected || healthy != 2 {
-			cd := event.ClusterDelta{Requests: local, Upstream5xx: l503, EjectionsActive: active, MembershipHealthy: healthy, MembershipTotal: 2}
+			// Each final 503 follows a retried one, as with Istio's default
+			// retry policy.
+			cd := event.ClusterDelta{Requests: local + l503, Answers: local, Upstream5xx: l503, Retried5xx: l503, EjectionsActive: active, MembershipHealthy: healthy, MembershipTotal: 2}
 			if local > 0 {
 				cd.Codes = map[string]int64{"200": local - l503}
 				if l503 > 0 {
@@ -317,7 +319,7 @@ func (s *story) write() []event.Event {
 			sample.Clusters[localName] = cd
 		}
 		if remote > 0 || k == 0 {
-			cd := event.ClusterDelta{Requests: remote, MembershipHealthy: 1, MembershipTotal: 1}
+			cd := event.ClusterDelta{Requests: remote, Answers: remote, MembershipHealthy: 1, MembershipTotal: 1}
 			if remote > 0 {
 				cd.Codes = map[string]int64{"200": remote}
 			}
@@ -327,7 +329,7 @@ func (s *story) write() []event.Event {
 			sample.Clusters["outbound|9080||reviews-failover.default.global"] = event.ClusterDelta{}
 		}
 		if detailsN > 0 || k == 0 {
-			sample.Clusters["outbound|9080||details.default.svc.cluster.local"] = event.ClusterDelta{Requests: detailsN, Codes: map[string]int64{"200": detailsN}, MembershipHealthy: 1, MembershipTotal: 1}
+			sample.Clusters["outbound|9080||details.default.svc.cluster.local"] = event.ClusterDelta{Requests: detailsN, Answers: detailsN, Codes: map[string]int64{"200": detailsN}, MembershipHealthy: 1, MembershipTotal: 1}
 			sample.Served["details.default.svc.cluster.local"] = map[string]int64{"cluster1": detailsN}
 		}
 		if local > 0 {
