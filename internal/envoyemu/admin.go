@@ -185,7 +185,7 @@ func (p *Proxy) clustersText() []byte {
 			fmt.Fprintf(&b, "%szone::%s\n", pre, a.locality.GetZone())
 			fmt.Fprintf(&b, "%ssub_zone::%s\n", pre, a.locality.GetSubZone())
 			fmt.Fprintf(&b, "%scanary::false\n", pre)
-			fmt.Fprintf(&b, "%spriority::%d\n", pre, h.priority)
+			fmt.Fprintf(&b, "%spriority::%d\n", pre, h.priority.Load())
 			fmt.Fprintf(&b, "%ssuccess_rate::-1\n", pre)
 			fmt.Fprintf(&b, "%slocal_origin_success_rate::-1\n", pre)
 		}
@@ -243,7 +243,7 @@ func (p *Proxy) clustersJSON() map[string]any {
 				},
 				"health_status": health,
 				"weight":        a.weight,
-				"priority":      h.priority,
+				"priority":      h.priority.Load(),
 				"locality":      map[string]any{"region": a.locality.GetRegion(), "zone": a.locality.GetZone(), "sub_zone": a.locality.GetSubZone()},
 			})
 		}

@@ -57,18 +57,22 @@ type cluster struct {
 	addr     addressing
 	lb       lbPolicy
 	// choiceCount is least-request's number of random choices (default 2).
-	choiceCount    int
-	connectTimeout time.Duration
-	panicThreshold float64
-	overprov       uint32
-	maxRequests    int64
-	maxRetries     int64
-	maxPending     int64
-	sni            string
-	tls            *upstreamTLS // transport_socket
-	socketMatches  []socketMatch
-	services       []istioService
-	members        []string // aggregate: member clusters in priority order
+	choiceCount int
+	// localityWeighted: common_lb_config.locality_weighted_lb_config is
+	// set (Istio: localityLbSetting distribute), so a locality is chosen
+	// by weight before a host.
+	localityWeighted bool
+	connectTimeout   time.Duration
+	panicThreshold   float64
+	overprov         uint32
+	maxRequests      int64
+	maxRetries       int64
+	maxPending       int64
+	sni              string
+	tls              *upstreamTLS // transport_socket
+	socketMatches    []socketMatch
+	services         []istioService
+	members          []string // aggregate: member clusters in priority order
 
 	stats   *clusterStats
 	outlier *outlierDetector
@@ -196,6 +200,7 @@ func newCluster(c *clusterv3.Cluster, d clusterDeps) (*cluster, error) {
 	if cl.typ == clusterOriginalDst && c.GetLbPolicy() != clusterv3.Cluster_CLUSTER_PROVIDED && c.GetLbPolicy() != clusterv3.Cluster_ROUND_ROBIN {
 		return nil, fmt.Errorf("cluster %q: original destination cluster needs lb_policy CLUSTER_PROVIDED", cl.name)
 	}
+	cl.localityWeighted = c.GetCommonLbConfig().GetLocalityWeightedLbConfig() != nil
 	if p := c.GetCommonLbConfig().GetHealthyPanicThreshold(); p != nil {
 		cl.panicThreshold = p.GetValue()
 	}
@@ -322,7 +327,7 @@ func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
 	}
 	old := make(map[string]*host, len(cl.hosts))
 	for _, h := range cl.hosts {
-		old[hostKey(h.addr, h.priority)] = h
+		old[h.addr] = h
 	}
 	var hosts []*host
 	maxPrio := -1
@@ -346,16 +351,18 @@ func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
 				w = lbe.GetLoadBalancingWeight().GetValue()
 			}
 			attrs := hostAttrs{
-				locality: lle.GetLocality(), weight: w, health: lbe.GetHealthStatus(),
+				locality: lle.GetLocality(), localityWeight: lle.GetLoadBalancingWeight().GetValue(), weight: w, health: lbe.GetHealthStatus(),
 				workload:    lbe.GetMetadata().GetFilterMetadata()["istio"].GetFields()["workload"].GetStringValue(),
 				socketMatch: structStrings(lbe.GetMetadata().GetFilterMetadata()["envoy.transport_socket_match"]),
 			}
 			var h *host
-			if o, ok := old[hostKey(addr, prio)]; ok {
-				// Same host: keep its identity so counters and outlier state stay.
+			if o, ok := old[addr]; ok {
+				// Same host, at the same priority or a new one: keep its
+				// identity so counters and outlier state stay.
 				o.attrs.Store(&attrs)
+				o.priority.Store(int32(prio))
 				h = o
-				delete(old, hostKey(addr, prio))
+				delete(old, addr)
 			} else {
 				h = newHost(addr, dial, prio, attrs)
 			}
@@ -365,7 +372,7 @@ func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
 	}
 	levels := make([][]*host, maxPrio+1)
 	for _, h := range hosts {
-		levels[h.priority] = append(levels[h.priority], h)
+		levels[h.priority.Load()] = append(levels[h.priority.Load()], h)
 	}
 	changed := len(old) > 0 || len(hosts) != len(cl.hosts)
 	cl.hosts = hosts
@@ -386,8 +393,6 @@ func (cl *cluster) setAssignment(la *endpointv3.ClusterLoadAssignment) error {
 	cl.recompute()
 	return nil
 }
-
-func hostKey(addr string, prio int) string { return addr + "#" + strconv.Itoa(prio) }
 
 // dialAddress is where the proxy connects for an endpoint address: the
 // loopback twin of a pod address. A DNS cluster's "localhost" is
@@ -576,8 +581,14 @@ func (cl *cluster) chooseInLevel(level int, panicMode bool, ctx *lbContext) (pic
 }
 
 func (cl *cluster) pickOne(level int, hs []*host) *host {
+	if cl.localityWeighted {
+		hs = cl.pickLocality(level, hs)
+	}
 	if len(hs) == 1 {
 		return hs[0]
+	}
+	if !uniformWeights(hs) {
+		return cl.pickWeighted(hs)
 	}
 	switch cl.lb {
 	case lbLeastRequest:
@@ -737,4 +748,123 @@ func (cs *clusterStats) chargeRetryCode(code int) {
 	c := v.(*codeStats)
 	c.code.Inc()
 	c.class.Inc()
+}
+
+// uniformWeights reports whether every host has the same
+// load_balancing_weight: Envoy's load balancers then pick as unweighted.
+func uniformWeights(hs []*host) bool {
+	w := hs[0].attr().weight
+	for _, h := range hs[1:] {
+		if h.attr().weight != w {
+			return false
+		}
+	}
+	return true
+}
+
+// pickWeighted picks among hosts of unequal load_balancing_weight in
+// proportion to their weights: what Envoy's weighted round robin (an EDF
+// schedule over weights) and weighted random give over many requests. For
+// least request, Envoy weighs each host by weight / (active + 1) (the
+// active_request_bias of 1.0); the emulation draws choice_count hosts by
+// weight and keeps the least loaded relative to its weight.
+func (cl *cluster) pickWeighted(hs []*host) *host {
+	var total uint64
+	for _, h := range hs {
+		total += uint64(max(h.attr().weight, 1))
+	}
+	draw := func() *host {
+		n := cl.rnd() % total
+		for _, h := range hs {
+			w := uint64(max(h.attr().weight, 1))
+			if n < w {
+				return h
+			}
+			n -= w
+		}
+		return hs[len(hs)-1]
+	}
+	if cl.lb != lbLeastRequest {
+		return draw()
+	}
+	best := draw()
+	score := func(h *host) float64 { return float64(h.active.Load()+1) / float64(max(h.attr().weight, 1)) }
+	for i := 1; i < cl.choiceCount; i++ {
+		if c := draw(); score(c) < score(best) {
+			best = c
+		}
+	}
+	return best
+}
+
+// pickLocality narrows a priority level's candidate hosts to one locality,
+// chosen as Envoy's locality weighted load balancing chooses it
+// (load_balancer_impl.cc, chooseHealthyLocality; docs: load_balancing/locality_weight):
+// each locality's effective weight is its load_balancing_weight times its
+// availability, min(1, overprovisioning factor × healthy / hosts); a
+// locality without a weight gets no traffic. When no locality has any
+// effective weight the candidates are kept as they are.
+func (cl *cluster) pickLocality(level int, hs []*host) []*host {
+	cl.mu.RLock()
+	var all []*host
+	if level < len(cl.levels) {
+		all = cl.levels[level]
+	}
+	overprov := cl.overprov
+	cl.mu.RUnlock()
+	type loc struct {
+		weight         uint32
+		total, healthy int
+		candidates     []*host
+	}
+	byKey := map[string]*loc{}
+	var keys []string
+	for _, h := range all {
+		a := h.attr()
+		k := localityKey(a.locality)
+		l := byKey[k]
+		if l == nil {
+			l = &loc{weight: a.localityWeight}
+			byKey[k] = l
+			keys = append(keys, k)
+		}
+		l.total++
+		if h.healthy() {
+			l.healthy++
+		}
+	}
+	for _, h := range hs {
+		if l := byKey[localityKey(h.attr().locality)]; l != nil {
+			l.candidates = append(l.candidates, h)
+		}
+	}
+	if overprov == 0 {
+		overprov = DefaultOverprovisioningFactor
+	}
+	eff := make([]uint64, len(keys))
+	var sum uint64
+	for i, k := range keys {
+		l := byKey[k]
+		if len(l.candidates) == 0 || l.total == 0 {
+			continue
+		}
+		avail := min(100, uint64(overprov)*uint64(l.healthy)/uint64(l.total))
+		eff[i] = uint64(l.weight) * avail
+		sum += eff[i]
+	}
+	if sum == 0 {
+		return hs
+	}
+	n := cl.rnd() % sum
+	for i, k := range keys {
+		if n < eff[i] {
+			return byKey[k].candidates
+		}
+		n -= eff[i]
+	}
+	return hs
+}
+
+func localityKey(l *corev3.Locality) string {
+	return l.GetRegion() + "/" + l.GetZone() + "/" + l.GetSubZone()
 }

@@ -104,7 +104,7 @@ func TestLocalityFixture(t *testing.T) {
 	// client's own cluster at priority 0 and the other at 1.
 	byPrio := map[int][]string{}
 	for _, h := range cl.hosts {
-		byPrio[h.priority] = append(byPrio[h.priority], h.cluster())
+		byPrio[int(h.priority.Load())] = append(byPrio[int(h.priority.Load())], h.cluster())
 	}
 	if len(byPrio[0]) == 0 || len(byPrio[1]) == 0 {
 		t.Fatalf("reviews endpoints by priority %v; want cluster1 at 0 and cluster2 at 1", byPrio)

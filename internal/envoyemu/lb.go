@@ -8,14 +8,16 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
-// host is one upstream endpoint of a cluster. Its address and priority
-// make it what it is; what EDS may change while it stays the same host
-// (health, weight, locality, metadata) is swapped whole, so the data path
-// reads it without a lock.
+// host is one upstream endpoint of a cluster. Its address makes it what it
+// is, as Envoy keeps a host by address across EDS updates
+// (upstream_impl.cc, updateDynamicHostList) — its priority may change and
+// its outlier state and counters stay; what EDS may change while it stays
+// the same host (priority, health, weight, locality, metadata) is swapped
+// whole or atomically, so the data path reads it without a lock.
 type host struct {
 	addr     string // as EDS names it: 10.A.B.C:port
 	dial     string // where the proxy connects: the loopback twin
-	priority int
+	priority atomic.Int32
 	attrs    atomic.Pointer[hostAttrs]
 	// ejected is set by the cluster's outlier detector.
 	ejected atomic.Bool
@@ -27,8 +29,11 @@ type host struct {
 
 type hostAttrs struct {
 	locality *corev3.Locality
-	weight   uint32
-	health   corev3.HealthStatus
+	// localityWeight is the load_balancing_weight of the host's
+	// LocalityLbEndpoints (0: none given).
+	localityWeight uint32
+	weight         uint32
+	health         corev3.HealthStatus
 	// workload is Istio's endpoint metadata istio.workload,
 	// "name;namespace;canonical service;revision;cluster".
 	workload string
@@ -38,7 +43,8 @@ type hostAttrs struct {
 }
 
 func newHost(addr, dial string, priority int, a hostAttrs) *host {
-	h := &host{addr: addr, dial: dial, priority: priority}
+	h := &host{addr: addr, dial: dial}
+	h.priority.Store(int32(priority))
 	h.attrs.Store(&a)
 	return h
 }

@@ -164,3 +164,36 @@ func TestOutlierTick(t *testing.T) {
 }
 
 func u32v(v uint32) *wrapperspb.UInt32Value { return wrapperspb.UInt32(v) }
+
+// TestEjectionKeptAcrossPriorityChange: Envoy keeps a host by address across
+// EDS updates (upstream_impl.cc, updateDynamicHostList), so a host ejected at
+// one priority is still ejected, with the same counters, when istiod moves it
+// to another.
+func TestEjectionKeptAcrossPriorityChange(t *testing.T) {
+	p := newTestProxy(t, allStatsIdentity())
+	feed(t, p, response(t, TypeCluster, edsCluster("svc", func(c *clusterv3.Cluster) {
+		c.OutlierDetection = &clusterv3.OutlierDetection{Consecutive_5Xx: wrapperspb.UInt32(1), MaxEjectionPercent: wrapperspb.UInt32(100)}
+	})))
+	a, b := "127.0.0.1:1001", "127.0.0.1:1002"
+	feed(t, p, response(t, TypeEndpoint, assignment(t, "svc", []string{a}, []string{b})))
+	cl := p.routing.Load().cluster("svc")
+	ha := cl.hosts[0]
+	cl.outlier.report(ha, result{code: 503})
+	if !ha.ejected.Load() {
+		t.Fatal("one 5xx with consecutive_5xx 1 did not eject the host")
+	}
+	// istiod swaps the priorities.
+	feed(t, p, response(t, TypeEndpoint, assignment(t, "svc", []string{b}, []string{a})))
+	var moved *host
+	for _, h := range p.routing.Load().cluster("svc").hosts {
+		if h.addr == a {
+			moved = h
+		}
+	}
+	if moved != ha {
+		t.Fatalf("host %s is a new host after its priority changed", a)
+	}
+	if !moved.ejected.Load() || moved.priority.Load() != 1 {
+		t.Errorf("host %s: ejected %v at priority %d; want still ejected, at priority 1", a, moved.ejected.Load(), moved.priority.Load())
+	}
+}

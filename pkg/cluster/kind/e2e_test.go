@@ -90,6 +90,16 @@ func TestKindOffline(t *testing.T) {
 		t.Errorf("data plane %s, want %s: Istio's proxy image with drill's emulated Envoy", clusters[0].DataPlane, cluster.DataPlaneEmulated)
 	}
 
+	// Each node fences its own pod range: a gone pod's address is
+	// unreachable at once, never routed off the node.
+	for i, c := range clusters {
+		layout, _ := ClusterLayout(i)
+		out, err := exec.CommandContext(ctx, "docker", "exec", prefix+c.Name+"-control-plane", "ip", "route", "show", "type", "unreachable").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), layout.PodSubnet.String()) {
+			t.Errorf("node of %s: unreachable routes %q (%v), want %s", c.Name, out, err, layout.PodSubnet)
+		}
+	}
+
 	c1, c2 := clusters[0], clusters[1]
 	ingress, err := c1.Access.Ingress(ctx)
 	if err != nil {

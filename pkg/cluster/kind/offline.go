@@ -212,6 +212,27 @@ func (p *Provider) connectRegistry(ctx context.Context) error {
 	return nil
 }
 
+// fencePodRanges makes each cluster's own pod range unreachable on its
+// node, below the per-pod routes kindnet adds: a connection to the address
+// of a pod that is gone (deleted, or scaled away, while a proxy still has
+// it in EDS) fails at once with "no route to host", as on nodes whose CNI
+// holds blackhole routes for its pod blocks (Calico), instead of leaving
+// through the node's default route toward the host's network and hanging
+// on ARP or SYN retries for seconds.
+func (p *Provider) fencePodRanges(ctx context.Context, runs []*clusterRun) error {
+	for _, c := range runs {
+		layout, err := ClusterLayout(c.index)
+		if err != nil {
+			return err
+		}
+		node := c.kindName + "-control-plane"
+		if _, err := docker(ctx, p.dockerBin, "exec", node, "ip", "route", "replace", "unreachable", layout.PodSubnet.String()); err != nil {
+			return fmt.Errorf("cluster %s: fence the pod range %s: %w", c.name, layout.PodSubnet, err)
+		}
+	}
+	return nil
+}
+
 // routeClusters lets every cluster's nodes reach the others' pod and service
 // addresses through the kind network, as routes to each control-plane node:
 // the clusters' ranges never overlap (ClusterLayout), so one route a range

@@ -366,6 +366,9 @@ func (p *Provider) Up(ctx context.Context, s *scenario.Scenario) (_ []*cluster.C
 		return nil, err
 	}
 
+	if err := p.fencePodRanges(ctx, runs); err != nil {
+		return nil, err
+	}
 	if p.offline() && len(runs) > 1 {
 		if err := p.routeClusters(ctx, runs); err != nil {
 			return nil, err
