@@ -7,8 +7,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -56,9 +60,7 @@ func (p *Proxy) adminHandler() http.Handler {
 	mux.HandleFunc("/clusters", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("format") == "json" {
 			w.Header().Set("Content-Type", "application/json")
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", " ")
-			_ = enc.Encode(p.clustersJSON())
+			_, _ = w.Write(p.clustersJSON())
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
@@ -163,15 +165,24 @@ func (p *Proxy) clustersText() []byte {
 	for _, name := range sortedKeys(rt.clusters) {
 		cl := rt.clusters[name]
 		fmt.Fprintf(&b, "%s::observability_name::%s\n", name, strings.TrimSuffix(cl.statName, ";"))
+		fmt.Fprintf(&b, "%s::default_priority::max_connections::%d\n", name, cl.maxConnections)
+		fmt.Fprintf(&b, "%s::default_priority::max_pending_requests::%d\n", name, cl.maxPending)
 		fmt.Fprintf(&b, "%s::default_priority::max_requests::%d\n", name, cl.maxRequests)
 		fmt.Fprintf(&b, "%s::default_priority::max_retries::%d\n", name, cl.maxRetries)
+		// The high priority thresholds: Envoy's defaults (Istio sets none).
+		fmt.Fprintf(&b, "%s::high_priority::max_connections::1024\n", name)
+		fmt.Fprintf(&b, "%s::high_priority::max_pending_requests::1024\n", name)
+		fmt.Fprintf(&b, "%s::high_priority::max_requests::1024\n", name)
+		fmt.Fprintf(&b, "%s::high_priority::max_retries::3\n", name)
 		fmt.Fprintf(&b, "%s::added_via_api::true\n", name)
 		cl.mu.RLock()
 		hosts := append([]*host(nil), cl.hosts...)
 		cl.mu.RUnlock()
 		for _, h := range hosts {
 			pre := name + "::" + h.addr + "::"
+			fmt.Fprintf(&b, "%scx_active::%d\n", pre, h.cxActive.Load())
 			fmt.Fprintf(&b, "%scx_connect_fail::%d\n", pre, h.cxConnectFail.Load())
+			fmt.Fprintf(&b, "%scx_total::%d\n", pre, h.cxTotal.Load())
 			fmt.Fprintf(&b, "%srq_active::%d\n", pre, h.active.Load())
 			fmt.Fprintf(&b, "%srq_error::%d\n", pre, h.rqError.Load())
 			fmt.Fprintf(&b, "%srq_success::%d\n", pre, h.rqSuccess.Load())
@@ -213,48 +224,51 @@ func healthFlags(h *host) string {
 	return strings.Join(f, "")
 }
 
-// clustersJSON is /clusters?format=json in the shape of Envoy's
-// envoy.admin.v3.Clusters.
-func (p *Proxy) clustersJSON() map[string]any {
+// clustersJSON is /clusters?format=json: Envoy's own envoy.admin.v3.Clusters
+// message, marshalled as Envoy marshals it (proto JSON with the proto's
+// field names: 64-bit counters as strings, enums by name).
+func (p *Proxy) clustersJSON() []byte {
 	rt := p.routing.Load()
-	var statuses []any
+	out := &adminv3.Clusters{}
 	for _, name := range sortedKeys(rt.clusters) {
 		cl := rt.clusters[name]
 		cl.mu.RLock()
 		hosts := append([]*host(nil), cl.hosts...)
 		cl.mu.RUnlock()
-		var hs []any
+		cs := &adminv3.ClusterStatus{Name: name, ObservabilityName: strings.TrimSuffix(cl.statName, ";"), AddedViaApi: true}
 		for _, h := range hosts {
-			host, port, _ := cutPort(h.addr)
+			addr, port, _ := cutPort(h.addr)
+			pn, _ := strconv.ParseUint(port, 10, 32)
 			a := h.attr()
-			health := map[string]any{"eds_health_status": a.health.String()}
-			if h.ejected.Load() {
-				health["failed_outlier_check"] = true
+			counter := func(n string, v uint64) *adminv3.SimpleMetric {
+				return &adminv3.SimpleMetric{Type: adminv3.SimpleMetric_COUNTER, Name: n, Value: v}
 			}
-			hs = append(hs, map[string]any{
-				"address": map[string]any{"socket_address": map[string]any{"address": host, "port_value": port}},
-				"stats": []any{
-					map[string]any{"name": "cx_connect_fail", "value": h.cxConnectFail.Load()},
-					map[string]any{"name": "rq_error", "value": h.rqError.Load()},
-					map[string]any{"name": "rq_success", "value": h.rqSuccess.Load()},
-					map[string]any{"name": "rq_timeout", "value": h.rqTimeout.Load()},
-					map[string]any{"name": "rq_total", "value": h.rqTotal.Load()},
-					map[string]any{"name": "rq_active", "type": "GAUGE", "value": h.active.Load()},
+			cs.HostStatuses = append(cs.HostStatuses, &adminv3.HostStatus{
+				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+					Address: addr, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(pn)}}}},
+				Stats: []*adminv3.SimpleMetric{
+					{Type: adminv3.SimpleMetric_GAUGE, Name: "cx_active", Value: uint64(max(h.cxActive.Load(), 0))},
+					counter("cx_connect_fail", h.cxConnectFail.Load()),
+					counter("cx_total", h.cxTotal.Load()),
+					counter("rq_error", h.rqError.Load()),
+					counter("rq_success", h.rqSuccess.Load()),
+					counter("rq_timeout", h.rqTimeout.Load()),
+					counter("rq_total", h.rqTotal.Load()),
+					{Type: adminv3.SimpleMetric_GAUGE, Name: "rq_active", Value: uint64(max(h.active.Load(), 0))},
 				},
-				"health_status": health,
-				"weight":        a.weight,
-				"priority":      h.priority.Load(),
-				"locality":      map[string]any{"region": a.locality.GetRegion(), "zone": a.locality.GetZone(), "sub_zone": a.locality.GetSubZone()},
+				HealthStatus: &adminv3.HostHealthStatus{FailedOutlierCheck: h.ejected.Load(), EdsHealthStatus: a.health},
+				Weight:       a.weight,
+				Priority:     uint32(h.priority.Load()),
+				Locality:     a.locality,
 			})
 		}
-		statuses = append(statuses, map[string]any{
-			"name":               name,
-			"observability_name": strings.TrimSuffix(cl.statName, ";"),
-			"added_via_api":      true,
-			"host_statuses":      hs,
-		})
+		out.ClusterStatuses = append(out.ClusterStatuses, cs)
 	}
-	return map[string]any{"cluster_statuses": statuses}
+	b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(out)
+	if err != nil {
+		return []byte("{}")
+	}
+	return b
 }
 
 // configDump is /config_dump: per xDS type the accepted version and the

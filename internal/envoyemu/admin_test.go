@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	"github.com/meshdrill/drill/internal/stats"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 func adminGet(t *testing.T, h http.Handler, path string) (int, string) {
@@ -42,6 +44,10 @@ func TestAdmin(t *testing.T) {
 		"outbound|9080|cluster1|reviews.default.svc.cluster.local::" + a.addr() + "::priority::0",
 		"outbound|9080|cluster1|reviews.default.svc.cluster.local::" + a.addr() + "::rq_success::1",
 		"outbound|9080||reviews-failover.default.global::observability_name::outbound|9080||reviews-failover.default.global",
+		"outbound|9080|cluster1|reviews.default.svc.cluster.local::high_priority::max_retries::3",
+		"outbound|9080|cluster1|reviews.default.svc.cluster.local::default_priority::max_connections::",
+		"outbound|9080|cluster1|reviews.default.svc.cluster.local::" + a.addr() + "::cx_total::1",
+		"outbound|9080|cluster1|reviews.default.svc.cluster.local::" + a.addr() + "::cx_active::",
 	} {
 		if !strings.Contains(clusters, want) {
 			t.Errorf("/clusters lacks %q", want)
@@ -50,11 +56,35 @@ func TestAdmin(t *testing.T) {
 	_, cj := adminGet(t, h, "/clusters?format=json")
 	var parsed struct {
 		ClusterStatuses []struct {
-			Name string `json:"name"`
+			Name         string `json:"name"`
+			HostStatuses []struct {
+				Stats []struct {
+					Name  string `json:"name"`
+					Value string `json:"value"` // uint64: a string in proto JSON, as Envoy prints it
+				} `json:"stats"`
+				HealthStatus struct {
+					EdsHealthStatus string `json:"eds_health_status"`
+				} `json:"health_status"`
+			} `json:"host_statuses"`
 		} `json:"cluster_statuses"`
 	}
 	if err := json.Unmarshal([]byte(cj), &parsed); err != nil || len(parsed.ClusterStatuses) < 10 {
 		t.Errorf("/clusters?format=json: %v, %d clusters", err, len(parsed.ClusterStatuses))
+	}
+	// Envoy's own message: it reads back into envoy.admin.v3.Clusters.
+	if err := protojson.Unmarshal([]byte(cj), &adminv3.Clusters{}); err != nil {
+		t.Errorf("/clusters?format=json is not an envoy.admin.v3.Clusters: %v", err)
+	}
+	sawHealth := false
+	for _, cs := range parsed.ClusterStatuses {
+		for _, hs := range cs.HostStatuses {
+			if hs.HealthStatus.EdsHealthStatus == "HEALTHY" {
+				sawHealth = true
+			}
+		}
+	}
+	if !sawHealth {
+		t.Errorf("no host with eds_health_status HEALTHY in /clusters?format=json:\n%s", cj)
 	}
 	_, dump := adminGet(t, h, "/config_dump")
 	var cd map[string]any

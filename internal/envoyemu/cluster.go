@@ -65,6 +65,7 @@ type cluster struct {
 	connectTimeout   time.Duration
 	panicThreshold   float64
 	overprov         uint32
+	maxConnections   int64
 	maxRequests      int64
 	maxRetries       int64
 	maxPending       int64
@@ -111,7 +112,8 @@ func newCluster(c *clusterv3.Cluster, d clusterDeps) (*cluster, error) {
 		connectTimeout: 5 * time.Second, // Envoy's default connect_timeout
 		panicThreshold: DefaultPanicThreshold,
 		overprov:       DefaultOverprovisioningFactor,
-		maxRequests:    1024, // Envoy's default circuit breaker thresholds
+		maxConnections: 1024, // Envoy's default circuit breaker thresholds
+		maxRequests:    1024,
 		maxRetries:     3,
 		maxPending:     1024,
 		choiceCount:    2,
@@ -207,6 +209,9 @@ func newCluster(c *clusterv3.Cluster, d clusterDeps) (*cluster, error) {
 	for _, t := range c.GetCircuitBreakers().GetThresholds() {
 		if t.GetPriority() != corev3.RoutingPriority_DEFAULT {
 			continue
+		}
+		if v := t.GetMaxConnections(); v != nil {
+			cl.maxConnections = int64(v.GetValue())
 		}
 		if v := t.GetMaxRequests(); v != nil {
 			cl.maxRequests = int64(v.GetValue())
@@ -867,4 +872,16 @@ func (cl *cluster) pickLocality(level int, hs []*host) []*host {
 
 func localityKey(l *corev3.Locality) string {
 	return l.GetRegion() + "/" + l.GetZone() + "/" + l.GetSubZone()
+}
+
+// hostByDial is the host the proxy connects to at dial, nil when none is.
+func (cl *cluster) hostByDial(dial string) *host {
+	cl.mu.RLock()
+	defer cl.mu.RUnlock()
+	for _, h := range cl.hosts {
+		if h.dial == dial {
+			return h
+		}
+	}
+	return nil
 }

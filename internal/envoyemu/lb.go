@@ -24,7 +24,8 @@ type host struct {
 	active  atomic.Int64 // requests in flight, for least-request
 
 	// Per-host counters shown by /clusters.
-	rqTotal, rqSuccess, rqError, rqTimeout, rqActive, cxConnectFail atomic.Uint64
+	rqTotal, rqSuccess, rqError, rqTimeout, rqActive, cxConnectFail, cxTotal atomic.Uint64
+	cxActive                                                                 atomic.Int64
 }
 
 type hostAttrs struct {

@@ -3,6 +3,11 @@ package envoyemu
 import (
 	"slices"
 	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // TestPriorityLoad checks the priority load against the worked examples of
@@ -172,5 +177,86 @@ func TestLeastRequest(t *testing.T) {
 	// The busy host wins only when both choices fall on it: about 1 in 4.
 	if picked[busy] > 80 {
 		t.Errorf("busy host picked %d of 200 times", picked[busy])
+	}
+}
+
+// shares picks n hosts and returns each address's share of the picks.
+func shares(t *testing.T, cl *cluster, n int) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for range n {
+		pk, ok := cl.chooseHost(nil)
+		if !ok {
+			t.Fatal("no host")
+		}
+		out[pk.host.addr] += 1 / float64(n)
+	}
+	return out
+}
+
+func near(got, want float64) bool { return got > want-0.04 && got < want+0.04 }
+
+// TestLocalityWeighted follows Envoy's locality weighted load balancing
+// (envoy docs: intro/arch_overview/upstream/load_balancing/locality_weight):
+// a locality's effective weight is its weight times its availability,
+// min(1, 1.4 × healthy/total); a locality without a weight gets nothing.
+func TestLocalityWeighted(t *testing.T) {
+	p := newTestProxy(t, testIdentity())
+	c := edsCluster("lw")
+	c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{LocalityConfigSpecifier: &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig_{
+		LocalityWeightedLbConfig: &clusterv3.Cluster_CommonLbConfig_LocalityWeightedLbConfig{}}}
+	cl, err := newCluster(c, p.deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := func(addr string, health corev3.HealthStatus) *endpointv3.LbEndpoint {
+		e := lbEndpoint(t, addr, "")
+		e.HealthStatus = health
+		return e
+	}
+	loc := func(zone string, weight uint32, eps ...*endpointv3.LbEndpoint) *endpointv3.LocalityLbEndpoints {
+		l := &endpointv3.LocalityLbEndpoints{Locality: &corev3.Locality{Region: "r", Zone: zone}, LbEndpoints: eps}
+		if weight > 0 {
+			l.LoadBalancingWeight = wrapperspb.UInt32(weight)
+		}
+		return l
+	}
+	healthy, down := corev3.HealthStatus_HEALTHY, corev3.HealthStatus_UNHEALTHY
+	a, a2, b, z := "127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003", "127.0.0.1:1004"
+
+	_ = cl.setAssignment(&endpointv3.ClusterLoadAssignment{ClusterName: "lw", Endpoints: []*endpointv3.LocalityLbEndpoints{
+		loc("a", 80, ep(a, healthy)), loc("b", 20, ep(b, healthy)), loc("z", 0, ep(z, healthy)),
+	}})
+	s := shares(t, cl, 4000)
+	if !near(s[a], 0.8) || !near(s[b], 0.2) || s[z] != 0 {
+		t.Errorf("weights 80/20 and none: shares %v, want a 0.8, b 0.2, z 0", s)
+	}
+
+	// Half of a's hosts down: availability min(1, 1.4 × 1/2) = 0.7, so a's
+	// effective weight is 56 against b's 20.
+	_ = cl.setAssignment(&endpointv3.ClusterLoadAssignment{ClusterName: "lw", Endpoints: []*endpointv3.LocalityLbEndpoints{
+		loc("a", 80, ep(a, healthy), ep(a2, down)), loc("b", 20, ep(b, healthy)),
+	}})
+	s = shares(t, cl, 4000)
+	if !near(s[a], 56.0/76) || s[a2] != 0 || !near(s[b], 20.0/76) {
+		t.Errorf("a at 0.7 availability: shares %v, want a %.2f, b %.2f", s, 56.0/76, 20.0/76)
+	}
+}
+
+// TestHostWeights: hosts of unequal load_balancing_weight share the traffic
+// by weight (Istio gives a network gateway's endpoint the weight of the
+// endpoints behind it).
+func TestHostWeights(t *testing.T) {
+	p := newTestProxy(t, testIdentity())
+	cl, err := newCluster(edsCluster("hw"), p.deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	heavy, light := lbEndpoint(t, "127.0.0.1:1001", ""), lbEndpoint(t, "127.0.0.1:1002", "")
+	heavy.LoadBalancingWeight = wrapperspb.UInt32(3)
+	_ = cl.setAssignment(&endpointv3.ClusterLoadAssignment{ClusterName: "hw", Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{heavy, light}}}})
+	s := shares(t, cl, 4000)
+	if !near(s["127.0.0.1:1001"], 0.75) {
+		t.Errorf("weights 3 and 1: shares %v, want 0.75 and 0.25", s)
 	}
 }

@@ -666,9 +666,18 @@ func (p *Proxy) dialer(cl *cluster) func(ctx context.Context, network, addr stri
 		ts.cxConnectMs.Record(float64(time.Since(start).Milliseconds()))
 		ts.cxTotal.Inc()
 		ts.cxActive.Add(1)
+		// The host's own connection counts (/clusters cx_total, cx_active).
+		h := cl.hostByDial(addr)
+		if h != nil {
+			h.cxTotal.Add(1)
+			h.cxActive.Add(1)
+		}
 		return &countedConn{Conn: c, onClose: func() {
 			ts.cxActive.Add(-1)
 			ts.cxDestroy.Inc()
+			if h != nil {
+				h.cxActive.Add(-1)
+			}
 		}}, nil
 	}
 }
