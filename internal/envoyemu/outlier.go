@@ -1,6 +1,7 @@
 package envoyemu
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -30,6 +31,14 @@ type outlierConfig struct {
 	maxEjectionPercent    uint32 // default 10
 	alwaysEjectOne        bool
 	splitLocalOriginError bool
+	// Success rate: hosts with at least srRequestVolume requests in the
+	// interval, when at least srMinHosts have, are ejected below
+	// mean − stdev × srStdevFactor/1000 of their success rates.
+	srMinHosts, srRequestVolume, srStdevFactor, enforcingSR uint32 // 5, 100, 1900, 100
+	// Failure percentage: hosts with at least fpRequestVolume requests,
+	// when at least fpMinHosts have, are ejected at a failure percentage
+	// of fpThreshold or more.
+	fpMinHosts, fpRequestVolume, fpThreshold, enforcingFP uint32 // 5, 50, 85, 0
 }
 
 func outlierConfigFrom(od *clusterv3.OutlierDetection) outlierConfig {
@@ -57,6 +66,14 @@ func outlierConfigFrom(od *clusterv3.OutlierDetection) outlierConfig {
 		maxEjectionPercent:    u32(od.GetMaxEjectionPercent(), od.GetMaxEjectionPercent() == nil, 10),
 		alwaysEjectOne:        od.GetAlwaysEjectOneHost().GetValue(),
 		splitLocalOriginError: od.GetSplitExternalLocalOriginErrors(),
+		srMinHosts:            u32(od.GetSuccessRateMinimumHosts(), od.GetSuccessRateMinimumHosts() == nil, 5),
+		srRequestVolume:       u32(od.GetSuccessRateRequestVolume(), od.GetSuccessRateRequestVolume() == nil, 100),
+		srStdevFactor:         u32(od.GetSuccessRateStdevFactor(), od.GetSuccessRateStdevFactor() == nil, 1900),
+		enforcingSR:           u32(od.GetEnforcingSuccessRate(), od.GetEnforcingSuccessRate() == nil, 100),
+		fpMinHosts:            u32(od.GetFailurePercentageMinimumHosts(), od.GetFailurePercentageMinimumHosts() == nil, 5),
+		fpRequestVolume:       u32(od.GetFailurePercentageRequestVolume(), od.GetFailurePercentageRequestVolume() == nil, 50),
+		fpThreshold:           u32(od.GetFailurePercentageThreshold(), od.GetFailurePercentageThreshold() == nil, 85),
+		enforcingFP:           u32(od.GetEnforcingFailurePercentage(), od.GetEnforcingFailurePercentage() == nil, 0),
 	}
 	// max_ejection_time defaults to 300 s, or to base_ejection_time when
 	// that is longer.
@@ -78,6 +95,8 @@ const (
 	ejectConsecutive5xx ejectionType = iota
 	ejectConsecutiveGateway
 	ejectConsecutiveLocal
+	ejectSuccessRate
+	ejectFailurePercentage
 )
 
 type hostMonitor struct {
@@ -88,6 +107,10 @@ type hostMonitor struct {
 	// (envoy outlier_detection_impl.cc, ejectTimeBackoff).
 	backoff      uint32
 	numEjections uint32
+	// The interval's external-origin requests and successes, for success
+	// rate and failure percentage (Envoy's SuccessRateAccumulator: the
+	// current bucket is read and cleared at each interval).
+	total, success uint64
 }
 
 type outlierStats struct {
@@ -97,6 +120,8 @@ type outlierStats struct {
 	enforcedGateway, detectedGateway        *Counter
 	enforcedLocal, detectedLocal            *Counter
 	deprecatedGateway                       *Counter
+	enforcedSR, detectedSR, deprecatedSR    *Counter
+	enforcedFP, detectedFP                  *Counter
 }
 
 func newOutlierStats(s *Store, prefix string) *outlierStats {
@@ -114,6 +139,11 @@ func newOutlierStats(s *Store, prefix string) *outlierStats {
 		deprecatedGateway: s.Counter(p + "ejections_consecutive_gateway_failure"),
 		enforcedLocal:     s.Counter(p + "ejections_enforced_consecutive_local_origin_failure"),
 		detectedLocal:     s.Counter(p + "ejections_detected_consecutive_local_origin_failure"),
+		enforcedSR:        s.Counter(p + "ejections_enforced_success_rate"),
+		detectedSR:        s.Counter(p + "ejections_detected_success_rate"),
+		deprecatedSR:      s.Counter(p + "ejections_success_rate"),
+		enforcedFP:        s.Counter(p + "ejections_enforced_failure_percentage"),
+		detectedFP:        s.Counter(p + "ejections_detected_failure_percentage"),
 	}
 }
 
@@ -121,11 +151,11 @@ func newOutlierStats(s *Store, prefix string) *outlierStats {
 // intro/arch_overview/upstream/outlier; source/common/upstream/
 // outlier_detection_impl.cc): consecutive 5xx, consecutive gateway failure
 // and, with split_external_local_origin_errors, consecutive local origin
-// failure. Ejection on reaching a threshold is immediate; un-ejection happens
-// at the interval sweep once base_ejection_time × backoff (capped at
-// max_ejection_time) has passed. Success-rate and failure-percentage
-// detection are not emulated: Istio turns them off (enforcing_success_rate
-// 0).
+// failure, ejected the moment a run reaches its threshold; success rate and
+// failure percentage over each interval's requests, judged at the interval
+// sweep. Un-ejection happens at the sweep once base_ejection_time × backoff
+// (capped at max_ejection_time) has passed. Istio turns success-rate
+// enforcement off (enforcing_success_rate 0) unless an EnvoyFilter sets it.
 type outlierDetector struct {
 	cfg   outlierConfig
 	clock Clock
@@ -217,6 +247,10 @@ func (d *outlierDetector) report(h *host, r result) {
 		m.consecutiveLocal = 0
 	}
 	if code != 0 {
+		m.total++
+		if code < 500 || code >= 600 {
+			m.success++
+		}
 		if code >= 500 && code < 600 {
 			if code == 502 || code == 503 || code == 504 {
 				m.consecutiveGateway++
@@ -265,19 +299,26 @@ func (d *outlierDetector) onConsecutiveError(h *host, m *hostMonitor, t ejection
 	case ejectConsecutiveLocal:
 		d.stats.detectedLocal.Inc()
 		m.consecutiveLocal = 0
+	case ejectSuccessRate:
+		d.stats.detectedSR.Inc()
+		d.stats.deprecatedSR.Inc()
+	case ejectFailurePercentage:
+		d.stats.detectedFP.Inc()
 	}
 	ejectedPct := 100 * float64(d.active+1) / float64(len(d.hosts))
 	if !(ejectedPct <= float64(min(d.cfg.maxEjectionPercent, 100)) || (d.cfg.alwaysEjectOne && d.active == 0)) {
 		d.stats.overflow.Inc()
 		return false
 	}
-	if t == ejectConsecutive5xx {
+	if t == ejectConsecutive5xx || t == ejectSuccessRate {
 		d.stats.total.Inc() // deprecated ejections_total counts 5xx and success rate only
 	}
 	enforce := map[ejectionType]uint32{
 		ejectConsecutive5xx:     d.cfg.enforcing5xx,
 		ejectConsecutiveGateway: d.cfg.enforcingGateway,
 		ejectConsecutiveLocal:   d.cfg.enforcingLocal,
+		ejectSuccessRate:        d.cfg.enforcingSR,
+		ejectFailurePercentage:  d.cfg.enforcingFP,
 	}[t]
 	if !d.percent(enforce) {
 		return false
@@ -292,6 +333,10 @@ func (d *outlierDetector) onConsecutiveError(h *host, m *hostMonitor, t ejection
 		d.stats.enforcedGateway.Inc()
 	case ejectConsecutiveLocal:
 		d.stats.enforcedLocal.Inc()
+	case ejectSuccessRate:
+		d.stats.enforcedSR.Inc()
+	case ejectFailurePercentage:
+		d.stats.enforcedFP.Inc()
 	}
 	m.numEjections++
 	m.lastEjection = d.clock.Now()
@@ -326,9 +371,75 @@ func (d *outlierDetector) sweep() {
 			changed = true
 		}
 	}
+	if d.rateEjections() {
+		changed = true
+	}
 	d.stats.active.Set(int64(d.active))
 	d.mu.Unlock()
 	if changed && d.changed != nil {
 		d.changed()
 	}
+}
+
+// rateEjections is processSuccessRateEjections at the interval: over the
+// hosts not ejected, with their interval's requests, success rate ejects
+// a host whose rate is below mean − stdev × factor of the hosts with
+// enough requests (when enough hosts have them), and failure percentage
+// ejects a host whose failures reach the threshold (likewise). Every
+// host's interval counts are then cleared. d.mu is held.
+func (d *outlierDetector) rateEjections() bool {
+	type rated struct {
+		h    *host
+		m    *hostMonitor
+		rate float64 // success rate, percent
+		vol  uint64
+	}
+	var all []rated
+	for h, m := range d.hosts {
+		vol, ok := m.total, m.success
+		m.total, m.success = 0, 0
+		if h.ejected.Load() || vol == 0 {
+			continue
+		}
+		all = append(all, rated{h: h, m: m, rate: 100 * float64(ok) / float64(vol), vol: vol})
+	}
+	changed := false
+	var sr []rated
+	for _, r := range all {
+		if r.vol >= uint64(d.cfg.srRequestVolume) {
+			sr = append(sr, r)
+		}
+	}
+	if len(sr) > 0 && len(sr) >= int(d.cfg.srMinHosts) {
+		var sum float64
+		for _, r := range sr {
+			sum += r.rate
+		}
+		mean := sum / float64(len(sr))
+		var variance float64
+		for _, r := range sr {
+			variance += (r.rate - mean) * (r.rate - mean)
+		}
+		variance /= float64(len(sr))
+		threshold := mean - math.Sqrt(variance)*float64(d.cfg.srStdevFactor)/1000
+		for _, r := range sr {
+			if r.rate < threshold && d.onConsecutiveError(r.h, r.m, ejectSuccessRate) {
+				changed = true
+			}
+		}
+	}
+	var fp []rated
+	for _, r := range all {
+		if r.vol >= uint64(d.cfg.fpRequestVolume) {
+			fp = append(fp, r)
+		}
+	}
+	if len(fp) > 0 && len(fp) >= int(d.cfg.fpMinHosts) {
+		for _, r := range fp {
+			if 100-r.rate >= float64(d.cfg.fpThreshold) && d.onConsecutiveError(r.h, r.m, ejectFailurePercentage) {
+				changed = true
+			}
+		}
+	}
+	return changed
 }

@@ -28,7 +28,9 @@ func detectorFor(t *testing.T, od *clusterv3.OutlierDetection, n int) (*outlierD
 func TestOutlierDefaults(t *testing.T) {
 	c := outlierConfigFrom(&clusterv3.OutlierDetection{})
 	want := outlierConfig{consecutive5xx: 5, consecutiveGateway: 5, consecutiveLocal: 5, enforcing5xx: 100, enforcingGateway: 0, enforcingLocal: 100,
-		interval: 10 * time.Second, baseEjection: 30 * time.Second, maxEjection: 300 * time.Second, maxEjectionPercent: 10}
+		interval: 10 * time.Second, baseEjection: 30 * time.Second, maxEjection: 300 * time.Second, maxEjectionPercent: 10,
+		srMinHosts: 5, srRequestVolume: 100, srStdevFactor: 1900, enforcingSR: 100,
+		fpMinHosts: 5, fpRequestVolume: 50, fpThreshold: 85, enforcingFP: 0}
 	if c != want {
 		t.Errorf("defaults %+v, want Envoy's %+v", c, want)
 	}
@@ -195,5 +197,91 @@ func TestEjectionKeptAcrossPriorityChange(t *testing.T) {
 	}
 	if !moved.ejected.Load() || moved.priority.Load() != 1 {
 		t.Errorf("host %s: ejected %v at priority %d; want still ejected, at priority 1", a, moved.ejected.Load(), moved.priority.Load())
+	}
+}
+
+// TestRateEjections follows Envoy's success-rate and failure-percentage
+// detection (envoy docs: intro/arch_overview/upstream/outlier; source
+// outlier_detection_impl.cc, successRateEjectionThreshold): judged at the
+// interval over the hosts with enough requests, when enough hosts have
+// them.
+func TestRateEjections(t *testing.T) {
+	u32 := wrapperspb.UInt32
+	tests := []struct {
+		name     string
+		od       *clusterv3.OutlierDetection
+		hosts    int
+		failures []int // per host, failures out of 100 requests
+		ejected  int   // the host expected ejected, -1 for none
+		stat     string
+	}{
+		// Rates 50, 100, 100, 100, 100: mean 90, stdev 20, threshold
+		// 90 − 1.9 × 20 = 52; 50 is below it.
+		{"success rate below mean − 1.9 stdev", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000)}, 5,
+			[]int{50, 0, 0, 0, 0}, 0, "ejections_enforced_success_rate"},
+		// Rates 55, 100 ×4: mean 91, stdev 18, threshold 91 − 1.9 × 18 =
+		// 56.8; 55 is below.
+		{"just below the threshold", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000)}, 5,
+			[]int{45, 0, 0, 0, 0}, 0, "ejections_enforced_success_rate"},
+		// Rates 60, 100 ×4: mean 92, stdev 16, threshold 61.6: 60 is
+		// below; with a factor of 3 (3000) the threshold is 44 and nothing
+		// is ejected.
+		{"stdev factor", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000), SuccessRateStdevFactor: u32(3000)}, 5,
+			[]int{40, 0, 0, 0, 0}, -1, ""},
+		{"fewer hosts than success_rate_minimum_hosts", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000)}, 4,
+			[]int{50, 0, 0, 0}, -1, ""},
+		{"success rate not enforced", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000), EnforcingSuccessRate: u32(0)}, 5,
+			[]int{50, 0, 0, 0, 0}, -1, ""},
+		{"failure percentage at the threshold", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000),
+			EnforcingSuccessRate: u32(0), EnforcingFailurePercentage: u32(100), FailurePercentageMinimumHosts: u32(2)}, 2,
+			[]int{85, 10}, 0, "ejections_enforced_failure_percentage"},
+		{"failure percentage not enforced by default", &clusterv3.OutlierDetection{MaxEjectionPercent: u32(100), Consecutive_5Xx: u32(1000),
+			EnforcingSuccessRate: u32(0), FailurePercentageMinimumHosts: u32(2)}, 2,
+			[]int{95, 10}, -1, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, hs, clock, _ := detectorFor(t, tc.od, tc.hosts)
+			d.tick() // starts the interval
+			for i, f := range tc.failures {
+				for n := range 100 {
+					code := 200
+					if n < f {
+						code = 503
+					}
+					d.report(hs[i], result{code: code})
+				}
+			}
+			clock.Advance(d.cfg.interval)
+			d.tick()
+			for i, h := range hs {
+				if want := i == tc.ejected; h.ejected.Load() != want {
+					t.Errorf("host %d ejected %v, want %v", i, h.ejected.Load(), want)
+				}
+			}
+			sr, fp := d.stats.enforcedSR.Value(), d.stats.enforcedFP.Value()
+			switch tc.stat {
+			case "ejections_enforced_success_rate":
+				if sr != 1 || fp != 0 {
+					t.Errorf("enforced success rate %d, failure percentage %d; want 1, 0", sr, fp)
+				}
+			case "ejections_enforced_failure_percentage":
+				if fp != 1 {
+					t.Errorf("enforced failure percentage %d, want 1", fp)
+				}
+			default:
+				if sr+fp != 0 {
+					t.Errorf("enforced success rate %d, failure percentage %d; want none", sr, fp)
+				}
+			}
+			// The interval's counts are cleared: the next sweep, without
+			// requests, ejects no one more.
+			before := d.active
+			clock.Advance(d.cfg.interval)
+			d.tick()
+			if d.active > before {
+				t.Errorf("a sweep without requests ejected %d more hosts", d.active-before)
+			}
+		})
 	}
 }
