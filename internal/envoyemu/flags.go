@@ -23,6 +23,8 @@ const (
 	flagURX                           // upstream retry limit exceeded
 	flagDC                            // downstream connection termination
 	flagNC                            // upstream cluster not found
+	flagDI                            // delay injected by the fault filter
+	flagFI                            // abort injected by the fault filter
 )
 
 // flagOrder is Envoy's order of the short flags in %RESPONSE_FLAGS% (envoy
@@ -32,7 +34,7 @@ var flagOrder = []struct {
 	name string
 }{
 	{flagUH, "UH"}, {flagUT, "UT"}, {flagLR, "LR"}, {flagUR, "UR"}, {flagUF, "UF"},
-	{flagUC, "UC"}, {flagUO, "UO"}, {flagNR, "NR"}, {flagDC, "DC"}, {flagURX, "URX"}, {flagNC, "NC"},
+	{flagUC, "UC"}, {flagUO, "UO"}, {flagNR, "NR"}, {flagDI, "DI"}, {flagFI, "FI"}, {flagDC, "DC"}, {flagURX, "URX"}, {flagNC, "NC"},
 }
 
 // String is the flags as Envoy's access log prints them: comma-separated,

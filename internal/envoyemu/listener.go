@@ -44,6 +44,7 @@ type chainInfo struct {
 	sniCluster     bool           // envoy.filters.network.sni_cluster: the SNI names the cluster
 	clusterRewrite *rewrite       // istio.filters.network.tcp_cluster_rewrite
 	tls            *downstreamTLS // the chain's TLS transport socket; nil: plaintext
+	fault          *faultFilter   // the HTTP connection manager's fault filter, if any
 }
 
 type rewrite struct {
@@ -119,6 +120,11 @@ func compileChain(fc *listenerv3.FilterChain) (*chainInfo, error) {
 				return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
 			}
 			ci.http = true
+			ff, err := compileFault(hcm)
+			if err != nil {
+				return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
+			}
+			ci.fault = ff
 			switch rs := hcm.GetRouteSpecifier().(type) {
 			case *hcmv3.HttpConnectionManager_Rds:
 				ci.rds = rs.Rds.GetRouteConfigName()

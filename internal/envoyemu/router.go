@@ -784,7 +784,19 @@ func (p *Proxy) inboundHandler(in Inbound) (http.Handler, error) {
 		// The destination's metadata goes back with the response.
 		w.Header().Set(headerPeerMetadata, p.peerMeta)
 		w.Header().Set(headerPeerMetadataID, p.id.NodeID())
-		app.ServeHTTP(rec, r)
+		// The inbound HTTP filters before the router: a fault filter an
+		// EnvoyFilter inserted may delay the request or answer it.
+		answered := false
+		port := in.Port
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok && port == 0 {
+			port = a.Port // a port bound as 0: the one the kernel gave
+		}
+		if ff := p.inboundFault(port, r.TLS != nil); ff != nil {
+			answered, rec.flags = ff.apply(r.Context(), rec, p)
+		}
+		if !answered {
+			app.ServeHTTP(rec, r)
+		}
 		p.store.Counter(prefix + "upstream_rq_total").Inc()
 		p.store.Counter(prefix + "upstream_rq_" + strconv.Itoa(rec.code)).Inc()
 		svc := p.inboundService(in.Port)

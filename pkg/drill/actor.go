@@ -20,7 +20,7 @@ func (a *actor) target(name string) (fault.Target, error) {
 	if !ok {
 		return fault.Target{}, fmt.Errorf("cluster %q is not up", name)
 	}
-	return fault.Target{Name: c.Name, Context: c.Context, Kubeconfig: c.Kubeconfig, Owned: c.Owned, Client: c.Kube}, nil
+	return fault.Target{Name: c.Name, Context: c.Context, Kubeconfig: c.Kubeconfig, Owned: c.Owned, Client: c.Kube, Dynamic: c.Dynamic}, nil
 }
 
 func (a *actor) Fault(ctx context.Context, st *scenario.Step) error {

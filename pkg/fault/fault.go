@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshdrill/drill/pkg/event"
@@ -52,8 +53,10 @@ type Target struct {
 	// Owned says drill created the cluster itself (the local provider, or kind
 	// clusters drill made), so destructive faults need no permission.
 	Owned bool
-	// Client reaches the cluster's API server.
-	Client kubernetes.Interface
+	// Client reaches the cluster's API server; Dynamic too, for Istio's
+	// objects (an http fault's EnvoyFilter).
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
 }
 
 // kubectl is the start of a kubectl command line addressing t in namespace ns.

@@ -11,9 +11,34 @@ import (
 // (the cluster named by ScenarioCluster(f), resolved by the engine). ns is the
 // namespace used when the step names none (the scenario's spec.namespace).
 func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
+	n := 0
+	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case f.Scale != nil && f.DeletePods != nil:
-		return nil, errors.New("a fault sets exactly one of scale and deletePods")
+	case n > 1:
+		return nil, errors.New("a fault sets exactly one of scale, deletePods and httpFault")
+	case f.HTTPFault != nil:
+		h := f.HTTPFault
+		var spec HTTPFaultSpec
+		if a := h.Abort; a != nil {
+			spec.AbortStatus, spec.AbortPercent = a.Status, 100
+			if a.Percent != nil {
+				spec.AbortPercent = *a.Percent
+			}
+		}
+		if d := h.Delay; d != nil {
+			spec.DelayPercent = 100
+			if d.Fixed != nil {
+				spec.Delay = d.Fixed.D()
+			}
+			if d.Percent != nil {
+				spec.DelayPercent = *d.Percent
+			}
+		}
+		return NewHTTPFault(target, selectorOf(h.WorkloadRef, ns), spec)
 	case f.Scale != nil:
 		s := f.Scale
 		if s.Replicas == nil {
@@ -34,7 +59,7 @@ func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
 		}
 		return NewDeletePods(target, selectorOf(d.WorkloadRef, ns), opts...)
 	}
-	return nil, errors.New("the fault sets no kind: give scale or deletePods")
+	return nil, errors.New("the fault sets no kind: give scale, deletePods or httpFault")
 }
 
 // ScenarioCluster is the name of the cluster a scenario fault acts on.
@@ -44,6 +69,8 @@ func ScenarioCluster(f scenario.Fault) string {
 		return f.Scale.Cluster
 	case f.DeletePods != nil:
 		return f.DeletePods.Cluster
+	case f.HTTPFault != nil:
+		return f.HTTPFault.Cluster
 	}
 	return ""
 }

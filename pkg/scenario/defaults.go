@@ -156,6 +156,16 @@ func defaultStep(st *Step, ns string) {
 		if f := st.Fault.DeletePods; f != nil {
 			defaultRef(&f.WorkloadRef, ns)
 		}
+		if f := st.Fault.HTTPFault; f != nil {
+			defaultRef(&f.WorkloadRef, ns)
+			hundred := 100.0
+			if f.Abort != nil && f.Abort.Percent == nil {
+				f.Abort.Percent = &hundred
+			}
+			if f.Delay != nil && f.Delay.Percent == nil {
+				f.Delay.Percent = &hundred
+			}
+		}
 	}
 	if st.Wait != nil && st.Wait.Ready != nil {
 		defaultRef(st.Wait.Ready, ns)

@@ -221,6 +221,28 @@ type Step struct {
 type Fault struct {
 	Scale      *ScaleFault      `yaml:"scale" doc:"Scale a workload to a number of replicas."`
 	DeletePods *DeletePodsFault `yaml:"deletePods" doc:"Delete a workload's pods (all, a count or a percentage)."`
+	HTTPFault  *HTTPFault       `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
+}
+
+// HTTPFault injects errors and delays at the inbound side of a workload's
+// sidecar, with Envoy's HTTP fault filter (an EnvoyFilter drill applies and
+// deletes): the workload is up, and wrong.
+type HTTPFault struct {
+	WorkloadRef `yaml:",inline"`
+	Abort       *FaultAbort `yaml:"abort" doc:"Answer a share of requests with an HTTP status instead of the workload."`
+	Delay       *FaultDelay `yaml:"delay" doc:"Delay a share of requests before the workload sees them."`
+}
+
+// FaultAbort is the abort of an HTTPFault.
+type FaultAbort struct {
+	Status  int      `yaml:"status" doc:"HTTP status to answer, 200-599, e.g. 503."`
+	Percent *float64 `yaml:"percent" doc:"Share of requests, 0-100. Default: 100."`
+}
+
+// FaultDelay is the delay of an HTTPFault.
+type FaultDelay struct {
+	Fixed   *Duration `yaml:"fixed" doc:"How long to hold each delayed request, e.g. 2s."`
+	Percent *float64  `yaml:"percent" doc:"Share of requests, 0-100. Default: 100."`
 }
 
 // WorkloadRef selects Deployments in a cluster: by app label (workload), by name

@@ -546,8 +546,36 @@ func (v *validator) fault(f string, ft *Fault) {
 			v.errf(f+".deletePods.percent", "must be 1-100")
 		}
 	}
+	if h := ft.HTTPFault; h != nil {
+		n++
+		hf := f + ".httpFault"
+		v.workloadRef(hf, &h.WorkloadRef)
+		if h.Deployment != "" {
+			v.errf(hf+".deployment", "an httpFault selects pods by labels: give workload or selector")
+		}
+		if h.Abort == nil && h.Delay == nil {
+			v.errf(hf, "set abort, delay or both")
+		}
+		pct := func(field string, p *float64) {
+			if p != nil && (*p < 0 || *p > 100) {
+				v.errf(field, "must be 0-100")
+			}
+		}
+		if a := h.Abort; a != nil {
+			if a.Status < 200 || a.Status > 599 {
+				v.errf(hf+".abort.status", "must be an HTTP status 200-599, e.g. 503")
+			}
+			pct(hf+".abort.percent", a.Percent)
+		}
+		if d := h.Delay; d != nil {
+			if d.Fixed == nil || d.Fixed.D() <= 0 {
+				v.errf(hf+".delay.fixed", "required, a positive duration, e.g. 2s")
+			}
+			pct(hf+".delay.percent", d.Percent)
+		}
+	}
 	if n != 1 {
-		v.errf(f, "set exactly one fault: scale or deletePods")
+		v.errf(f, "set exactly one fault: scale, deletePods or httpFault")
 	}
 }
 
