@@ -325,11 +325,16 @@ func (p *Proxy) configDump(withEDS bool) []byte {
 			if ch == nil {
 				continue
 			}
-			chains = append(chains, map[string]any{
+			m := map[string]any{
 				"listener": n, "chain": ch.name, "destination_port": ch.destPort, "server_names": ch.serverNames,
 				"transport_protocol": ch.transport, "application_protocols": ch.appProtocols, "http": ch.http,
 				"rds": ch.rds, "tcp_cluster": ch.tcpCluster, "sni_cluster": ch.sniCluster,
-			})
+			}
+			if ch.fault != nil {
+				m["http_fault"] = map[string]any{"abort_status": ch.fault.abortStatus, "abort_per_million": ch.fault.abortPerMil,
+					"delay": ch.fault.delay.String(), "delay_per_million": ch.fault.delayPerMil}
+			}
+			chains = append(chains, m)
 		}
 	}
 	doc["filter_chains"] = chains

@@ -50,9 +50,6 @@ func perMillion(p *typev3.FractionalPercent) uint64 {
 // filters; nil when there is none.
 func compileFault(hcm *hcmv3.HttpConnectionManager) (*faultFilter, error) {
 	for _, f := range hcm.GetHttpFilters() {
-		if f.GetName() != "envoy.filters.http.fault" && f.GetTypedConfig().GetTypeUrl() != typeHTTPFault {
-			continue
-		}
 		if f.GetTypedConfig().GetTypeUrl() != typeHTTPFault {
 			continue
 		}
@@ -72,7 +69,10 @@ func compileFault(hcm *hcmv3.HttpConnectionManager) (*faultFilter, error) {
 			ff.delayPerMil = perMillion(d.GetPercentage())
 		}
 		if !ff.hasAbort && !ff.hasDelayRule {
-			return nil, nil
+			// Istio puts an empty fault filter in its HTTP connection
+			// managers (for VirtualService faults, configured per route);
+			// an EnvoyFilter's comes on top of it.
+			continue
 		}
 		return ff, nil
 	}

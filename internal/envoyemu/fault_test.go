@@ -30,7 +30,10 @@ func withFault(t *testing.T, l *listenerv3.Listener, f *faultv3.HTTPFault) *list
 				t.Fatal(err)
 			}
 			hcm.StatPrefix = "inbound_0.0.0.0_9080"
+			empty, _ := anypb.New(&faultv3.HTTPFault{})
 			hcm.HttpFilters = []*hcmv3.HttpFilter{
+				// Istio's own, empty: VirtualService faults configure it per route.
+				{Name: "envoy.filters.http.fault", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: empty}},
 				{Name: "envoy.filters.http.fault", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: fa}},
 				{Name: "envoy.filters.http.router"},
 			}

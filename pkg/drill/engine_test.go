@@ -210,3 +210,71 @@ func TestDrillThatFails(t *testing.T) {
 		t.Errorf("reason %q does not name failover-fast", rep.Reason)
 	}
 }
+
+// TestErrorsDrill runs an httpFault against the real istiod of the local
+// provider: reviews in cluster1 answers 503 while up, its callers' outlier
+// detection moves the traffic to cluster2 and back after the revert, and
+// the EnvoyFilter drill applied is gone when the run ends.
+func TestErrorsDrill(t *testing.T) {
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/errors-short.yaml")
+	var progress bytes.Buffer
+	res, err := drill.Run(t.Context(), s,
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
+		drill.WithOut(t.TempDir()),
+		drill.WithScenarioYAML(raw),
+		drill.WithProgress(&progress, false),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	if rep.Verdict != report.Pass {
+		t.Fatalf("verdict %s: %s\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
+	}
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied, reverted *event.Fault
+	var upstream503 int64
+	for _, e := range events {
+		var f event.Fault
+		switch e.Type {
+		case event.StatsSample:
+			var sm event.Sample
+			if err := e.Decode(&sm); err != nil {
+				t.Fatal(err)
+			}
+			for name, cd := range sm.Clusters {
+				if strings.Contains(name, "reviews") {
+					upstream503 += cd.Upstream5xx + cd.Retried5xx
+				}
+			}
+		case event.FaultApplied:
+			if err := e.Decode(&f); err != nil {
+				t.Fatal(err)
+			}
+			applied = &f
+		case event.FaultReverted:
+			if err := e.Decode(&f); err != nil {
+				t.Fatal(err)
+			}
+			reverted = &f
+		}
+	}
+	if applied == nil || applied.Kind != "http-fault" || !strings.Contains(applied.Restore, "delete envoyfilter drill-http-fault-reviews-") {
+		t.Errorf("fault.applied %+v, want an http-fault with its kubectl delete", applied)
+	}
+	if reverted == nil {
+		t.Errorf("the http fault was not reverted")
+	}
+	// productpage's Envoy got the 503s from its upstream, reviews' sidecars:
+	// answers it retried or passed on, which is what outlier detection acted on.
+	if upstream503 == 0 {
+		t.Errorf("productpage's Envoy counted no 5xx answer from reviews, final or retried")
+	}
+}

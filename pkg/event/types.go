@@ -183,13 +183,13 @@ type ClusterDelta struct {
 	Upstream5xx int64            `json:"upstream5xx"`
 	// Retried5xx are 5xx answers of attempts the router retried
 	// (retry.upstream_rq_5xx), not among Answers.
-	Retried5xx        int64            `json:"retried5xx,omitempty"`
-	ConnectFail       int64            `json:"connectFail,omitempty"`
-	Retries           int64            `json:"retries,omitempty"`
-	EjectionsActive   int64            `json:"ejectionsActive"` // gauge, current value
-	EjectionsEnforced int64            `json:"ejectionsEnforced,omitempty"`
-	MembershipHealthy int64            `json:"membershipHealthy"` // gauge
-	MembershipTotal   int64            `json:"membershipTotal"`   // gauge
+	Retried5xx        int64 `json:"retried5xx,omitempty"`
+	ConnectFail       int64 `json:"connectFail,omitempty"`
+	Retries           int64 `json:"retries,omitempty"`
+	EjectionsActive   int64 `json:"ejectionsActive"` // gauge, current value
+	EjectionsEnforced int64 `json:"ejectionsEnforced,omitempty"`
+	MembershipHealthy int64 `json:"membershipHealthy"` // gauge
+	MembershipTotal   int64 `json:"membershipTotal"`   // gauge
 }
 
 // ScrapeFailure is a failed scrape; the scraper keeps going.

@@ -219,6 +219,16 @@ func TestErrors(t *testing.T) {
 		{"invalid yaml", "kind: Scenario", "kind: [Scenario", []string{"t.yaml:", "invalid YAML"}},
 		{"bad selector", "workload: reviews, replicas", "selector: 'app in (', replicas", []string{"spec.steps[0].fault.scale.selector", "not a label selector"}},
 		{"bad cluster name", "name: cluster2", "name: Cluster_2", []string{"spec.clusters[1].name", "not a valid name"}},
+		{"http fault status", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, workload: reviews, abort: {status: 700}}}",
+			[]string{"t.yaml:16:", "spec.steps[0].fault.httpFault.abort.status", "200-599"}},
+		{"http fault percent", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, workload: reviews, abort: {status: 503, percent: 150}}}",
+			[]string{"spec.steps[0].fault.httpFault.abort.percent", "0-100"}},
+		{"http fault without delay duration", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, workload: reviews, delay: {percent: 10}}}",
+			[]string{"spec.steps[0].fault.httpFault.delay.fixed", "required"}},
+		{"http fault with nothing", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, workload: reviews}}",
+			[]string{"spec.steps[0].fault.httpFault", "abort, delay or both"}},
+		{"http fault by deployment", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, deployment: reviews-v1, abort: {status: 503}}}",
+			[]string{"spec.steps[0].fault.httpFault.deployment", "workload or selector"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := strings.Replace(seed, tc.old, tc.new, 1)
