@@ -395,6 +395,12 @@ func (p *Proxy) dropTransport(cluster string) {
 // ports are bound on the gateway's address, ports no listener wants any
 // more are closed.
 func (p *Proxy) bindGatewayListeners(old, nu map[string]*listenerInfo) error {
+	p.mu.Lock()
+	paused := p.paused
+	p.mu.Unlock()
+	if paused {
+		return nil
+	}
 	for name, li := range nu {
 		if !li.bind || li.port == 0 {
 			continue

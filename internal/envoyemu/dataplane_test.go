@@ -3,8 +3,11 @@ package envoyemu
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -459,5 +462,45 @@ func TestRetryStats(t *testing.T) {
 				t.Errorf("parser warnings on the emulation's own stats: %v", snap.Warnings)
 			}
 		})
+	}
+}
+
+// TestGatewaySetServing: a gateway told to stop serving refuses connections
+// on its listeners, binds none when LDS changes meanwhile, and serves again
+// when resumed.
+func TestGatewaySetServing(t *testing.T) {
+	addr := netip.AddrFrom4([4]byte{10, 77, byte(rand.IntN(250) + 1), byte(rand.IntN(250) + 1)})
+	gw := newTestProxy(t, GatewayIdentity("cluster1", "istio-ingressgateway", IngressGatewayLabel, addr))
+	gw.noXDS = true
+	startProxy(t, gw)
+	fx := loadFixture(t, "ingressgateway")
+	feedFixture(t, gw, fx)
+	twin, _ := LoopbackTwin(addr)
+	dialable := func() bool {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(twin.String(), "8080"), time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	if !dialable() {
+		t.Fatal("the ingress gateway does not listen on 8080")
+	}
+	if err := gw.SetServing(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if dialable() {
+		t.Fatal("a stopped gateway still accepts connections")
+	}
+	feed(t, gw, fx[TypeListener]) // an LDS push while stopped binds nothing
+	if dialable() {
+		t.Fatal("an LDS push bound a stopped gateway's listener")
+	}
+	if err := gw.SetServing(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if !dialable() {
+		t.Fatal("the gateway does not serve again after it was resumed")
 	}
 }

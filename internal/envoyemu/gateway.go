@@ -1,7 +1,10 @@
 package envoyemu
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"net/netip"
 
 	networking "istio.io/api/networking/v1alpha3"
@@ -70,4 +73,40 @@ func CrossNetworkGateway() *networkingv1.Gateway {
 		Hosts: []string{"*.local"},
 	}}
 	return gw
+}
+
+// SetServing stops (false) or resumes (true) a gateway's traffic
+// listeners, as its pods going away and coming back would: while stopped,
+// connections to its address are refused and its listeners are not bound
+// again when LDS changes; its admin endpoint stays for the stats. It is a
+// no-op for a sidecar.
+func (p *Proxy) SetServing(ctx context.Context, on bool) error {
+	if p.id.Kind != Router {
+		return fmt.Errorf("proxy %s is not a gateway", p.id.NodeID())
+	}
+	p.mu.Lock()
+	p.paused = !on
+	var names []string
+	for name := range p.servers {
+		if strings.HasPrefix(name, "lds_") {
+			names = append(names, name)
+		}
+	}
+	p.mu.Unlock()
+	if !on {
+		for _, n := range names {
+			p.unlisten(n)
+		}
+		p.closeTracked()
+		p.log.Info("gateway stopped serving")
+		return ctx.Err()
+	}
+	p.cfg.mu.Lock()
+	lds := maps.Clone(p.cfg.listeners)
+	p.cfg.mu.Unlock()
+	if err := p.bindGatewayListeners(nil, lds); err != nil {
+		return fmt.Errorf("gateway %s: resume: %w", p.id.NodeID(), err)
+	}
+	p.log.Info("gateway serving again")
+	return nil
 }

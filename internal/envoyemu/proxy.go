@@ -142,6 +142,7 @@ type Proxy struct {
 	servers  map[string]*server    // by listener name (admin, outbound, inbound_<port>, LDS names)
 	conns    map[net.Conn]struct{} // connections being classified or passed through (demux.go)
 	stopped  bool
+	paused   bool // a gateway told to stop serving (SetServing)
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	ready    chan struct{}

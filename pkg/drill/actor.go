@@ -20,7 +20,11 @@ func (a *actor) target(name string) (fault.Target, error) {
 	if !ok {
 		return fault.Target{}, fmt.Errorf("cluster %q is not up", name)
 	}
-	return fault.Target{Name: c.Name, Context: c.Context, Kubeconfig: c.Kubeconfig, Owned: c.Owned, Client: c.Kube, Dynamic: c.Dynamic}, nil
+	t := fault.Target{Name: c.Name, Context: c.Context, Kubeconfig: c.Kubeconfig, Owned: c.Owned, Client: c.Kube, Dynamic: c.Dynamic}
+	if gh, ok := c.Access.(fault.GatewayHost); ok {
+		t.Gateways = gh
+	}
+	return t, nil
 }
 
 func (a *actor) Fault(ctx context.Context, st *scenario.Step) error {

@@ -49,6 +49,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		{"RevertFailsThenRestoreByHand", testRevertFailsThenRestoreByHand},
 		{"PanicInEngineReverts", testPanicInEngineReverts},
 		{"DeletePods", testDeletePods},
+		{"GatewayLossScale", testGatewayLossScale},
 		{"GuardRefuses", testGuardRefuses},
 		{"CtrlCReverts", testCtrlCReverts},
 		{"CtrlCRevertsStuckEngine", testCtrlCRevertsStuckEngine},

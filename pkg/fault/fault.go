@@ -57,6 +57,9 @@ type Target struct {
 	// objects (an http fault's EnvoyFilter).
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
+	// Gateways is set when the cluster runs its gateways itself (the local
+	// provider), not as Deployments.
+	Gateways GatewayHost
 }
 
 // kubectl is the start of a kubectl command line addressing t in namespace ns.

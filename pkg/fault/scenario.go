@@ -12,14 +12,20 @@ import (
 // namespace used when the step names none (the scenario's spec.namespace).
 func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
 	n := 0
-	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil} {
+	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil} {
 		if set {
 			n++
 		}
 	}
 	switch {
 	case n > 1:
-		return nil, errors.New("a fault sets exactly one of scale, deletePods and httpFault")
+		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault and gatewayLoss")
+	case f.GatewayLoss != nil:
+		role := f.GatewayLoss.Gateway
+		if role == "" {
+			role = GatewayEastWest
+		}
+		return NewGatewayLoss(target, role)
 	case f.HTTPFault != nil:
 		h := f.HTTPFault
 		var spec HTTPFaultSpec
@@ -59,7 +65,7 @@ func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
 		}
 		return NewDeletePods(target, selectorOf(d.WorkloadRef, ns), opts...)
 	}
-	return nil, errors.New("the fault sets no kind: give scale, deletePods or httpFault")
+	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault or gatewayLoss")
 }
 
 // ScenarioCluster is the name of the cluster a scenario fault acts on.
@@ -71,6 +77,8 @@ func ScenarioCluster(f scenario.Fault) string {
 		return f.DeletePods.Cluster
 	case f.HTTPFault != nil:
 		return f.HTTPFault.Cluster
+	case f.GatewayLoss != nil:
+		return f.GatewayLoss.Cluster
 	}
 	return ""
 }

@@ -156,6 +156,9 @@ func defaultStep(st *Step, ns string) {
 		if f := st.Fault.DeletePods; f != nil {
 			defaultRef(&f.WorkloadRef, ns)
 		}
+		if f := st.Fault.GatewayLoss; f != nil && f.Gateway == "" {
+			f.Gateway = "eastwest"
+		}
 		if f := st.Fault.HTTPFault; f != nil {
 			defaultRef(&f.WorkloadRef, ns)
 			hundred := 100.0

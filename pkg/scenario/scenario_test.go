@@ -227,6 +227,10 @@ func TestErrors(t *testing.T) {
 			[]string{"spec.steps[0].fault.httpFault.delay.fixed", "required"}},
 		{"http fault with nothing", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, workload: reviews}}",
 			[]string{"spec.steps[0].fault.httpFault", "abort, delay or both"}},
+		{"gateway loss role", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {gatewayLoss: {cluster: cluster2, gateway: egress}}",
+			[]string{"spec.steps[0].fault.gatewayLoss.gateway", "eastwest or ingress"}},
+		{"gateway loss cluster", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {gatewayLoss: {cluster: cluster9}}",
+			[]string{"spec.steps[0].fault.gatewayLoss.cluster", `unknown cluster "cluster9"`}},
 		{"http fault by deployment", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, deployment: reviews-v1, abort: {status: 503}}}",
 			[]string{"spec.steps[0].fault.httpFault.deployment", "workload or selector"}},
 	} {

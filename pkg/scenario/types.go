@@ -219,9 +219,16 @@ type Step struct {
 
 // Fault is one fault. Exactly one kind is set.
 type Fault struct {
-	Scale      *ScaleFault      `yaml:"scale" doc:"Scale a workload to a number of replicas."`
-	DeletePods *DeletePodsFault `yaml:"deletePods" doc:"Delete a workload's pods (all, a count or a percentage)."`
-	HTTPFault  *HTTPFault       `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
+	Scale       *ScaleFault       `yaml:"scale" doc:"Scale a workload to a number of replicas."`
+	DeletePods  *DeletePodsFault  `yaml:"deletePods" doc:"Delete a workload's pods (all, a count or a percentage)."`
+	GatewayLoss *GatewayLossFault `yaml:"gatewayLoss" doc:"Take a cluster's east-west or ingress gateway away while the workloads behind it stay up."`
+	HTTPFault   *HTTPFault        `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
+}
+
+// GatewayLossFault takes a cluster's gateway away.
+type GatewayLossFault struct {
+	Cluster string `yaml:"cluster" doc:"Cluster whose gateway goes away."`
+	Gateway string `yaml:"gateway" doc:"eastwest (default) or ingress."`
 }
 
 // HTTPFault injects errors and delays at the inbound side of a workload's

@@ -574,8 +574,15 @@ func (v *validator) fault(f string, ft *Fault) {
 			pct(hf+".delay.percent", d.Percent)
 		}
 	}
+	if g := ft.GatewayLoss; g != nil {
+		n++
+		v.cluster(f+".gatewayLoss.cluster", g.Cluster)
+		if g.Gateway != "" && g.Gateway != "eastwest" && g.Gateway != "ingress" {
+			v.errf(f+".gatewayLoss.gateway", "must be eastwest or ingress, not %q", g.Gateway)
+		}
+	}
 	if n != 1 {
-		v.errf(f, "set exactly one fault: scale, deletePods or httpFault")
+		v.errf(f, "set exactly one fault: scale, deletePods, httpFault or gatewayLoss")
 	}
 }
 

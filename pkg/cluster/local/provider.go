@@ -263,7 +263,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 		Context:    "",
 		Owned:      true,
 		DataPlane:  p.DataPlane(),
-		Access:     &access{kube: kube, ingress: ingress},
+		Access:     &access{kube: kube, ingress: ingress, eastWest: ew},
 	}, set, nil
 }
 
@@ -391,8 +391,19 @@ func applyGateway(ctx context.Context, dyn dynamic.Interface, gw bookinfo.Object
 
 // access reaches a local cluster's gateways and pods on their loopback twins.
 type access struct {
-	kube    kubernetes.Interface
-	ingress *envoyemu.Proxy
+	kube     kubernetes.Interface
+	ingress  *envoyemu.Proxy
+	eastWest *envoyemu.Proxy
+}
+
+// SetGateway stops or restarts one of the cluster's gateways, which the
+// local provider runs in its own process (fault.GatewayHost).
+func (a *access) SetGateway(ctx context.Context, role string, serving bool) error {
+	gw := map[string]*envoyemu.Proxy{"eastwest": a.eastWest, "ingress": a.ingress}[role]
+	if gw == nil {
+		return fmt.Errorf("this cluster runs no %s gateway", role)
+	}
+	return gw.SetServing(ctx, serving)
 }
 
 func (a *access) Ingress(context.Context) (string, error) {
