@@ -278,3 +278,49 @@ func TestErrorsDrill(t *testing.T) {
 		t.Errorf("productpage's Envoy counted no 5xx answer from reviews, final or retried")
 	}
 }
+
+// TestGatewayLossDrill stops cluster2's east-west gateway of the local
+// provider while cluster1's traffic depends on it: outlier detection must
+// move the traffic on to cluster3, and the gateway serves again after the
+// revert.
+func TestGatewayLossDrill(t *testing.T) {
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/gateway-loss-short.yaml")
+	var progress bytes.Buffer
+	res, err := drill.Run(t.Context(), s,
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
+		drill.WithOut(t.TempDir()),
+		drill.WithScenarioYAML(raw),
+		drill.WithProgress(&progress, false),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Report.Verdict != report.Pass {
+		t.Fatalf("verdict %s: %s\nprogress:\n%s", res.Report.Verdict, res.Report.Reason, progress.String())
+	}
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost, back bool
+	for _, e := range events {
+		var f event.Fault
+		if e.Type != event.FaultApplied && e.Type != event.FaultReverted {
+			continue
+		}
+		if err := e.Decode(&f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Kind == "gateway-loss" && f.Cluster == "cluster2" {
+			lost = lost || e.Type == event.FaultApplied
+			back = back || e.Type == event.FaultReverted
+		}
+	}
+	if !lost || !back {
+		t.Errorf("gateway loss applied %v, reverted %v; want both", lost, back)
+	}
+}
