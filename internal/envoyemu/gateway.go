@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 	"net/netip"
+	"strings"
 
 	networking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
