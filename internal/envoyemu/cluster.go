@@ -725,29 +725,23 @@ func (cs *clusterStats) t() *trafficStats {
 
 // chargeCode counts a response code: upstream_rq_<code> and
 // upstream_rq_<class>xx, as Envoy's CodeStats do.
-func (cs *clusterStats) chargeCode(code int) {
-	v, ok := cs.codes.Load(code)
-	if !ok {
-		v, _ = cs.codes.LoadOrStore(code, &codeStats{
-			code:  cs.store.Counter(cs.prefix + "upstream_rq_" + strconv.Itoa(code)),
-			class: cs.store.Counter(cs.prefix + "upstream_rq_" + strconv.Itoa(code/100) + "xx"),
-		})
-	}
-	c := v.(*codeStats)
-	c.code.Inc()
-	c.class.Inc()
-}
+func (cs *clusterStats) chargeCode(code int) { cs.charge(&cs.codes, "", code) }
 
 // chargeRetryCode counts the answer of an attempt the router retries:
 // retry.upstream_rq_<code> and retry.upstream_rq_<class>xx, and nothing
 // else (envoy source/common/router/router.cc, chargeBasicResponseStat with
 // the retry stat name).
-func (cs *clusterStats) chargeRetryCode(code int) {
-	v, ok := cs.retryCodes.Load(code)
+func (cs *clusterStats) chargeRetryCode(code int) { cs.charge(&cs.retryCodes, "retry.", code) }
+
+// charge counts code and its class under <prefix><sub>upstream_rq_, the
+// counters created at a code's first use and kept in byCode.
+func (cs *clusterStats) charge(byCode *sync.Map, sub string, code int) {
+	v, ok := byCode.Load(code)
 	if !ok {
-		v, _ = cs.retryCodes.LoadOrStore(code, &codeStats{
-			code:  cs.store.Counter(cs.prefix + "retry.upstream_rq_" + strconv.Itoa(code)),
-			class: cs.store.Counter(cs.prefix + "retry.upstream_rq_" + strconv.Itoa(code/100) + "xx"),
+		p := cs.prefix + sub + "upstream_rq_"
+		v, _ = byCode.LoadOrStore(code, &codeStats{
+			code:  cs.store.Counter(p + strconv.Itoa(code)),
+			class: cs.store.Counter(p + strconv.Itoa(code/100) + "xx"),
 		})
 	}
 	c := v.(*codeStats)

@@ -2,13 +2,11 @@ package envoyemu
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -31,14 +29,7 @@ func TestInbound(t *testing.T) {
 	id.Labels = map[string]string{"app": "reviews", "version": "v1"}
 	p := newTestProxy(t, id, WithInbound(Inbound{Port: 0, Handler: app}))
 	p.noXDS = true
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Stop(ctx)
-	})
+	startProxy(t, p)
 	in := p.serverURL("inbound_0")
 	_, port, _ := cutPort(strings.TrimPrefix(in, "http://"))
 	pn, _ := strconv.Atoi(port)

@@ -35,12 +35,16 @@ func loadScenario(t *testing.T, path string) (*scenario.Scenario, []byte) {
 // TestSeedDrill runs the seed drill, shortened, end to end on the local provider:
 // real control planes and istiods, emulated node and data plane. It must pass, with
 // the failover detected and every report written.
-func TestSeedDrill(t *testing.T) {
+// passingLocalDrill runs testdata/<file> on the local provider and fails
+// the test unless its verdict is pass; it returns the result, the scenario
+// and the plain progress lines.
+func passingLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scenario, *bytes.Buffer) {
+	t.Helper()
 	localtest.SkipIfDisabled(t)
 	if testing.Short() {
 		t.Skip("runs a whole drill")
 	}
-	s, raw := loadScenario(t, "testdata/seed-short.yaml")
+	s, raw := loadScenario(t, "testdata/"+file)
 	var progress bytes.Buffer
 	res, err := drill.Run(t.Context(), s,
 		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
@@ -51,10 +55,15 @@ func TestSeedDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := res.Report
-	if rep.Verdict != report.Pass {
+	if rep := res.Report; rep.Verdict != report.Pass {
 		t.Fatalf("verdict %s: %s\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
 	}
+	return res, s, &progress
+}
+
+func TestSeedDrill(t *testing.T) {
+	res, s, progress := passingLocalDrill(t, "seed-short.yaml")
+	rep := res.Report
 	if res.ExitCode() != 0 {
 		t.Errorf("exit code %d, want 0", res.ExitCode())
 	}
@@ -216,25 +225,7 @@ func TestDrillThatFails(t *testing.T) {
 // detection moves the traffic to cluster2 and back after the revert, and
 // the EnvoyFilter drill applied is gone when the run ends.
 func TestErrorsDrill(t *testing.T) {
-	localtest.SkipIfDisabled(t)
-	if testing.Short() {
-		t.Skip("runs a whole drill")
-	}
-	s, raw := loadScenario(t, "testdata/errors-short.yaml")
-	var progress bytes.Buffer
-	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
-		drill.WithOut(t.TempDir()),
-		drill.WithScenarioYAML(raw),
-		drill.WithProgress(&progress, false),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := res.Report
-	if rep.Verdict != report.Pass {
-		t.Fatalf("verdict %s: %s\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
-	}
+	res, _, _ := passingLocalDrill(t, "errors-short.yaml")
 	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
 	if err != nil {
 		t.Fatal(err)
@@ -284,24 +275,7 @@ func TestErrorsDrill(t *testing.T) {
 // move the traffic on to cluster3, and the gateway serves again after the
 // revert.
 func TestGatewayLossDrill(t *testing.T) {
-	localtest.SkipIfDisabled(t)
-	if testing.Short() {
-		t.Skip("runs a whole drill")
-	}
-	s, raw := loadScenario(t, "testdata/gateway-loss-short.yaml")
-	var progress bytes.Buffer
-	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
-		drill.WithOut(t.TempDir()),
-		drill.WithScenarioYAML(raw),
-		drill.WithProgress(&progress, false),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Report.Verdict != report.Pass {
-		t.Fatalf("verdict %s: %s\nprogress:\n%s", res.Report.Verdict, res.Report.Reason, progress.String())
-	}
+	res, _, _ := passingLocalDrill(t, "gateway-loss-short.yaml")
 	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
 	if err != nil {
 		t.Fatal(err)
