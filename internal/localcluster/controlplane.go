@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -292,6 +293,28 @@ func (cp *ControlPlane) start(name, dir string, env []string, bin string, args .
 	return p, nil
 }
 
+// PauseIstiod freezes (SIGSTOP) or thaws (SIGCONT) the cluster's istiod: a
+// control plane that stops answering while its connections stay open, as
+// one cut off or hung. Proxies keep the configuration they have; nothing
+// they are sent changes until it is thawed.
+func (cp *ControlPlane) PauseIstiod(pause bool) error {
+	sig := syscall.SIGCONT
+	if pause {
+		sig = syscall.SIGSTOP
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	for _, p := range cp.procs {
+		if p.name == "istiod" {
+			if p.exited() {
+				return fmt.Errorf("cluster %s: istiod has exited", cp.name)
+			}
+			return p.cmd.Process.Signal(sig)
+		}
+	}
+	return fmt.Errorf("cluster %s runs no istiod", cp.name)
+}
+
 // Stop stops the cluster's processes in the reverse of their start order —
 // istiod, controller-manager, API server, etcd — each with SIGTERM, then
 // SIGKILL after the stop timeout. Clients must go before their servers:
@@ -301,6 +324,12 @@ func (cp *ControlPlane) Stop(ctx context.Context) error {
 	cp.stopOnce.Do(func() {
 		cp.mu.Lock()
 		procs := append([]*process(nil), cp.procs...)
+		for _, p := range procs {
+			// A paused istiod would hold SIGTERM until thawed.
+			if !p.exited() {
+				_ = p.cmd.Process.Signal(syscall.SIGCONT)
+			}
+		}
 		cp.mu.Unlock()
 		var errs []error
 		for i := len(procs) - 1; i >= 0; i-- {

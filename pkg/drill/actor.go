@@ -24,6 +24,9 @@ func (a *actor) target(name string) (fault.Target, error) {
 	if gh, ok := c.Access.(fault.GatewayHost); ok {
 		t.Gateways = gh
 	}
+	if ch, ok := c.Access.(fault.ControlPlaneHost); ok {
+		t.ControlPlane = ch
+	}
 	return t, nil
 }
 

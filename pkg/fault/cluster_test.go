@@ -50,6 +50,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		{"PanicInEngineReverts", testPanicInEngineReverts},
 		{"DeletePods", testDeletePods},
 		{"GatewayLossScale", testGatewayLossScale},
+		{"ControlPlaneLossScale", testControlPlaneLossScale},
 		{"GuardRefuses", testGuardRefuses},
 		{"CtrlCReverts", testCtrlCReverts},
 		{"CtrlCRevertsStuckEngine", testCtrlCRevertsStuckEngine},

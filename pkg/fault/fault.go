@@ -60,6 +60,9 @@ type Target struct {
 	// Gateways is set when the cluster runs its gateways itself (the local
 	// provider), not as Deployments.
 	Gateways GatewayHost
+	// ControlPlane is set when the cluster runs istiod itself (the local
+	// provider), not as a Deployment.
+	ControlPlane ControlPlaneHost
 }
 
 // kubectl is the start of a kubectl command line addressing t in namespace ns.

@@ -90,3 +90,75 @@ func TestGatewayLossHost(t *testing.T) {
 		t.Errorf("an unknown gateway role was accepted")
 	}
 }
+
+// hostControlPlane records what a ControlPlaneHost was asked.
+type hostControlPlane struct{ calls []bool }
+
+func (h *hostControlPlane) SetControlPlane(_ context.Context, running bool) error {
+	h.calls = append(h.calls, running)
+	return nil
+}
+
+// TestControlPlaneLossHost: a cluster that runs istiod itself is asked to
+// stop it and resume it, once each; without one the fault scales the istiod
+// Deployment of istio-system.
+func TestControlPlaneLossHost(t *testing.T) {
+	h := &hostControlPlane{}
+	f, err := fault.NewControlPlaneLoss(fault.Target{Name: "cluster1", ControlPlane: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := f.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Revert(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Revert(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.calls) != 2 || h.calls[0] || !h.calls[1] {
+		t.Errorf("calls %v, want stop then resume", h.calls)
+	}
+	if f.RestoreCommand() != "" || f.Record().Kind != fault.KindControlPlaneLoss {
+		t.Errorf("restore %q, record %+v", f.RestoreCommand(), f.Record())
+	}
+}
+
+// testControlPlaneLossScale: where istiod is a Deployment (kind, existing
+// clusters) it is scaled to zero and back to its own replicas.
+func testControlPlaneLossScale(t *testing.T, c *cluster) {
+	ctx := context.Background()
+	_, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	lbl := map[string]string{"app": "istiod", "istio": "pilot"}
+	replicas := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: lbl},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "discovery", Image: "docker.io/istio/pilot:1.31.1"}}}}},
+	}
+	if _, err := c.cs.AppsV1().Deployments("istio-system").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fault.NewControlPlaneLoss(c.target(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.replicas(t, "istio-system", "istiod"); got != 0 {
+		t.Errorf("after Apply istiod has %d replicas, want 0", got)
+	}
+	if err := f.Revert(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.replicas(t, "istio-system", "istiod"); got != 1 {
+		t.Errorf("after Revert istiod has %d replicas, want 1", got)
+	}
+}

@@ -12,14 +12,16 @@ import (
 // namespace used when the step names none (the scenario's spec.namespace).
 func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
 	n := 0
-	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil} {
+	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil, f.ControlPlaneLoss != nil} {
 		if set {
 			n++
 		}
 	}
 	switch {
 	case n > 1:
-		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault and gatewayLoss")
+		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault, gatewayLoss and controlPlaneLoss")
+	case f.ControlPlaneLoss != nil:
+		return NewControlPlaneLoss(target)
 	case f.GatewayLoss != nil:
 		role := f.GatewayLoss.Gateway
 		if role == "" {
@@ -65,7 +67,7 @@ func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
 		}
 		return NewDeletePods(target, selectorOf(d.WorkloadRef, ns), opts...)
 	}
-	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault or gatewayLoss")
+	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault, gatewayLoss or controlPlaneLoss")
 }
 
 // ScenarioCluster is the name of the cluster a scenario fault acts on.
@@ -79,6 +81,8 @@ func ScenarioCluster(f scenario.Fault) string {
 		return f.HTTPFault.Cluster
 	case f.GatewayLoss != nil:
 		return f.GatewayLoss.Cluster
+	case f.ControlPlaneLoss != nil:
+		return f.ControlPlaneLoss.Cluster
 	}
 	return ""
 }

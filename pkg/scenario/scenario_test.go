@@ -231,6 +231,8 @@ func TestErrors(t *testing.T) {
 			[]string{"spec.steps[0].fault.gatewayLoss.gateway", "eastwest or ingress"}},
 		{"gateway loss cluster", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {gatewayLoss: {cluster: cluster9}}",
 			[]string{"spec.steps[0].fault.gatewayLoss.cluster", `unknown cluster "cluster9"`}},
+		{"control plane loss cluster", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {controlPlaneLoss: {cluster: nowhere}}",
+			[]string{"spec.steps[0].fault.controlPlaneLoss.cluster", `unknown cluster "nowhere"`}},
 		{"http fault by deployment", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, deployment: reviews-v1, abort: {status: 503}}}",
 			[]string{"spec.steps[0].fault.httpFault.deployment", "workload or selector"}},
 	} {

@@ -219,10 +219,16 @@ type Step struct {
 
 // Fault is one fault. Exactly one kind is set.
 type Fault struct {
-	Scale       *ScaleFault       `yaml:"scale" doc:"Scale a workload to a number of replicas."`
-	DeletePods  *DeletePodsFault  `yaml:"deletePods" doc:"Delete a workload's pods (all, a count or a percentage)."`
-	GatewayLoss *GatewayLossFault `yaml:"gatewayLoss" doc:"Take a cluster's east-west or ingress gateway away while the workloads behind it stay up."`
-	HTTPFault   *HTTPFault        `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
+	Scale            *ScaleFault            `yaml:"scale" doc:"Scale a workload to a number of replicas."`
+	DeletePods       *DeletePodsFault       `yaml:"deletePods" doc:"Delete a workload's pods (all, a count or a percentage)."`
+	ControlPlaneLoss *ControlPlaneLossFault `yaml:"controlPlaneLoss" doc:"Take a cluster's istiod away: its Envoys keep their last configuration and get no endpoint update."`
+	GatewayLoss      *GatewayLossFault      `yaml:"gatewayLoss" doc:"Take a cluster's east-west or ingress gateway away while the workloads behind it stay up."`
+	HTTPFault        *HTTPFault             `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
+}
+
+// ControlPlaneLossFault takes a cluster's istiod away.
+type ControlPlaneLossFault struct {
+	Cluster string `yaml:"cluster" doc:"Cluster whose istiod goes away."`
 }
 
 // GatewayLossFault takes a cluster's gateway away.

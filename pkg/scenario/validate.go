@@ -581,8 +581,12 @@ func (v *validator) fault(f string, ft *Fault) {
 			v.errf(f+".gatewayLoss.gateway", "must be eastwest or ingress, not %q", g.Gateway)
 		}
 	}
+	if c := ft.ControlPlaneLoss; c != nil {
+		n++
+		v.cluster(f+".controlPlaneLoss.cluster", c.Cluster)
+	}
 	if n != 1 {
-		v.errf(f, "set exactly one fault: scale, deletePods, httpFault or gatewayLoss")
+		v.errf(f, "set exactly one fault: scale, deletePods, httpFault, gatewayLoss or controlPlaneLoss")
 	}
 }
 

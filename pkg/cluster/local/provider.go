@@ -263,7 +263,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 		Context:    "",
 		Owned:      true,
 		DataPlane:  p.DataPlane(),
-		Access:     &access{kube: kube, ingress: ingress, eastWest: ew},
+		Access:     &access{kube: kube, ingress: ingress, eastWest: ew, cp: cp},
 	}, set, nil
 }
 
@@ -394,6 +394,13 @@ type access struct {
 	kube     kubernetes.Interface
 	ingress  *envoyemu.Proxy
 	eastWest *envoyemu.Proxy
+	cp       *localcluster.ControlPlane
+}
+
+// SetControlPlane freezes or thaws the cluster's istiod process
+// (fault.ControlPlaneHost).
+func (a *access) SetControlPlane(_ context.Context, running bool) error {
+	return a.cp.PauseIstiod(!running)
 }
 
 // SetGateway stops or restarts one of the cluster's gateways, which the
