@@ -17,21 +17,7 @@ import (
 // back to its own replicas.
 func testGatewayLossScale(t *testing.T, c *cluster) {
 	ctx := context.Background()
-	_, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	lbl := map[string]string{"app": "istio-eastwestgateway", "istio": "eastwestgateway"}
-	replicas := int32(2)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "istio-eastwestgateway", Namespace: "istio-system", Labels: lbl},
-		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: lbl},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.31.1"}}}}},
-	}
-	if _, err := c.cs.AppsV1().Deployments("istio-system").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.systemDeployment(t, "istio-eastwestgateway", map[string]string{"app": "istio-eastwestgateway", "istio": "eastwestgateway"}, 2)
 	f, err := fault.NewGatewayLoss(c.target(t), fault.GatewayEastWest)
 	if err != nil {
 		t.Fatal(err)
@@ -130,21 +116,7 @@ func TestControlPlaneLossHost(t *testing.T) {
 // clusters) it is scaled to zero and back to its own replicas.
 func testControlPlaneLossScale(t *testing.T, c *cluster) {
 	ctx := context.Background()
-	_, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	lbl := map[string]string{"app": "istiod", "istio": "pilot"}
-	replicas := int32(1)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: lbl},
-		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: lbl},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "discovery", Image: "docker.io/istio/pilot:1.31.1"}}}}},
-	}
-	if _, err := c.cs.AppsV1().Deployments("istio-system").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	c.systemDeployment(t, "istiod", map[string]string{"app": "istiod", "istio": "pilot"}, 1)
 	f, err := fault.NewControlPlaneLoss(c.target(t))
 	if err != nil {
 		t.Fatal(err)
@@ -160,5 +132,25 @@ func testControlPlaneLossScale(t *testing.T, c *cluster) {
 	}
 	if got := c.replicas(t, "istio-system", "istiod"); got != 1 {
 		t.Errorf("after Revert istiod has %d replicas, want 1", got)
+	}
+}
+
+// systemDeployment creates a Deployment of Istio's own in istio-system (the
+// namespace too, when it is missing), as an installation has it.
+func (c *cluster) systemDeployment(t *testing.T, name string, lbl map[string]string, replicas int32) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "istio-system", Labels: lbl},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: lbl},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: lbl},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "docker.io/istio/proxyv2:1.31.1"}}}}},
+	}
+	if _, err := c.cs.AppsV1().Deployments("istio-system").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
