@@ -60,6 +60,8 @@ could not be judged.`,
 				return nil
 			case report.Fail:
 				return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s failed: %s", rep.Scenario, rep.Reason)}
+			case report.Inconclusive:
+				return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s was inconclusive: %s", rep.Scenario, rep.Reason)}
 			}
 			return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s could not be judged: %s", rep.Scenario, rep.Reason)}
 		},

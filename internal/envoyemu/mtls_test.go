@@ -520,3 +520,68 @@ func TestEastWestTLSPassthrough(t *testing.T) {
 		t.Errorf("a connection with an unknown SNI was passed through")
 	}
 }
+
+// TestECDHCurves: with no ecdh_curves, both ends of an Istio mTLS hop
+// negotiate X25519 as Envoy would (its defaults are X25519 and P-256;
+// crypto/tls alone would pick the X25519MLKEM768 hybrid); a named curve is
+// used, and a curve BoringSSL names that crypto/tls lacks is an error.
+func TestECDHCurves(t *testing.T) {
+	ca := newTestCA(t)
+	store := newSecretStore()
+	for _, s := range ca.secrets(t, "bookinfo-reviews") {
+		if err := store.set(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handshake := func(t *testing.T, params *tlsv3.TlsParameters) tls.CurveID {
+		t.Helper()
+		common := &tlsv3.CommonTlsContext{
+			TlsParams:                      params,
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: SecretWorkload}},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
+				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: SecretRoots},
+			},
+		}
+		c, err := compileCommonTLS(common)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := &upstreamTLS{tlsContext: c, sni: "outbound_.9080_._.reviews.default.svc.cluster.local"}
+		down := &downstreamTLS{tlsContext: c, requireClientCert: true}
+		ccfg, err := up.clientConfig(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scfg, err := down.serverConfig(store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		errc := make(chan error, 1)
+		srv := tls.Server(b, scfg)
+		go func() { errc <- srv.Handshake() }()
+		cli := tls.Client(a, ccfg)
+		if err := cli.Handshake(); err != nil {
+			t.Fatalf("client handshake: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("server handshake: %v", err)
+		}
+		if got, want := srv.ConnectionState().CurveID, cli.ConnectionState().CurveID; got != want {
+			t.Fatalf("server negotiated %v, client %v", got, want)
+		}
+		return cli.ConnectionState().CurveID
+	}
+	if got := handshake(t, nil); got != tls.X25519 {
+		t.Errorf("default curves negotiated %v, want X25519", got)
+	}
+	if got := handshake(t, &tlsv3.TlsParameters{EcdhCurves: []string{"P-256"}}); got != tls.CurveP256 {
+		t.Errorf("ecdh_curves [P-256] negotiated %v", got)
+	}
+	_, err := compileCommonTLS(&tlsv3.CommonTlsContext{TlsParams: &tlsv3.TlsParameters{EcdhCurves: []string{"P-224"}}})
+	if err == nil || !strings.Contains(err.Error(), `"P-224"`) {
+		t.Errorf("an unsupported curve: %v", err)
+	}
+}

@@ -35,6 +35,7 @@ type tlsContext struct {
 	alpn     []string
 	minVer   uint16
 	maxVer   uint16
+	curves   []tls.CurveID
 }
 
 // upstreamTLS is a cluster's TLS transport socket.
@@ -95,6 +96,37 @@ func stringMatcher(sm *matcherv3.StringMatcher) (sanMatcher, error) {
 	return sanMatcher{}, fmt.Errorf("subject alt name matcher %T is not supported", sm.GetMatchPattern())
 }
 
+// defaultCurves are Envoy's ECDH curves when TlsParameters.ecdh_curves is
+// empty, in non-FIPS builds: X25519 and P-256 (envoy
+// extensions/transport_sockets/tls/v3/common.proto). crypto/tls would offer
+// the X25519MLKEM768 hybrid first, which Envoy does not by default.
+var defaultCurves = []tls.CurveID{tls.X25519, tls.CurveP256}
+
+var curveNames = map[string]tls.CurveID{
+	"X25519":         tls.X25519,
+	"P-256":          tls.CurveP256,
+	"P-384":          tls.CurveP384,
+	"P-521":          tls.CurveP521,
+	"X25519MLKEM768": tls.X25519MLKEM768,
+}
+
+// ecdhCurves maps ecdh_curves as Envoy names them (BoringSSL's names) to
+// crypto/tls curve IDs, Envoy's defaults when none are named.
+func ecdhCurves(names []string) ([]tls.CurveID, error) {
+	if len(names) == 0 {
+		return defaultCurves, nil
+	}
+	ids := make([]tls.CurveID, 0, len(names))
+	for _, n := range names {
+		id, ok := curveNames[n]
+		if !ok {
+			return nil, fmt.Errorf("ecdh curve %q is not supported", n)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
 var tlsVersions = map[tlsv3.TlsParameters_TlsProtocol]uint16{
 	tlsv3.TlsParameters_TLSv1_0: tls.VersionTLS10,
 	tlsv3.TlsParameters_TLSv1_1: tls.VersionTLS11,
@@ -110,6 +142,11 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext) (tlsContext, error) {
 	if v, ok := tlsVersions[c.GetTlsParams().GetTlsMaximumProtocolVersion()]; ok {
 		tc.maxVer = v
 	}
+	curves, err := ecdhCurves(c.GetTlsParams().GetEcdhCurves())
+	if err != nil {
+		return tc, err
+	}
+	tc.curves = curves
 	if s := c.GetTlsCertificateSdsSecretConfigs(); len(s) > 0 {
 		tc.certName = s[0].GetName()
 	} else if len(c.GetTlsCertificates()) > 0 {
@@ -244,10 +281,11 @@ func peerPrincipal(cs *tls.ConnectionState) string {
 // clientConfig is the crypto/tls configuration of one upstream connection.
 func (u *upstreamTLS) clientConfig(s *secretStore) (*tls.Config, error) {
 	cfg := &tls.Config{
-		ServerName: u.sni,
-		NextProtos: u.alpn,
-		MinVersion: u.minVer,
-		MaxVersion: u.maxVer,
+		ServerName:       u.sni,
+		NextProtos:       u.alpn,
+		MinVersion:       u.minVer,
+		MaxVersion:       u.maxVer,
+		CurvePreferences: u.curves,
 		// The server's name is its SPIFFE identity, not the SNI: the chain
 		// and the names are checked in VerifyConnection.
 		InsecureSkipVerify: true,
@@ -284,7 +322,7 @@ func (d *downstreamTLS) serverConfig(s *secretStore, offered []string) (*tls.Con
 			return nil, fmt.Errorf("%w: %s", errNoSecret, d.rootName)
 		}
 	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{*c}, MinVersion: d.minVer, MaxVersion: d.maxVer, ClientAuth: tls.RequestClientCert}
+	cfg := &tls.Config{Certificates: []tls.Certificate{*c}, MinVersion: d.minVer, MaxVersion: d.maxVer, CurvePreferences: d.curves, ClientAuth: tls.RequestClientCert}
 	if d.requireClientCert {
 		cfg.ClientAuth = tls.RequireAnyClientCert
 	}

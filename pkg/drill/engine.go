@@ -186,7 +186,7 @@ func (r *run) result(runErr error) event.RunResult {
 	// run that ended in error: that is the report's to say, from the events.
 	if rep, err := report.Build(evs); err == nil && rep.Verdict != report.Error {
 		result.Verdict = string(rep.Verdict)
-		if rep.Verdict == report.Fail {
+		if rep.Verdict == report.Fail || rep.Verdict == report.Inconclusive {
 			result.Reason = rep.Reason
 		}
 	}

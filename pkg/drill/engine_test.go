@@ -37,7 +37,10 @@ func loadScenario(t *testing.T, path string) (*scenario.Scenario, []byte) {
 // the failover detected and every report written.
 // passingLocalDrill runs testdata/<file> on the local provider and fails
 // the test unless its verdict is pass; it returns the result, the scenario
-// and the plain progress lines.
+// and the plain progress lines. A drill that drill itself calls inconclusive
+// because its latency bound broke while the machine was starved for CPU
+// (every other expectation passing) is logged and accepted: the test
+// machine's CPU is not what the test checks.
 func passingLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scenario, *bytes.Buffer) {
 	t.Helper()
 	localtest.SkipIfDisabled(t)
@@ -55,7 +58,19 @@ func passingLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scen
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep := res.Report; rep.Verdict != report.Pass {
+	rep := res.Report
+	switch rep.Verdict {
+	case report.Pass:
+	case report.Inconclusive:
+		for _, x := range rep.Expectations {
+			if x.Status != report.StatusPass && (x.Status != report.StatusInconclusive || x.Kind != "latency") {
+				t.Fatalf("verdict %s, with expectation %s %s: %s\nprogress:\n%s", rep.Verdict, x.Name, x.Status, x.Message, progress.String())
+			}
+			if x.Status == report.StatusInconclusive {
+				t.Logf("expectation %s not judged on this machine: %s", x.Name, x.Message)
+			}
+		}
+	default:
 		t.Fatalf("verdict %s: %s\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
 	}
 	return res, s, &progress
@@ -64,8 +79,8 @@ func passingLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scen
 func TestSeedDrill(t *testing.T) {
 	res, s, progress := passingLocalDrill(t, "seed-short.yaml")
 	rep := res.Report
-	if res.ExitCode() != 0 {
-		t.Errorf("exit code %d, want 0", res.ExitCode())
+	if want := map[report.Verdict]int{report.Pass: 0, report.Inconclusive: 3}[rep.Verdict]; res.ExitCode() != want {
+		t.Errorf("exit code %d, want %d for a drill that is %s", res.ExitCode(), want, rep.Verdict)
 	}
 	for _, f := range []string{event.LogFile, report.JSONFile, "junit.xml", "summary.md", "report.html"} {
 		if st, err := os.Stat(filepath.Join(res.Dir, f)); err != nil || st.Size() == 0 {

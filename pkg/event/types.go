@@ -22,6 +22,11 @@ const (
 	// LoadWarmup: Warmup, one per cluster, before load.started: requests that
 	// warmed a cluster's path and are not counted in the load.
 	LoadWarmup Type = "load.warmup"
+	// LoadSched: Sched, one per window while the load runs: how long drill's own
+	// goroutines (the load generator's, and on the local provider the emulated
+	// data plane's) waited for a CPU. Latency measured while they waited long is
+	// the machine's, not the mesh's.
+	LoadSched Type = "load.sched"
 
 	// FaultApplied / FaultReverted / FaultRevertFailed: Fault.
 	FaultApplied      Type = "fault.applied"
@@ -123,6 +128,19 @@ type Window struct {
 	// Percentiles cannot be combined across windows; histograms can, so a report
 	// computes exact percentiles over any span of windows when it is present.
 	Histogram string `json:"histogram,omitempty"`
+}
+
+// Sched is the Go scheduler's view of drill's own process over one interval of
+// the load: the time goroutines spent runnable before a thread ran them
+// (runtime/metrics /sched/latencies:seconds), as the distribution's p99 and
+// largest value. Each value is the lower bound of its histogram bucket.
+type Sched struct {
+	Start time.Duration `json:"start"` // since load start
+	End   time.Duration `json:"end"`
+	// Waits is how many times a goroutine became runnable in the interval.
+	Waits uint64        `json:"waits"`
+	P99   time.Duration `json:"p99"`
+	Max   time.Duration `json:"max"`
 }
 
 // Fault is a fault being applied or reverted.

@@ -100,7 +100,8 @@ func (a *Attack) Info() event.LoadInfo {
 }
 
 // Run sends the load, publishing load.started, a load.window per window as each becomes
-// final, and load.finished with the totals, which it also returns. pub may be nil.
+// final, a load.sched per window with how long drill's goroutines waited for a CPU,
+// and load.finished with the totals, which it also returns. pub may be nil.
 //
 // Window times are since the load started, which is within microseconds of the
 // load.started event. When ctx is cancelled Run stops sending, cancels the requests in
@@ -153,6 +154,12 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 	log.Info("load started", "rate", info.Rate, "duration", info.Duration)
 	began := time.Now()
 	results := atk.Attack(targeter, a.pacer, a.duration, attackName)
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		watchSched(schedCtx, a.cfg.window, began, func(s event.Sched) { publish(event.LoadSched, s) })
+	}()
 
 	// The watcher is the only one to stop the attack early; it ends once the results
 	// are drained.
@@ -181,6 +188,8 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 	}
 	close(drained)
 	wg.Wait()
+	stopSched()
+	<-schedDone
 
 	total := win.finish(end)
 	publish(event.LoadFinished, total)

@@ -64,7 +64,21 @@ func (r *recorder) check(t *testing.T, total event.Window) []event.Window {
 		next    time.Duration
 	)
 	sum.Codes = map[string]int64{}
+	var schedEnd time.Duration
+	scheds := 0
 	for _, e := range r.events[1 : len(r.events)-1] {
+		if e.Type == event.LoadSched && e.Source == Source {
+			var s event.Sched
+			if err := e.Decode(&s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Start != schedEnd || s.End < s.Start || s.P99 > s.Max {
+				t.Fatalf("load.sched %+v does not follow the interval ending at %s", s, schedEnd)
+			}
+			schedEnd = s.End
+			scheds++
+			continue
+		}
 		if e.Type != event.LoadWindow || e.Source != Source {
 			t.Fatalf("unexpected event %s from %q between start and finish", e.Type, e.Source)
 		}
@@ -89,6 +103,9 @@ func (r *recorder) check(t *testing.T, total event.Window) []event.Window {
 	}
 	if next != total.End {
 		t.Errorf("windows end at %s, the load at %s", next, total.End)
+	}
+	if scheds == 0 {
+		t.Error("no load.sched event: the scheduler's waits were not recorded")
 	}
 	if sum.Requests != total.Requests || sum.Errors != total.Errors || sum.Degraded != total.Degraded ||
 		!equalCodes(sum.Codes, total.Codes) {

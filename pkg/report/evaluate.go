@@ -626,6 +626,10 @@ func (ev *evaluator) notes() {
 		}
 		notes = append(notes, n)
 	}
+	if s, ok := ev.starvation(0, 1<<62, 5*starvedWait); ok {
+		notes = append(notes, fmt.Sprintf("drill's machine was short of CPU during the load: its goroutines waited up to %s for a CPU (p99 of the scheduler's waits in [%s, %s), longest %s). Latency measured then includes that wait.",
+			fmtT(s.P99), fmtT(s.Start), fmtT(s.End), fmtT(s.Max)))
+	}
 	if len(r.warmups) > 0 {
 		var parts []string
 		for _, w := range r.warmups {
@@ -717,12 +721,14 @@ func (ev *evaluator) verdict() {
 	}
 	reasons = append(reasons, ev.problems...)
 	rep.runProblems = slices.Clone(reasons)
-	var failed, errored []string
+	var failed, errored, unjudged []string
 	runLevel := len(reasons)
 	for _, x := range rep.Expectations {
 		switch x.Status {
 		case StatusFail:
 			failed = append(failed, x.Name)
+		case StatusInconclusive:
+			unjudged = append(unjudged, x.Name)
 		case StatusError:
 			errored = append(errored, x.Name)
 			reasons = append(reasons, fmt.Sprintf("expectation %s could not be evaluated: %s", x.Name, x.Message))
@@ -742,6 +748,12 @@ func (ev *evaluator) verdict() {
 	case len(failed) > 0:
 		rep.Verdict = Fail
 		rep.Reason = fmt.Sprintf("%d of %d expectations failed: %s", len(failed), len(rep.Expectations), strings.Join(failed, ", "))
+		if len(unjudged) > 0 {
+			rep.Reason += fmt.Sprintf("; %s could not be judged on this machine", strings.Join(unjudged, ", "))
+		}
+	case len(unjudged) > 0:
+		rep.Verdict = Inconclusive
+		rep.Reason = fmt.Sprintf("%d of %d expectations could not be judged on this machine, the others passed: %s", len(unjudged), len(rep.Expectations), strings.Join(unjudged, ", "))
 	default:
 		rep.Verdict = Pass
 		if len(rep.Expectations) == 0 {

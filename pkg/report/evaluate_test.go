@@ -106,6 +106,24 @@ func TestBuildVerdicts(t *testing.T) {
 			checks:  []check{{"p99-while-failed-over", StatusFail, nil, "p99"}},
 		},
 		{
+			name:    "latency while failed over on a starved machine",
+			story:   func(s *story) { s.slow = 12; s.starved = 400 * time.Millisecond },
+			verdict: Inconclusive, reason: "could not be judged on this machine, the others passed: p99, p99-while-failed-over",
+			checks: []check{{"p99-while-failed-over", StatusInconclusive, nil, "drill's own goroutines waited 400 ms for a CPU"}},
+		},
+		{
+			name:    "latency while failed over, the machine only a little busy",
+			story:   func(s *story) { s.slow = 12; s.starved = 5 * time.Millisecond },
+			verdict: Fail,
+			checks:  []check{{"p99-while-failed-over", StatusFail, nil, "p99"}},
+		},
+		{
+			name:    "a starved machine does not spoil a latency that held",
+			story:   func(s *story) { s.starved = 400 * time.Millisecond },
+			verdict: Pass,
+			checks:  []check{{"p99-while-failed-over", StatusPass, nil, ""}},
+		},
+		{
 			name:    "failback too slow",
 			story:   func(s *story) { s.failbackAfter = 40 },
 			verdict: Fail,
@@ -241,7 +259,11 @@ func TestBuildVerdicts(t *testing.T) {
 			if !strings.Contains(rep.Reason, tc.reason) && !strings.Contains(strings.Join(rep.Problems, "\n"), tc.reason) {
 				t.Errorf("reason %q (problems %q) does not contain %q", rep.Reason, rep.Problems, tc.reason)
 			}
-			if want := map[Verdict]int{Pass: 0, Fail: 1, Error: 2}[tc.verdict]; rep.Verdict.ExitCode() != want {
+			starvedNote := slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "short of CPU") })
+			if want := st.starved >= 100*time.Millisecond; starvedNote != want {
+				t.Errorf("note on a starved machine: %v, want %v (%q)", starvedNote, want, rep.Notes)
+			}
+			if want := map[Verdict]int{Pass: 0, Fail: 1, Error: 2, Inconclusive: 3}[tc.verdict]; rep.Verdict.ExitCode() != want {
 				t.Errorf("exit code %d, want %d", rep.Verdict.ExitCode(), want)
 			}
 			for _, c := range tc.checks {

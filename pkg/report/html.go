@@ -23,8 +23,11 @@ var htmlTmpl = template.Must(template.New("report.html").Funcs(template.FuncMap{
 	"wall":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
 	"join":   strings.Join,
 	"mark": func(s Status) string {
-		if s == StatusPass {
+		switch s {
+		case StatusPass:
 			return "✔"
+		case StatusInconclusive:
+			return "?"
 		}
 		return "✘"
 	},

@@ -44,7 +44,14 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+// junitSkipped marks a case that ran but could not be judged: CI reporters
+// show it as neither passed nor failed.
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitProblem struct {
@@ -96,6 +103,10 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			c.Error = &junitProblem{Message: x.Message, Type: x.Kind, Text: detail}
 			suite.Errors++
 			expErrors++
+		case StatusInconclusive:
+			c.Skipped = &junitSkipped{Message: "not judged: " + x.Message}
+			c.SystemOut = detail
+			suite.Skipped++
 		default:
 			c.SystemOut = detail
 		}

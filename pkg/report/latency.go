@@ -123,5 +123,46 @@ func (ev *evaluator) latency(res *Result, l *scenario.LatencyExpect) error {
 	if !exact {
 		res.Message += " (percentiles are upper bounds: the windows carry no histograms)"
 	}
+	var tightest time.Duration
+	for _, m := range res.Measures {
+		if !m.Held {
+			lim := time.Duration(*m.Max * float64(time.Second))
+			if tightest == 0 || lim < tightest {
+				tightest = lim
+			}
+		}
+	}
+	if tightest > 0 {
+		if s, ok := ev.starvation(from, until, tightest); ok {
+			res.Status = StatusInconclusive
+			res.Message += fmt.Sprintf("; not judged: drill's own goroutines waited %s for a CPU (p99 of the scheduler's waits in [%s, %s), longest %s), so the latency measured was the starved machine's, not the mesh's: run again with CPU to spare, or at a lower rate",
+				fmtT(s.P99), fmtT(s.Start), fmtT(s.End), fmtT(s.Max))
+		}
+	}
 	return nil
+}
+
+// starvedWait is the scheduling wait from which drill's latency measurements
+// are taken to be its machine's: when drill's goroutines (the load generator's,
+// and on the local provider the emulated data plane's) wait this long for a
+// CPU at p99, answers are sent and read that much late.
+const starvedWait = 100 * time.Millisecond
+
+// starvation returns the interval overlapping [from, until) whose scheduling
+// p99 is the worst, if it reaches starvedWait or a fifth of limit, whichever
+// is less: a wait that large is a real part of any latency judged against
+// limit.
+func (ev *evaluator) starvation(from, until, limit time.Duration) (event.Sched, bool) {
+	threshold := min(starvedWait, limit/5)
+	var worst event.Sched
+	found := false
+	for _, s := range ev.r.sched {
+		if s.Start >= until || s.End <= from || s.P99 < threshold {
+			continue
+		}
+		if !found || s.P99 > worst.P99 {
+			worst, found = s, true
+		}
+	}
+	return worst, found
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestJUnitShape reads junit.xml back as a CI reporter would and checks its counts
@@ -19,11 +20,13 @@ func TestJUnitShape(t *testing.T) {
 		Name    string   `xml:"name,attr"`
 		Failure *problem `xml:"failure"`
 		Error   *problem `xml:"error"`
+		Skipped *problem `xml:"skipped"`
 	}
 	type suite struct {
 		Tests      int  `xml:"tests,attr"`
 		Failures   int  `xml:"failures,attr"`
 		Errors     int  `xml:"errors,attr"`
+		Skipped    int  `xml:"skipped,attr"`
 		Cases      []tc `xml:"testcase"`
 		Properties []struct {
 			Name  string `xml:"name,attr"`
@@ -45,6 +48,7 @@ func TestJUnitShape(t *testing.T) {
 		{"fail", func(s *story) { s.never = true }, Fail, false},
 		{"killed", func(s *story) { s.finish, s.stopAt = "", 60e9 }, Error, true},
 		{"revert failed", func(s *story) { s.revertFails = true }, Error, true},
+		{"inconclusive", func(s *story) { s.slow, s.starved = 12, 400*time.Millisecond }, Inconclusive, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := seedStory(t)
@@ -65,8 +69,14 @@ func TestJUnitShape(t *testing.T) {
 				t.Fatalf("%d testsuites, want 1", len(doc.Suites))
 			}
 			s := doc.Suites[0]
-			fails, errs, run := 0, 0, false
+			fails, errs, skips, run := 0, 0, 0, false
 			for _, k := range s.Cases {
+				if k.Skipped != nil {
+					skips++
+					if !strings.Contains(k.Skipped.Message, "waited") {
+						t.Errorf("testcase %s: skipped without saying why: %q", k.Name, k.Skipped.Message)
+					}
+				}
 				if k.Failure != nil {
 					fails++
 				}
@@ -77,6 +87,9 @@ func TestJUnitShape(t *testing.T) {
 					}
 				}
 				run = run || k.Name == "run"
+			}
+			if s.Skipped != skips {
+				t.Errorf("skipped %d, testcases skipped %d", s.Skipped, skips)
 			}
 			if s.Tests != len(s.Cases) || doc.Tests != s.Tests || s.Failures != fails || s.Errors != errs {
 				t.Errorf("counts: tests %d/%d, failures %d, errors %d; testcases %d, failures %d, errors %d",
@@ -100,6 +113,10 @@ func TestJUnitShape(t *testing.T) {
 			case Error:
 				if errs == 0 {
 					t.Error("a drill in error has no error testcase")
+				}
+			case Inconclusive:
+				if fails+errs != 0 || skips == 0 {
+					t.Errorf("an inconclusive drill has %d failures, %d errors and %d skipped cases", fails, errs, skips)
 				}
 			}
 			props := map[string]string{}

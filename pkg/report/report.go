@@ -21,6 +21,10 @@ const (
 	Pass Verdict = "pass"
 	// Fail: the drill ran and an expectation failed.
 	Fail Verdict = "fail"
+	// Inconclusive: the drill ran, nothing failed, but an expectation could not be
+	// judged on what was measured: latency over its limit while the machine
+	// running drill was starved for CPU, so the latency was the machine's.
+	Inconclusive Verdict = "inconclusive"
 	// Error: the drill could not run to its end or could not be judged: aborted,
 	// provider error, a fault left unreverted, or data an expectation needs missing.
 	Error Verdict = "error"
@@ -32,6 +36,9 @@ const (
 	ExitPass  = 0 // every expectation held
 	ExitFail  = 1 // the drill ran and an expectation failed
 	ExitError = 2 // the drill could not run or be judged: bad input, provider error, abort
+	// ExitInconclusive: nothing failed, but an expectation could not be judged on
+	// this machine (Inconclusive).
+	ExitInconclusive = 3
 )
 
 // ExitCode is drill's exit code for the verdict.
@@ -41,25 +48,32 @@ func (v Verdict) ExitCode() int {
 		return ExitPass
 	case Fail:
 		return ExitFail
+	case Inconclusive:
+		return ExitInconclusive
 	}
 	return ExitError
 }
 
-// Word is the verdict in capitals, for headlines: PASS, FAIL, ERROR.
+// Word is the verdict in capitals, for headlines: PASS, FAIL, INCONCLUSIVE, ERROR.
 func (v Verdict) Word() string {
 	switch v {
 	case Pass:
 		return "PASS"
 	case Fail:
 		return "FAIL"
+	case Inconclusive:
+		return "INCONCLUSIVE"
 	}
 	return "ERROR"
 }
 
-// Mark is ✔ for a pass and ✘ otherwise.
+// Mark is ✔ for a pass, ? for an inconclusive drill and ✘ otherwise.
 func (v Verdict) Mark() string {
-	if v == Pass {
+	switch v {
+	case Pass:
 		return "✔"
+	case Inconclusive:
+		return "?"
 	}
 	return "✘"
 }
@@ -203,6 +217,9 @@ const (
 	StatusPass  Status = "pass"
 	StatusFail  Status = "fail"
 	StatusError Status = "error" // could not be evaluated; Message says why
+	// StatusInconclusive: evaluated, over its limit, but what was measured says
+	// nothing of the mesh (Message says why: drill's machine was starved).
+	StatusInconclusive Status = "inconclusive"
 )
 
 // Result is one expectation, judged.

@@ -40,6 +40,9 @@ type story struct {
 	slow float64
 	// errors are transport errors at 117 s.
 	errors int64
+	// starved is the p99 of drill's scheduling waits while failed over (load.sched
+	// events); 40 µs elsewhere. No load.sched events when zero.
+	starved time.Duration
 
 	noHistograms bool // windows without latency histograms
 	live         bool // the engine's live failover.detected events are in the log
@@ -219,6 +222,13 @@ func (s *story) write() []event.Event {
 		}
 		totalMax = max(totalMax, w.Max)
 		on(end+40*time.Millisecond, func() { b.add(at(end+40*time.Millisecond), event.LoadWindow, "cluster1", "load", w) })
+		if s.starved > 0 {
+			sc := event.Sched{Start: start, End: end, Waits: 900, P99: 40 * time.Microsecond, Max: 300 * time.Microsecond}
+			if start >= faultAt && start < revertAt+8*time.Second {
+				sc.P99, sc.Max = s.starved, 2*s.starved
+			}
+			on(end+time.Millisecond, func() { b.add(at(end+time.Millisecond), event.LoadSched, "cluster1", "load", sc) })
+		}
 	}
 	tq := func(p float64) time.Duration { return min(time.Duration(total.ValueAtQuantile(p)), totalMax) }
 	totals.End, totals.Max = loadLen, totalMax

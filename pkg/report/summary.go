@@ -34,6 +34,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 				mark = "✘ **FAIL**"
 			case StatusError:
 				mark = "✘ **ERROR**"
+			case StatusInconclusive:
+				mark = "? inconclusive"
 			}
 			check := x.Check
 			if x.Status != StatusPass {

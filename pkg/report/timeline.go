@@ -23,6 +23,7 @@ type run struct {
 	loadFinished *event.Window
 	warmups      []event.Warmup
 	windows      []event.Window
+	sched        []event.Sched
 
 	steps  []stepRec
 	faults []faultRec
@@ -110,6 +111,11 @@ func read(events []event.Event) *run {
 			var w event.Window
 			if decode(e, &w) {
 				r.windows = append(r.windows, w)
+			}
+		case event.LoadSched:
+			var s event.Sched
+			if decode(e, &s) {
+				r.sched = append(r.sched, s)
 			}
 		case event.LoadFinished:
 			var w event.Window
