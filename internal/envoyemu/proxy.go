@@ -653,7 +653,7 @@ func (p *Proxy) dialer(cl *cluster) func(ctx context.Context, network, addr stri
 			ts.cxConnectFail.Inc()
 			return nil, &dialError{err}
 		}
-		d := net.Dialer{Timeout: cl.connectTimeout}
+		d := net.Dialer{Timeout: cl.connectTimeout, LocalAddr: p.sourceAddr()}
 		start := time.Now()
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
@@ -681,6 +681,18 @@ func (p *Proxy) dialer(cl *cluster) func(ctx context.Context, network, addr stri
 			}
 		}}, nil
 	}
+}
+
+// sourceAddr is where the proxy's upstream connections come from. On the
+// local provider that is its pod's loopback twin, as a pod's connections come
+// from the pod's address, so that what filters by source (a partition's
+// iptables rules) sees which cluster a connection is from; 127.0.0.1 would
+// hide it. Inside a real pod the kernel picks the pod's address itself.
+func (p *Proxy) sourceAddr() net.Addr {
+	if p.addr.podNetwork || !p.listenIP.IsValid() || p.listenIP == netip.AddrFrom4([4]byte{127, 0, 0, 1}) {
+		return nil
+	}
+	return &net.TCPAddr{IP: p.listenIP.AsSlice()}
 }
 
 // tlsDialer connects as dialer does, then runs the TLS handshake of the

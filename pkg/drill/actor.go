@@ -27,6 +27,9 @@ func (a *actor) target(name string) (fault.Target, error) {
 	if ch, ok := c.Access.(fault.ControlPlaneHost); ok {
 		t.ControlPlane = ch
 	}
+	if nw, ok := c.Access.(fault.Network); ok {
+		t.Network = nw
+	}
 	return t, nil
 }
 
@@ -35,7 +38,19 @@ func (a *actor) Fault(ctx context.Context, st *scenario.Step) error {
 	if err != nil {
 		return err
 	}
-	f, err := fault.FromScenario(*st.Fault, a.r.s.Spec.Namespace, t)
+	var names []string
+	for _, c := range a.r.s.Spec.Clusters {
+		names = append(names, c.Name)
+	}
+	var peers []fault.Target
+	for _, name := range fault.ScenarioPeers(*st.Fault, names) {
+		p, err := a.target(name)
+		if err != nil {
+			return err
+		}
+		peers = append(peers, p)
+	}
+	f, err := fault.FromScenario(*st.Fault, a.r.s.Spec.Namespace, t, peers...)
 	if err != nil {
 		return err
 	}

@@ -165,6 +165,8 @@ type Fault struct {
 	// Note says why a revert changed nothing, e.g. for delete-pods, whose pods the
 	// workload's controller recreates by itself.
 	Note string `json:"note,omitempty"`
+	// Peers are the clusters on the other side of a partition.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // DeploymentReplicas is one Deployment's replicas before and after a scale fault.

@@ -63,6 +63,9 @@ type Target struct {
 	// ControlPlane is set when the cluster runs istiod itself (the local
 	// provider), not as a Deployment.
 	ControlPlane ControlPlaneHost
+	// Network is set when drill can filter the cluster's traffic (a
+	// partition): its address ranges and packet filters.
+	Network Network
 }
 
 // kubectl is the start of a kubectl command line addressing t in namespace ns.

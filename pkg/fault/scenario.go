@@ -10,16 +10,19 @@ import (
 // FromScenario builds the fault a scenario step describes, acting on target
 // (the cluster named by ScenarioCluster(f), resolved by the engine). ns is the
 // namespace used when the step names none (the scenario's spec.namespace).
-func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
+// peers are the clusters ScenarioPeers names, for a partition.
+func FromScenario(f scenario.Fault, ns string, target Target, peers ...Target) (Fault, error) {
 	n := 0
-	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil, f.ControlPlaneLoss != nil} {
+	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil, f.ControlPlaneLoss != nil, f.Partition != nil} {
 		if set {
 			n++
 		}
 	}
 	switch {
 	case n > 1:
-		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault, gatewayLoss and controlPlaneLoss")
+		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss and partition")
+	case f.Partition != nil:
+		return NewPartition(target, peers, f.Partition.OneWay)
 	case f.ControlPlaneLoss != nil:
 		return NewControlPlaneLoss(target)
 	case f.GatewayLoss != nil:
@@ -67,7 +70,26 @@ func FromScenario(f scenario.Fault, ns string, target Target) (Fault, error) {
 		}
 		return NewDeletePods(target, selectorOf(d.WorkloadRef, ns), opts...)
 	}
-	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault, gatewayLoss or controlPlaneLoss")
+	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss or partition")
+}
+
+// ScenarioPeers are the clusters on the other side of a partition: those it
+// names, or every cluster of all but its own. Nil for other faults.
+func ScenarioPeers(f scenario.Fault, all []string) []string {
+	p := f.Partition
+	if p == nil {
+		return nil
+	}
+	if len(p.Peers) > 0 {
+		return p.Peers
+	}
+	var others []string
+	for _, c := range all {
+		if c != p.Cluster {
+			others = append(others, c)
+		}
+	}
+	return others
 }
 
 // ScenarioCluster is the name of the cluster a scenario fault acts on.
@@ -83,6 +105,8 @@ func ScenarioCluster(f scenario.Fault) string {
 		return f.GatewayLoss.Cluster
 	case f.ControlPlaneLoss != nil:
 		return f.ControlPlaneLoss.Cluster
+	case f.Partition != nil:
+		return f.Partition.Cluster
 	}
 	return ""
 }

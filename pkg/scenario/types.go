@@ -224,6 +224,14 @@ type Fault struct {
 	ControlPlaneLoss *ControlPlaneLossFault `yaml:"controlPlaneLoss" doc:"Take a cluster's istiod away: its Envoys keep their last configuration and get no endpoint update."`
 	GatewayLoss      *GatewayLossFault      `yaml:"gatewayLoss" doc:"Take a cluster's east-west or ingress gateway away while the workloads behind it stay up."`
 	HTTPFault        *HTTPFault             `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
+	Partition        *PartitionFault        `yaml:"partition" doc:"Cut the network between a cluster and others: their packets are dropped (iptables), so connections time out instead of being refused."`
+}
+
+// PartitionFault cuts the network between a cluster and its peers.
+type PartitionFault struct {
+	Cluster string   `yaml:"cluster" doc:"Cluster cut off."`
+	Peers   []string `yaml:"peers" doc:"Clusters on the other side. Default: every other cluster."`
+	OneWay  bool     `yaml:"oneWay" doc:"Cut only the connections the cluster opens to its peers; theirs to it still work. Default: both ways."`
 }
 
 // ControlPlaneLossFault takes a cluster's istiod away.

@@ -585,8 +585,28 @@ func (v *validator) fault(f string, ft *Fault) {
 		n++
 		v.cluster(f+".controlPlaneLoss.cluster", c.Cluster)
 	}
+	if pt := ft.Partition; pt != nil {
+		n++
+		pf := f + ".partition"
+		v.cluster(pf+".cluster", pt.Cluster)
+		seen := map[string]bool{}
+		for i, peer := range pt.Peers {
+			field := fmt.Sprintf("%s.peers[%d]", pf, i)
+			v.cluster(field, peer)
+			switch {
+			case peer != "" && peer == pt.Cluster:
+				v.errf(field, "%q is the cluster being cut off; name the clusters on the other side", peer)
+			case seen[peer]:
+				v.errf(field, "%q is named twice", peer)
+			}
+			seen[peer] = true
+		}
+		if len(pt.Peers) == 0 && len(v.s.Spec.Clusters) < 2 {
+			v.errf(pf, "a partition needs another cluster; the scenario has one")
+		}
+	}
 	if n != 1 {
-		v.errf(f, "set exactly one fault: scale, deletePods, httpFault, gatewayLoss or controlPlaneLoss")
+		v.errf(f, "set exactly one fault: scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss or partition")
 	}
 }
 

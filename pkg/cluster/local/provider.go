@@ -27,6 +27,7 @@ import (
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
 	"github.com/meshdrill/drill/pkg/scenario"
+	"github.com/meshdrill/drill/pkg/fault"
 	"github.com/meshdrill/drill/pkg/translate"
 )
 
@@ -263,7 +264,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 		Context:    "",
 		Owned:      true,
 		DataPlane:  p.DataPlane(),
-		Access:     &access{kube: kube, ingress: ingress, eastWest: ew, cp: cp},
+		Access:     &access{kube: kube, ingress: ingress, eastWest: ew, cp: cp, podCIDR: node.PodCIDR()},
 	}, set, nil
 }
 
@@ -395,6 +396,26 @@ type access struct {
 	ingress  *envoyemu.Proxy
 	eastWest *envoyemu.Proxy
 	cp       *localcluster.ControlPlane
+	podCIDR  netip.Prefix // 10.A.0.0/16: pods and gateways
+}
+
+// NetworkRanges is where the cluster's pods and gateways live on this host:
+// the loopback twin of its pod range, 127.A.0.0/16 (fault.Network). Its
+// proxies and workloads open their connections from their own twins, so a
+// partition's rules match them by source as well as by destination.
+func (a *access) NetworkRanges() []netip.Prefix {
+	twin, err := envoyemu.LoopbackTwin(a.podCIDR.Addr())
+	if err != nil {
+		return nil
+	}
+	return []netip.Prefix{netip.PrefixFrom(twin, a.podCIDR.Bits())}
+}
+
+// PacketFilters is the host's own netfilter, which every local cluster
+// shares: partitioning them needs iptables and the right to change it
+// (root, or CAP_NET_ADMIN).
+func (a *access) PacketFilters() []fault.PacketFilter {
+	return []fault.PacketFilter{{Name: "this host", Command: []string{"iptables"}}}
 }
 
 // SetControlPlane freezes or thaws the cluster's istiod process
