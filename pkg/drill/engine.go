@@ -246,7 +246,7 @@ func (r *run) execute(ctx context.Context) error {
 	for _, c := range cs {
 		r.clusters[c.Name] = c
 	}
-	if err := r.checkFaultsAllowed(); err != nil {
+	if err := r.checkFaultsAllowed(ctx); err != nil {
 		return err
 	}
 	r.logf("applying the %s failover policy", r.s.Spec.Mesh.Strategy)
@@ -300,13 +300,20 @@ func (r *run) execute(ctx context.Context) error {
 
 // checkFaultsAllowed refuses, before anything changes, a drill whose faults would
 // act on a cluster drill did not create and whose context the user did not allow.
-func (r *run) checkFaultsAllowed() error {
+func (r *run) checkFaultsAllowed(ctx context.Context) error {
 	guard := fault.NewGuard(append(r.cfg.allowContexts, fault.AllowedFromEnv()...)...)
 	var errs []error
 	seen := map[string]bool{}
 	for _, st := range r.s.Spec.Steps {
 		if st.Fault == nil {
 			continue
+		}
+		if st.Fault.Partition != nil {
+			// A partition changes its peers' packet filters too: every one of
+			// them must allow it, and the filters must be there and usable.
+			if err := r.checkPartition(ctx, st); err != nil {
+				errs = append(errs, fmt.Errorf("step %s: %w", st.Name, err))
+			}
 		}
 		name := fault.ScenarioCluster(*st.Fault)
 		if seen[name] {
@@ -323,6 +330,37 @@ func (r *run) checkFaultsAllowed() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkPartition builds a partition step's fault without applying it, and
+// checks that each packet filter it would change answers.
+func (r *run) checkPartition(ctx context.Context, st scenario.Step) error {
+	a := &actor{r: r}
+	t, err := a.target(st.Fault.Partition.Cluster)
+	if err != nil {
+		return err
+	}
+	guard := fault.NewGuard(append(r.cfg.allowContexts, fault.AllowedFromEnv()...)...)
+	var names []string
+	for _, c := range r.s.Spec.Clusters {
+		names = append(names, c.Name)
+	}
+	var peers []fault.Target
+	for _, name := range fault.ScenarioPeers(*st.Fault, names) {
+		p, err := a.target(name)
+		if err != nil {
+			return err
+		}
+		if err := guard.Check(p); err != nil {
+			return err
+		}
+		peers = append(peers, p)
+	}
+	p, err := fault.NewPartition(t, peers, st.Fault.Partition.OneWay)
+	if err != nil {
+		return err
+	}
+	return p.Check(ctx)
 }
 
 func (r *run) logf(format string, args ...any) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -311,5 +312,44 @@ func TestGatewayLossDrill(t *testing.T) {
 	}
 	if !lost || !back {
 		t.Errorf("gateway loss applied %v, reverted %v; want both", lost, back)
+	}
+}
+
+// TestPartitionDrill cuts cluster1 off from cluster2 with real iptables rules
+// on this host: nothing is noticed while cluster1 serves reviews, failover
+// cannot cross the partition, and happens once the link is back. Afterwards
+// no rule of the partition is left in the host's netfilter.
+func TestPartitionDrill(t *testing.T) {
+	if out, err := exec.Command("iptables", "-w", "-S", "INPUT").CombinedOutput(); err != nil || os.Geteuid() != 0 {
+		t.Skipf("a partition on the local provider needs iptables and root: %v %s", err, out)
+	}
+	res, _, _ := passingLocalDrill(t, "partition-short.yaml")
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied, reverted bool
+	for _, e := range events {
+		var f event.Fault
+		if e.Type != event.FaultApplied && e.Type != event.FaultReverted {
+			continue
+		}
+		if err := e.Decode(&f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Kind == "partition" && f.Cluster == "cluster1" && slices.Equal(f.Peers, []string{"cluster2"}) {
+			applied = applied || e.Type == event.FaultApplied
+			reverted = reverted || e.Type == event.FaultReverted
+		}
+	}
+	if !applied || !reverted {
+		t.Errorf("partition applied %v, reverted %v; want both", applied, reverted)
+	}
+	out, err := exec.Command("iptables", "-w", "-S").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "DRILL-PART-") {
+		t.Errorf("the partition's rules outlived the drill:\n%s", out)
 	}
 }

@@ -28,6 +28,12 @@ type progress struct {
 	// setup time instead of load time.
 	start       time.Time
 	loadStarted bool
+	// loadAt is the load.started event's Elapsed: notes are stamped with their
+	// own event's time since then, not with the last window's end, which lags
+	// by the slowest request in flight.
+	loadAt time.Duration
+	// at is the time of the event being observed, since load start.
+	at time.Duration
 }
 
 const plainEvery = 10 * time.Second
@@ -46,9 +52,11 @@ func (p *progress) run() {
 }
 
 func (p *progress) observe(e event.Event) {
+	p.at = max(e.Elapsed-p.loadAt, 0)
 	switch e.Type {
 	case event.LoadStarted:
 		p.loadStarted = true
+		p.loadAt, p.at = e.Elapsed, 0
 	case event.LoadWindow:
 		var w event.Window
 		if e.Decode(&w) != nil {
@@ -105,7 +113,7 @@ func (p *progress) note(msg string) {
 		fmt.Fprintf(p.w, "[setup %s] %s\n", fmtDur(time.Since(p.start)), msg)
 		return
 	}
-	fmt.Fprintf(p.w, "[%s] %s\n", fmtDur(p.elapsed), msg)
+	fmt.Fprintf(p.w, "[%s] %s\n", fmtDur(p.at), msg)
 }
 
 func (p *progress) line() string {

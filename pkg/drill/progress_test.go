@@ -10,32 +10,32 @@ import (
 )
 
 func TestProgressPlain(t *testing.T) {
-	bus := event.NewBus()
 	var out bytes.Buffer
-	p := newProgress(bus, &out, false, 30*time.Second)
-	done := make(chan struct{})
-	go func() { p.run(); close(done) }()
-
-	bus.Publish(event.New(event.Log, "", "engine", event.LogLine{Level: "info", Message: "bringing up 2 clusters"}))
-	bus.Publish(event.New(event.LoadStarted, "c1", "load", event.LoadInfo{}))
+	p := &progress{w: &out, total: 30 * time.Second, start: time.Now()}
+	// observe as the bus would deliver: load starts 3 s into the run; each
+	// window is final 4 s after it ends (its slowest requests took that long);
+	// the step fires at 12 s of load, before the window that ends then is final.
+	at := func(e event.Event, d time.Duration) event.Event { e.Elapsed = d; return e }
+	const loadAt = 3 * time.Second
+	p.observe(at(event.New(event.Log, "", "engine", event.LogLine{Level: "info", Message: "bringing up 2 clusters"}), 0))
+	p.observe(at(event.New(event.LoadStarted, "c1", "load", event.LoadInfo{}), loadAt))
 	for i := 1; i <= 25; i++ {
-		bus.Publish(event.New(event.LoadWindow, "c1", "load", event.Window{
-			Start: time.Duration(i-1) * time.Second, End: time.Duration(i) * time.Second,
+		end := time.Duration(i) * time.Second
+		p.observe(at(event.New(event.LoadWindow, "c1", "load", event.Window{
+			Start: end - time.Second, End: end,
 			Requests: 50, Errors: 1, Rate: 50, P99: 12 * time.Millisecond,
-		}))
-		if i == 12 {
-			bus.Publish(event.New(event.StepStarted, "", "timeline", event.Step{Name: "reviews-down", Action: "fault", Trigger: "at 12s"}))
-			bus.Publish(event.New(event.FailoverDetected, "", "detector", event.Failover{Service: "reviews", From: "c1", To: "c2", Took: time.Second, Resolution: time.Second}))
+		}), loadAt+end+4*time.Second))
+		if i == 8 {
+			p.observe(at(event.New(event.StepStarted, "", "timeline", event.Step{Name: "reviews-down", Action: "fault", Trigger: "at 12s"}), loadAt+12*time.Second))
+			p.observe(at(event.New(event.FailoverDetected, "", "detector", event.Failover{Service: "reviews", From: "c1", To: "c2", Took: time.Second, Resolution: time.Second}), loadAt+13*time.Second))
 		}
 	}
-	bus.Close()
-	<-done
 	got := out.String()
 	for _, want := range []string{
 		"[setup 0:00] bringing up 2 clusters\n",
 		"0:10/0:30  50 req/s  500 requests  10 errors  0 degraded  p99 12ms\n",
 		"[0:12] step reviews-down (fault at 12s)\n",
-		"[0:12] failover of reviews c1 → c2 after 1s (±1s)\n",
+		"[0:13] failover of reviews c1 → c2 after 1s (±1s)\n",
 		"0:20/0:30  50 req/s  1000 requests  20 errors",
 	} {
 		if !strings.Contains(got, want) {

@@ -144,6 +144,18 @@ func (p *Partition) peerNames() []string {
 	return names
 }
 
+// Check asks every filter for its INPUT chain, which needs what Apply needs:
+// the iptables command there and the right to use it.
+func (p *Partition) Check(ctx context.Context) error {
+	var errs []error
+	for _, f := range p.filters {
+		if _, err := p.run(ctx, withArgs(f.Command, "-w", "-S", "INPUT")); err != nil {
+			errs = append(errs, fmt.Errorf("partition of %s: iptables in %s does not answer (a partition needs iptables there and the right to change it: root or CAP_NET_ADMIN): %w", p.target.Name, f.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Apply installs the rules in every filter: the chain first, then the jumps,
 // so that no filter drops anything before its chain is whole.
 func (p *Partition) Apply(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,28 @@ func TestDeletePodsHowMany(t *testing.T) {
 		if got := d.howMany(tt.pods); got != tt.want {
 			t.Errorf("%s of %d pods: %d, want %d", d.Describe(), tt.pods, got, tt.want)
 		}
+	}
+}
+
+func TestPartitionFromScenario(t *testing.T) {
+	f := scenario.Fault{Partition: &scenario.PartitionFault{Cluster: "cluster1", OneWay: true}}
+	if got := ScenarioPeers(f, []string{"cluster1", "cluster2", "cluster3"}); !slices.Equal(got, []string{"cluster2", "cluster3"}) {
+		t.Errorf("default peers %v, want every other cluster", got)
+	}
+	if ScenarioCluster(f) != "cluster1" {
+		t.Errorf("cluster %q", ScenarioCluster(f))
+	}
+	a := netTarget("cluster1", "127.77.0.0/16", hostFilter)
+	b := netTarget("cluster2", "127.78.0.0/16", hostFilter)
+	got, err := FromScenario(f, "default", a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := got.(*Partition)
+	if !ok || p.Kind() != KindPartition || !p.oneWay || len(p.rules) != 1 || !strings.Contains(p.Describe(), "one way") {
+		t.Errorf("built %T %+v", got, got)
+	}
+	if _, err := FromScenario(f, "default", a); err == nil {
+		t.Error("a partition with no peer was built")
 	}
 }

@@ -26,8 +26,8 @@ import (
 	"github.com/meshdrill/drill/internal/localcluster"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/local/internal/sidecar"
-	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/fault"
+	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
 )
 
