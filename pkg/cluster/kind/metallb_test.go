@@ -178,3 +178,40 @@ func TestInstallMetalLBManifest(t *testing.T) {
 		t.Error("a Forbidden error was taken for an unavailable webhook")
 	}
 }
+
+func TestRangePrefixes(t *testing.T) {
+	for _, tc := range []struct{ first, last, want string }{
+		{"172.18.255.200", "172.18.255.250", "172.18.255.200/29 172.18.255.208/28 172.18.255.224/28 172.18.255.240/29 172.18.255.248/31 172.18.255.250/32"},
+		{"172.18.1.0", "172.18.1.255", "172.18.1.0/24"},
+		{"10.0.0.5", "10.0.0.5", "10.0.0.5/32"},
+		{"10.0.0.6", "10.0.0.5", ""},
+	} {
+		var got []string
+		for _, p := range rangePrefixes(netip.MustParseAddr(tc.first), netip.MustParseAddr(tc.last)) {
+			got = append(got, p.String())
+		}
+		if s := strings.Join(got, " "); s != tc.want {
+			t.Errorf("%s-%s: %s, want %s", tc.first, tc.last, s, tc.want)
+		}
+	}
+}
+
+// TestClusterNetwork: a kind cluster's network for a partition holds its
+// nodes, pod and service ranges and MetalLB pool, and a filter per node.
+func TestClusterNetwork(t *testing.T) {
+	p := &Provider{dockerBin: "docker"}
+	c := &clusterRun{p: p, index: 1, nodes: []string{"drill-cluster2-control-plane"},
+		nodeAddrs: []netip.Addr{netip.MustParseAddr("172.18.0.3")},
+		pool:      [2]netip.Addr{netip.MustParseAddr("172.18.255.128"), netip.MustParseAddr("172.18.255.191")}}
+	n := c.network()
+	var got []string
+	for _, r := range n.ranges {
+		got = append(got, r.String())
+	}
+	if s := strings.Join(got, " "); s != "172.18.0.3/32 10.11.0.0/16 10.101.0.0/16 172.18.255.128/26" {
+		t.Errorf("ranges %s", s)
+	}
+	if len(n.filters) != 1 || strings.Join(n.filters[0].Command, " ") != "docker exec drill-cluster2-control-plane iptables" {
+		t.Errorf("filters %+v", n.filters)
+	}
+}

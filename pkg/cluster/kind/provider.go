@@ -30,6 +30,7 @@ import (
 	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/cluster/existing"
+	"github.com/meshdrill/drill/pkg/fault"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
@@ -316,6 +317,11 @@ type clusterRun struct {
 	dyn          dynamic.Interface
 	res          *resources.Resources
 	controlPlane netip.Addr
+	// nodes are the cluster's node containers and their addresses on the kind
+	// network, for a partition's packet filters.
+	nodes     []string
+	nodeAddrs []netip.Addr
+	pool      [2]netip.Addr // the MetalLB pool, first and last
 }
 
 // Up creates (or reuses) a kind cluster per scenario cluster, in parallel,
@@ -482,6 +488,9 @@ func (c *clusterRun) bringUp(ctx context.Context, ca *pki.MeshCA, art *artifacts
 			return err
 		}
 	}
+	if first, last, err := MetalLBPool(subnet, gateway, c.index); err == nil {
+		c.pool = [2]netip.Addr{first, last}
+	}
 	return c.installIstio(ctx, ca, art.istioctl)
 }
 
@@ -551,16 +560,19 @@ func (c *clusterRun) create(ctx context.Context, host HostSettings) error {
 	if err != nil {
 		return fmt.Errorf("cluster %s: nodes of kind cluster %s: %w", c.name, c.kindName, err)
 	}
+	c.nodes, c.nodeAddrs = nil, nil
 	for _, n := range nodes {
-		if role, _ := n.Role(); role != "control-plane" {
-			continue
-		}
 		ip4, _, err := n.IP()
 		if err != nil {
 			return fmt.Errorf("cluster %s: address of node %s: %w", c.name, n.String(), err)
 		}
-		if c.controlPlane, err = netip.ParseAddr(ip4); err != nil {
+		addr, err := netip.ParseAddr(ip4)
+		if err != nil {
 			return fmt.Errorf("cluster %s: address of node %s: %q: %w", c.name, n.String(), ip4, err)
+		}
+		c.nodes, c.nodeAddrs = append(c.nodes, n.String()), append(c.nodeAddrs, addr)
+		if role, _ := n.Role(); role == "control-plane" {
+			c.controlPlane = addr
 		}
 	}
 	if !c.controlPlane.IsValid() {
@@ -671,8 +683,71 @@ func (c *clusterRun) cluster() *cluster.Cluster {
 		// names), so faults need no allowance.
 		Owned:     true,
 		DataPlane: c.p.DataPlane(),
-		Access:    existing.NewAccess(c.name, c.cfg, c.kube, opts...),
+		Access:    &access{Access: existing.NewAccess(c.name, c.cfg, c.kube, opts...), network: c.network()},
 	}
+}
+
+// access is an existing cluster's access plus what drill knows of a kind
+// cluster's network (fault.Network).
+type access struct {
+	*existing.Access
+	network kindNetwork
+}
+
+func (a *access) NetworkRanges() []netip.Prefix       { return a.network.ranges }
+func (a *access) PacketFilters() []fault.PacketFilter { return a.network.filters }
+
+// kindNetwork is a kind cluster's network as a partition cuts it.
+type kindNetwork struct {
+	ranges  []netip.Prefix
+	filters []fault.PacketFilter
+}
+
+// network is every address of the cluster as the other clusters see it —
+// its nodes on the kind network, its pod and service ranges, its MetalLB
+// pool, where its gateways' addresses come from — and a packet filter per
+// node container.
+func (c *clusterRun) network() kindNetwork {
+	var n kindNetwork
+	for _, a := range c.nodeAddrs {
+		n.ranges = append(n.ranges, netip.PrefixFrom(a, a.BitLen()))
+	}
+	if layout, err := ClusterLayout(c.index); err == nil {
+		n.ranges = append(n.ranges, layout.PodSubnet, layout.ServiceSubnet)
+	}
+	if c.pool[0].IsValid() {
+		n.ranges = append(n.ranges, rangePrefixes(c.pool[0], c.pool[1])...)
+	}
+	for _, node := range c.nodes {
+		n.filters = append(n.filters, fault.PacketFilter{Name: "node " + node, Command: []string{c.p.dockerBin, "exec", node, "iptables"}})
+	}
+	return n
+}
+
+// rangePrefixes covers first-last (IPv4, first ≤ last) with the fewest
+// prefixes.
+func rangePrefixes(first, last netip.Addr) []netip.Prefix {
+	if !first.Is4() || !last.Is4() || last.Less(first) {
+		return nil
+	}
+	u := func(a netip.Addr) uint64 {
+		b := a.As4()
+		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	}
+	lo, hi := u(first), u(last)
+	var out []netip.Prefix
+	for lo <= hi {
+		size := uint64(1)
+		bits := 32
+		// Grow the block while it stays aligned and within the range.
+		for bits > 0 && lo%(size*2) == 0 && lo+size*2-1 <= hi {
+			size *= 2
+			bits--
+		}
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}), bits))
+		lo += size
+	}
+	return out
 }
 
 // Down deletes the kind clusters Up created, unless WithKeep; reused
