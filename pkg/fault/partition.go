@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/meshdrill/drill/pkg/event"
 )
@@ -74,9 +77,11 @@ func NewPartition(t Target, peers []Target, oneWay bool) (*Partition, error) {
 		return nil, fmt.Errorf("partition of %s: no cluster on the other side", t.Name)
 	}
 	p := &Partition{target: t, peers: peers, oneWay: oneWay, run: runCommand}
-	b := make([]byte, 4)
+	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	p.chain = "DRILL-PART-" + strings.ToUpper(hex.EncodeToString(b))
+	// The drill's process ID in the name lets `drill clean` tell the chains of
+	// a drill that was killed from those of one still running.
+	p.chain = fmt.Sprintf("%s%d-%s", partitionChainPrefix, os.Getpid(), strings.ToUpper(hex.EncodeToString(b)))
 
 	seen := map[string]bool{}
 	addFilters := func(c Target) error {
@@ -122,6 +127,56 @@ func NewPartition(t Target, peers []Target, oneWay bool) (*Partition, error) {
 		}
 	}
 	return p, nil
+}
+
+// partitionChainPrefix starts the name of every partition's chain:
+// DRILL-PART-<pid>-<4 hex digits>, at most 28 characters as iptables wants.
+const partitionChainPrefix = "DRILL-PART-"
+
+// ErrFilterUnavailable is wrapped by CleanPartitions when the filter cannot
+// even be listed (no iptables there, or no right to use it).
+var ErrFilterUnavailable = errors.New("packet filter unavailable")
+
+// LeftoverPartition is a partition chain whose drill is gone.
+type LeftoverPartition struct {
+	Chain string
+	PID   int
+}
+
+// CleanPartitions removes from filter the partition chains (and their
+// jumps) of drills that are no longer running — killed before they could
+// revert — and returns them. Chains of a running drill are left alone.
+func CleanPartitions(ctx context.Context, filter PacketFilter) ([]LeftoverPartition, error) {
+	out, err := runCommand(ctx, withArgs(filter.Command, "-w", "-S"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFilterUnavailable, err)
+	}
+	var gone []LeftoverPartition
+	var errs []error
+	for _, line := range strings.Split(out, "\n") {
+		chain, ok := strings.CutPrefix(strings.TrimSpace(line), "-N ")
+		if !ok || !strings.HasPrefix(chain, partitionChainPrefix) {
+			continue
+		}
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(chain, partitionChainPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		p := &Partition{chain: chain, run: runCommand}
+		if err := p.removeFrom(ctx, filter); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s from %s: %w", chain, filter.Name, err))
+			continue
+		}
+		gone = append(gone, LeftoverPartition{Chain: chain, PID: pid})
+	}
+	return gone, errors.Join(errs...)
+}
+
+// processAlive says whether a process with this ID exists (signal 0).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // hooks are the built-in chains that jump to a partition's chain.

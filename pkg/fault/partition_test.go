@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -236,5 +237,40 @@ func TestPartitionRules(t *testing.T) {
 	overlap := Target{Name: "cluster3", Network: fakeNetwork{ranges: []netip.Prefix{netip.MustParsePrefix("10.10.5.0/24")}, filters: []PacketFilter{node("x")}}}
 	if _, err := NewPartition(a, []Target{overlap}, false); err == nil || !strings.Contains(err.Error(), "overlap") {
 		t.Errorf("overlapping ranges: %v", err)
+	}
+}
+
+// TestCleanPartitions: the chain of a drill that is gone (its process ID no
+// longer exists) is removed with its jumps; that of a running drill is kept.
+func TestCleanPartitions(t *testing.T) {
+	needIPTables(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	leftover := partitionChainPrefix + strconv.Itoa(dead.Process.Pid) + "-ABCD"
+	running := partitionChainPrefix + strconv.Itoa(os.Getpid()) + "-ABCD"
+	for _, c := range []string{leftover, running} {
+		p := &Partition{chain: c, run: runCommand}
+		t.Cleanup(func() { _ = p.removeFrom(context.Background(), hostFilter) })
+		for _, args := range [][]string{{"-N", c}, {"-A", c, "-s", "127.77.0.0/16", "-d", "127.78.0.0/16", "-j", "DROP"}, {"-I", "INPUT", "1", "-j", c}} {
+			if out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("iptables %v: %v: %s", args, err, out)
+			}
+		}
+	}
+	gone, err := CleanPartitions(t.Context(), hostFilter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) != 1 || gone[0].Chain != leftover || gone[0].PID != dead.Process.Pid {
+		t.Errorf("cleaned %+v, want just %s", gone, leftover)
+	}
+	s := chainsOf(t)
+	if strings.Contains(s, leftover) {
+		t.Errorf("the leftover chain is still there:\n%s", s)
+	}
+	if !strings.Contains(s, "-A INPUT -j "+running) {
+		t.Errorf("the running drill's chain was removed:\n%s", s)
 	}
 }
