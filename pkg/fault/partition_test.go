@@ -23,7 +23,10 @@ type fakeNetwork struct {
 func (n fakeNetwork) NetworkRanges() []netip.Prefix { return n.ranges }
 func (n fakeNetwork) PacketFilters() []PacketFilter { return n.filters }
 
-var hostFilter = PacketFilter{Name: "this host", Command: []string{"iptables"}}
+var (
+	hostFilter      = PacketFilter{Name: "this host", Command: []string{"iptables"}}
+	hostBatchFilter = PacketFilter{Name: "this host", Command: []string{"iptables"}, Restore: []string{"iptables-restore"}}
+)
 
 func netTarget(name, cidr string, filters ...PacketFilter) Target {
 	return Target{Name: name, Network: fakeNetwork{ranges: []netip.Prefix{netip.MustParsePrefix(cidr)}, filters: filters}}
@@ -99,19 +102,22 @@ func TestPartitionHost(t *testing.T) {
 	needIPTables(t)
 	const aIP, bIP = "127.77.0.1", "127.78.0.1"
 	toA, toB := listen(t, aIP), listen(t, bIP)
-	a := netTarget("cluster1", "127.77.0.0/16", hostFilter)
-	b := netTarget("cluster2", "127.78.0.0/16", hostFilter)
 	const wait = 300 * time.Millisecond
 
 	for _, tc := range []struct {
 		name             string
+		filter           PacketFilter
 		oneWay           bool
 		aToB, bToA, aToA string
 	}{
-		{"both ways", false, "timeout", "timeout", "ok"},
-		{"one way", true, "timeout", "ok", "ok"},
+		{"both ways", hostFilter, false, "timeout", "timeout", "ok"},
+		{"one way", hostFilter, true, "timeout", "ok", "ok"},
+		{"both ways, one iptables-restore batch", hostBatchFilter, false, "timeout", "timeout", "ok"},
+		{"one way, one iptables-restore batch", hostBatchFilter, true, "timeout", "ok", "ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			a := netTarget("cluster1", "127.77.0.0/16", tc.filter)
+			b := netTarget("cluster2", "127.78.0.0/16", tc.filter)
 			if got := dial(aIP, toB, wait); got != "ok" {
 				t.Fatalf("before the partition, cluster1 → cluster2: %s", got)
 			}
@@ -226,6 +232,40 @@ func TestPartitionRules(t *testing.T) {
 	rec := p.Record()
 	if rec.Kind != KindPartition || rec.Cluster != "cluster1" || len(rec.Peers) != 1 || rec.Peers[0] != "cluster2" {
 		t.Errorf("record %+v", rec)
+	}
+
+	// With iptables-restore, one batch per filter holds the chain, every
+	// rule and the jumps.
+	batched := func(f PacketFilter) PacketFilter {
+		f.Restore = []string{"docker", "exec", "-i", strings.Fields(f.Name)[1], "iptables-restore"}
+		return f
+	}
+	ab := Target{Name: "cluster1", Network: fakeNetwork{ranges: a.Network.NetworkRanges(), filters: []PacketFilter{batched(node("cluster1-control-plane"))}}}
+	bb := Target{Name: "cluster2", Network: fakeNetwork{ranges: b.Network.NetworkRanges(), filters: []PacketFilter{batched(node("cluster2-control-plane"))}}}
+	pb, err := NewPartition(ab, []Target{bb}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches []string
+	pb.restore = func(_ context.Context, argv []string, stdin string) error {
+		batches = append(batches, strings.Join(argv, " ")+"\n"+stdin)
+		return nil
+	}
+	pb.run = func(_ context.Context, argv []string) (string, error) {
+		t.Errorf("a single iptables call %v where a batch was due", argv)
+		return "", nil
+	}
+	if err := pb.Apply(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) != 2 {
+		t.Fatalf("%d batches, want one per filter", len(batches))
+	}
+	for _, want := range []string{"docker exec -i cluster2-control-plane iptables-restore -w --noflush\n*filter\n:" + pb.Chain() + " - [0:0]\n",
+		"-A " + pb.Chain() + " -s 10.20.0.0/16 -d 172.18.0.2/32 -j DROP\n", "-I FORWARD 1 -j " + pb.Chain() + "\nCOMMIT\n"} {
+		if !strings.Contains(batches[1], want) {
+			t.Errorf("batch lacks %q:\n%s", want, batches[1])
+		}
 	}
 
 	if _, err := NewPartition(a, []Target{a}, false); err == nil {

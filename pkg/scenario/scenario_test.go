@@ -316,3 +316,26 @@ func TestNoStructHasConflictingFields(t *testing.T) {
 		t.Errorf("upstream5xx.from must be the workload, not the window start")
 	}
 }
+
+// TestLocalityFailoverWithAggregate: the aggregate strategy takes
+// localityFailover on a service without a failover service
+// (scenarios/partition.yaml keeps productpage home that way), and refuses it
+// beside trafficShift.
+func TestLocalityFailoverWithAggregate(t *testing.T) {
+	raw, err := os.ReadFile("../../scenarios/partition.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("partition.yaml", raw); err != nil {
+		t.Fatalf("localityFailover on productpage with the aggregate strategy: %v", err)
+	}
+	bad := strings.Replace(string(raw), "trafficShift: {failoverService: reviews-failover}",
+		"trafficShift: {failoverService: reviews-failover}\n        outlierDetection: {consecutiveErrors: 1}\n        localityFailover: {failoverPriority: [topology.istio.io/cluster]}", 1)
+	if bad == string(raw) {
+		t.Fatal("the scenario has no trafficShift to add localityFailover to")
+	}
+	_, err = Parse("partition.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "localityFailover: cannot be combined with trafficShift") {
+		t.Errorf("localityFailover beside trafficShift: %v", err)
+	}
+}

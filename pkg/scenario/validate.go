@@ -261,8 +261,11 @@ func (v *validator) trafficPolicy(p *TrafficPolicy, pf string, strategy Strategy
 	}
 	if lf := p.LocalityFailover; lf != nil {
 		lff := pf + ".localityFailover"
-		if strategy != StrategyLocality {
-			v.errf(lff, "needs strategy %s", StrategyLocality)
+		if strategy != StrategyLocality && p.TrafficShift != nil {
+			// With the aggregate strategy a service fails over either through a
+			// failover service (trafficShift) or within its own host by locality
+			// (a service without one, e.g. to keep a gateway's traffic home).
+			v.errf(lff, "cannot be combined with trafficShift: a shifted service fails over through its failover service; use localityFailover for services without one, or strategy %s", StrategyLocality)
 		}
 		if p.OutlierDetection == nil {
 			// Istio applies locality failover only to hosts with outlier detection

@@ -75,7 +75,13 @@ func (t *translator) aggregate(p *policies) {
 			e := p.get(c, svc)
 			if e.outlier.set {
 				host, name := t.names.localHost(svc)
-				b.dr(svc, host, name)
+				d := b.dr(svc, host, name)
+				if e.locality.set {
+					// A service that fails over by locality within its own host,
+					// beside the ones shifted to failover services.
+					d.lb = localityLB(e.locality.value)
+					d.sources = addUnique(d.sources, e.locality.source)
+				}
 			}
 			if e.shift.set || e.retries.set || e.timeout.set {
 				// previous_priorities, the retry priority plugin that makes a retry

@@ -418,3 +418,37 @@ func FuzzTranslate(f *testing.F) {
 		}
 	})
 }
+
+// TestAggregateWithLocalityFailover: with the aggregate strategy, a service
+// that is not shifted to a failover service (productpage, for the ingress
+// gateway) can fail over by locality within its own host; the shifted one
+// (reviews) keeps its plain outlier detection.
+func TestAggregateWithLocalityFailover(t *testing.T) {
+	res, err := Translate(Input{Scenario: loadScenario(t, "../../scenarios/partition.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, c := range res.Clusters {
+		for _, dr := range c.DestinationRules {
+			lb := dr.Spec.GetTrafficPolicy().GetLoadBalancer().GetLocalityLbSetting()
+			switch dr.Spec.Host {
+			case "productpage.default.svc.cluster.local":
+				seen++
+				if !lb.GetEnabled().GetValue() || len(lb.GetFailoverPriority()) != 1 || lb.GetFailoverPriority()[0] != "topology.istio.io/cluster" {
+					t.Errorf("%s: productpage's locality setting %v, want enabled with failoverPriority [topology.istio.io/cluster]", c.Cluster, lb)
+				}
+				if dr.Spec.GetTrafficPolicy().GetOutlierDetection() == nil {
+					t.Errorf("%s: productpage without outlier detection: Istio would not fail over by locality", c.Cluster)
+				}
+			case "reviews.default.svc.cluster.local":
+				if lb != nil {
+					t.Errorf("%s: reviews got a locality setting %v", c.Cluster, lb)
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("no DestinationRule for productpage")
+	}
+}

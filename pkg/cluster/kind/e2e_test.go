@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,6 +102,7 @@ func TestKindOffline(t *testing.T) {
 	}
 
 	c1, c2 := clusters[0], clusters[1]
+	t.Run("partition", func(t *testing.T) { testKindPartition(ctx, t, prefix, c1, c2) })
 	ingress, err := c1.Access.Ingress(ctx)
 	if err != nil {
 		t.Fatalf("ingress of %s: %v", c1.Name, err)
@@ -360,4 +362,68 @@ func httpFromNode(ctx context.Context, t *testing.T, node, addr string, port int
 		t.Errorf("from %s, GET http://%s:%d%s never answered 200: %v; last answer %q", node, addr, port, path, err, out)
 	}
 	return out
+}
+
+// testKindPartition cuts c1 off from c2 with the partition fault's iptables
+// rules in both clusters' node containers: c1's node no longer reaches c2's
+// API server (the connection times out: dropped, not refused), and does
+// again once reverted, with no rule left in either node.
+func testKindPartition(ctx context.Context, t *testing.T, prefix string, c1, c2 *cluster.Cluster) {
+	n1, ok1 := c1.Access.(fault.Network)
+	n2, ok2 := c2.Access.(fault.Network)
+	if !ok1 || !ok2 {
+		t.Fatal("a kind cluster's access gives no network for a partition")
+	}
+	var c2Node string
+	for _, r := range n2.NetworkRanges() {
+		if r.IsSingleIP() {
+			c2Node = r.Addr().String()
+		}
+	}
+	node1, node2 := prefix+c1.Name+"-control-plane", prefix+c2.Name+"-control-plane"
+	// curl's exit code: 0 or 22 an HTTP answer, 28 a timeout.
+	reach := func() int {
+		err := exec.CommandContext(ctx, "docker", "exec", node1, "curl", "-sk", "-o", "/dev/null", "--max-time", "3", "https://"+c2Node+":6443/healthz").Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.ExitCode()
+		}
+		t.Fatalf("docker exec curl: %v", err)
+		return -1
+	}
+	if code := reach(); code != 0 && code != 22 {
+		t.Fatalf("before the partition, %s does not reach %s's API server at %s: curl exit %d", c1.Name, c2.Name, c2Node, code)
+	}
+	p, err := fault.NewPartition(fault.Target{Name: c1.Name, Network: n1}, []fault.Target{{Name: c2.Name, Network: n2}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Revert(context.WithoutCancel(ctx)) }()
+	if err := p.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := reach(); code != 28 {
+		t.Errorf("during the partition, %s → %s's API server: curl exit %d, want 28 (timed out)", c1.Name, c2.Name, code)
+	}
+	if err := p.Revert(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := reach(); code != 0 && code != 22 {
+		t.Errorf("after the partition, %s → %s's API server: curl exit %d", c1.Name, c2.Name, code)
+	}
+	for _, n := range []string{node1, node2} {
+		out, err := exec.CommandContext(ctx, "docker", "exec", n, "iptables", "-w", "-S").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables -S in %s: %v: %s", n, err, out)
+		}
+		if strings.Contains(string(out), p.Chain()) {
+			t.Errorf("%s still holds %s after revert", n, p.Chain())
+		}
+	}
 }

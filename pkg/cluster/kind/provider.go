@@ -719,7 +719,9 @@ func (c *clusterRun) network() kindNetwork {
 		n.ranges = append(n.ranges, rangePrefixes(c.pool[0], c.pool[1])...)
 	}
 	for _, node := range c.nodes {
-		n.filters = append(n.filters, fault.PacketFilter{Name: "node " + node, Command: []string{c.p.dockerBin, "exec", node, "iptables"}})
+		n.filters = append(n.filters, fault.PacketFilter{Name: "node " + node,
+			Command: []string{c.p.dockerBin, "exec", node, "iptables"},
+			Restore: []string{c.p.dockerBin, "exec", "-i", node, "iptables-restore"}})
 	}
 	return n
 }
