@@ -57,9 +57,10 @@ schema: build ## write the scenario JSON Schema to scenario.schema.json
 	$(DRILL) schema > scenario.schema.json
 
 .PHONY: lint
-lint: ## gofmt, go vet, actionlint on the workflows
+lint: ## gofmt, go vet, go.mod tidy, actionlint on the workflows
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 	hack/actionlint.sh
 
 .PHONY: bench

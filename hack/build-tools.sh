@@ -113,6 +113,10 @@ done
 build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 
+# --- vegeta -----------------------------------------------------------------
+# The vegeta command, for the tests that read a drill's results file with it.
+build vegeta vegeta github.com/tsenart/vegeta/v12
+
 # --- Istio ------------------------------------------------------------------
 istio_version="$(modversion istio istio.io/istio)" || die "cannot read the istio.io/istio version from tools/istio/go.mod"
 istio_rev="${istio_version##*-}"

@@ -4,8 +4,9 @@ import "github.com/spf13/cobra"
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "drill",
-		Short: "Prove multi-cluster service-mesh failover works before an outage does",
+		Version: drillVersion(),
+		Use:     "drill",
+		Short:   "Prove multi-cluster service-mesh failover works before an outage does",
 		Long: `drill runs failover drills against Istio meshes spanning several clusters.
 
 A scenario file says where the drill runs, which failover policy is under test, the

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,14 +17,26 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check scenario files without running them",
 		Long: `validate parses each scenario file strictly, fills in defaults and checks every
 reference (clusters, steps, failover services). Every problem of a file is reported at
-once as FILE:LINE:COLUMN: FIELD: message. Exit code 2 when any file is invalid.`,
+once as FILE:LINE:COLUMN: FIELD: message. Exit code 2 when any file is invalid.
+A FILE of - reads the scenario from standard input (named <stdin> in messages).`,
 		Example: `  drill validate scenarios/reviews-failover.yaml
-  drill validate scenarios/*.yaml`,
+  drill validate scenarios/*.yaml
+  kubectl get configmap drill-scenario -o jsonpath='{.data.scenario\.yaml}' | drill validate -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			bad := 0
 			for _, f := range files {
-				s, err := scenario.Load(f)
+				var s *scenario.Scenario
+				var err error
+				if f == "-" {
+					f = "<stdin>"
+					var raw []byte
+					if raw, err = io.ReadAll(cmd.InOrStdin()); err == nil {
+						s, err = scenario.Parse(f, raw)
+					}
+				} else {
+					s, err = scenario.Load(f)
+				}
 				if err != nil {
 					bad++
 					var list scenario.ErrorList

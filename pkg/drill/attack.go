@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/meshdrill/drill/pkg/load"
+	"github.com/meshdrill/drill/pkg/report"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
@@ -31,6 +33,7 @@ func (r *run) newAttack(ctx context.Context) (*load.Attack, error) {
 		load.WithWindow(l.Window.D()),
 		load.WithCluster(c.Name),
 		load.WithLogger(r.log),
+		load.WithResultsFile(filepath.Join(r.dir, report.ResultsFile)),
 	}
 	if l.MaxWorkers > 0 {
 		opts = append(opts, load.WithMaxWorkers(uint64(l.MaxWorkers)))

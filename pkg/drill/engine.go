@@ -90,6 +90,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		DataPlaneDetail: cluster.DataPlaneDetailOf(cfg.provider),
 		LoadDuration:    s.Spec.Load.Duration.D(),
 		DrillVersion:    cfg.version,
+		Host:            hostname(),
 		ScenarioYAML:    string(cfg.scenarioYAML),
 	}))
 
@@ -393,4 +394,10 @@ func clusterNames(s *scenario.Scenario) []string {
 		names[i] = c.Name
 	}
 	return names
+}
+
+// hostname is the machine's name for the record, empty when it has none.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }

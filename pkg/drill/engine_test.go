@@ -83,7 +83,7 @@ func TestSeedDrill(t *testing.T) {
 	if want := map[report.Verdict]int{report.Pass: 0, report.Inconclusive: 3}[rep.Verdict]; res.ExitCode() != want {
 		t.Errorf("exit code %d, want %d for a drill that is %s", res.ExitCode(), want, rep.Verdict)
 	}
-	for _, f := range []string{event.LogFile, report.JSONFile, "junit.xml", "summary.md", "report.html"} {
+	for _, f := range []string{event.LogFile, report.JSONFile, "junit.xml", "summary.md", "report.html", report.ResultsFile} {
 		if st, err := os.Stat(filepath.Join(res.Dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}

@@ -68,6 +68,8 @@ type RunInfo struct {
 	DataPlaneDetail string        `json:"dataPlaneDetail,omitempty"`
 	LoadDuration    time.Duration `json:"loadDuration"`
 	DrillVersion    string        `json:"drillVersion,omitempty"`
+	// Host is the name of the machine drill ran on.
+	Host string `json:"host,omitempty"`
 	// ScenarioYAML is the scenario file as it was run, so that `drill report DIR` can
 	// evaluate the expectations again from events.jsonl alone.
 	ScenarioYAML string `json:"scenarioYAML,omitempty"`

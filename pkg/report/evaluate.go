@@ -72,12 +72,16 @@ func (ev *evaluator) metadata() {
 	rep.Provider = r.info.Provider
 	rep.DataPlane = r.info.DataPlane
 	rep.DataPlaneDetail = r.info.DataPlaneDetail
+	rep.Host = r.info.Host
 	rep.Clusters = r.info.Clusters
 	if rep.Clusters == nil {
 		rep.Clusters = []string{}
 	}
 	rep.DrillVersion = r.info.DrillVersion
 	rep.Started = r.started.Time
+	if rep.Scenario != "" && !rep.Started.IsZero() {
+		rep.RunID = rep.Scenario + "-" + rep.Started.UTC().Format("20060102-150405")
+	}
 	if r.finished != nil {
 		t := r.finished.Time
 		rep.Finished = &t

@@ -18,16 +18,18 @@ func TestJUnitShape(t *testing.T) {
 	}
 	type tc struct {
 		Name    string   `xml:"name,attr"`
+		Time    string   `xml:"time,attr"`
 		Failure *problem `xml:"failure"`
 		Error   *problem `xml:"error"`
 		Skipped *problem `xml:"skipped"`
 	}
 	type suite struct {
-		Tests      int  `xml:"tests,attr"`
-		Failures   int  `xml:"failures,attr"`
-		Errors     int  `xml:"errors,attr"`
-		Skipped    int  `xml:"skipped,attr"`
-		Cases      []tc `xml:"testcase"`
+		Tests      int    `xml:"tests,attr"`
+		Failures   int    `xml:"failures,attr"`
+		Errors     int    `xml:"errors,attr"`
+		Skipped    int    `xml:"skipped,attr"`
+		Hostname   string `xml:"hostname,attr"`
+		Cases      []tc   `xml:"testcase"`
 		Properties []struct {
 			Name  string `xml:"name,attr"`
 			Value string `xml:"value,attr"`
@@ -125,6 +127,15 @@ func TestJUnitShape(t *testing.T) {
 			}
 			if props["provider"] != "local" || props["dataPlane"] != "emulated" || props["verdict"] != string(c.verdict) {
 				t.Errorf("properties %v", props)
+			}
+			// Runs of one scenario are told apart by the run's identity.
+			if props["runId"] != "reviews-failover-"+storyStart.Format("20060102-150405") || props["drillVersion"] != "v0.1.0" || s.Hostname != "drill-ci-1" {
+				t.Errorf("run identity: runId %q, drillVersion %q, hostname %q", props["runId"], props["drillVersion"], s.Hostname)
+			}
+			for _, k := range s.Cases {
+				if k.Name != "run" && k.Time != "0" {
+					t.Errorf("testcase %s: time %s; an expectation takes no time of its own", k.Name, k.Time)
+				}
 			}
 		})
 	}

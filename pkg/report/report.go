@@ -94,6 +94,11 @@ type Report struct {
 	Clusters        []string `json:"clusters"`
 	Strategy        string   `json:"strategy,omitempty"`
 	DrillVersion    string   `json:"drillVersion,omitempty"`
+	// Host is the machine drill ran on.
+	Host string `json:"host,omitempty"`
+	// RunID names the run as its report directory does: the scenario's name
+	// and the UTC start time, reviews-failover-20261206-004117.
+	RunID string `json:"runId,omitempty"`
 
 	Verdict Verdict `json:"verdict"`
 	// Reason says why the verdict is error, or which expectations failed.

@@ -145,7 +145,7 @@ func (s *story) write() []event.Event {
 	b.add(0, event.RunStarted, "", "drill", event.RunInfo{
 		Scenario: "reviews-failover", File: "scenarios/reviews-failover.yaml", Provider: "local",
 		Clusters: []string{"cluster1", "cluster2"}, DataPlane: s.dataPlane, LoadDuration: loadLen,
-		DrillVersion: "v0.1.0", ScenarioYAML: s.yaml,
+		DrillVersion: "v0.1.0", Host: "drill-ci-1", ScenarioYAML: s.yaml,
 	})
 	at := func(t time.Duration) time.Duration { return storyLoadAt + t }
 	b.add(at(0), event.LoadStarted, "cluster1", "load", event.LoadInfo{Target: "http://127.0.1.1:8080/productpage", Rate: "50/1s", Duration: loadLen})

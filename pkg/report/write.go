@@ -17,6 +17,11 @@ const (
 	JUnitFile   = "junit.xml"
 	SummaryFile = "summary.md"
 	HTMLFile    = "report.html"
+	// ResultsFile is the load's per-request results in vegeta's own binary
+	// (gob) format, as `vegeta attack -output` writes them: `vegeta report`,
+	// `vegeta plot` and `vegeta encode` read it. drill writes it while the load
+	// runs; it is not rebuilt from events.jsonl.
+	ResultsFile = "results.bin"
 )
 
 // WriteAll builds the report of events and writes report.json, junit.xml,

@@ -19,7 +19,7 @@ import (
 	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/internal/pki"
 	"github.com/meshdrill/drill/pkg/cluster"
-	"github.com/meshdrill/drill/pkg/cluster/existing"
+	"github.com/meshdrill/drill/pkg/fault"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
@@ -167,8 +167,10 @@ func TestClusterStepsAgainstAPIServer(t *testing.T) {
 	if url, err := cl.Access.Ingress(ctx); err != nil || url != "http://172.18.255.247:80" {
 		t.Errorf("Ingress = %q, %v", url, err)
 	}
-	if _, ok := cl.Access.(*existing.Access); !ok {
-		t.Errorf("Access is %T", cl.Access)
+	if a, ok := cl.Access.(*access); !ok || a.Access == nil {
+		t.Errorf("Access is %T, want the kind access over an *existing.Access", cl.Access)
+	} else if _, ok := cl.Access.(fault.Network); !ok {
+		t.Error("a kind cluster's access gives no network for a partition")
 	}
 
 	for _, step := range []string{`msg="waiting for a LoadBalancer address for service istio-system/istio-ingressgateway" cluster=cluster1`,
