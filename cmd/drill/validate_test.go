@@ -17,7 +17,7 @@ func TestValidateStdin(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, in, out string
-		code         int
+		code          int
 	}{
 		{"valid", string(good), "<stdin>: ok (reviews-failover", 0},
 		{"invalid", strings.Replace(string(good), "replicas: 0", "replicas: -1", 1), "<stdin>:", exitError},
