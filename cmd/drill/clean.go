@@ -30,8 +30,7 @@ gone); a running drill's are left alone. A kind cluster's own rules go with its 
 			log := newLogger(cmd.ErrOrStderr(), verbose)
 			var errs []error
 			if _, err := exec.LookPath("iptables"); err == nil {
-				host := fault.PacketFilter{Name: "this host", Command: []string{"iptables"}}
-				gone, err := fault.CleanPartitions(cmd.Context(), host)
+				gone, err := fault.CleanPartitions(cmd.Context(), fault.HostFilter)
 				for _, g := range gone {
 					fmt.Fprintf(cmd.OutOrStdout(), "removed partition rules %s from this host's iptables (their drill, process %d, is gone)\n", g.Chain, g.PID)
 				}

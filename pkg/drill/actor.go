@@ -33,22 +33,28 @@ func (a *actor) target(name string) (fault.Target, error) {
 	return t, nil
 }
 
+// peers are the targets on the other side of a partition (none for other
+// faults).
+func (a *actor) peers(f scenario.Fault) ([]fault.Target, error) {
+	var peers []fault.Target
+	for _, name := range fault.ScenarioPeers(f, clusterNames(a.r.s)) {
+		p, err := a.target(name)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
+	return peers, nil
+}
+
 func (a *actor) Fault(ctx context.Context, st *scenario.Step) error {
 	t, err := a.target(fault.ScenarioCluster(*st.Fault))
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, c := range a.r.s.Spec.Clusters {
-		names = append(names, c.Name)
-	}
-	var peers []fault.Target
-	for _, name := range fault.ScenarioPeers(*st.Fault, names) {
-		p, err := a.target(name)
-		if err != nil {
-			return err
-		}
-		peers = append(peers, p)
+	peers, err := a.peers(*st.Fault)
+	if err != nil {
+		return err
 	}
 	f, err := fault.FromScenario(*st.Fault, a.r.s.Spec.Namespace, t, peers...)
 	if err != nil {

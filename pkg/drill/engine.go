@@ -312,7 +312,7 @@ func (r *run) checkFaultsAllowed(ctx context.Context) error {
 		if st.Fault.Partition != nil {
 			// A partition changes its peers' packet filters too: every one of
 			// them must allow it, and the filters must be there and usable.
-			if err := r.checkPartition(ctx, st); err != nil {
+			if err := r.checkPartition(ctx, st, guard); err != nil {
 				errs = append(errs, fmt.Errorf("step %s: %w", st.Name, err))
 			}
 		}
@@ -335,27 +335,20 @@ func (r *run) checkFaultsAllowed(ctx context.Context) error {
 
 // checkPartition builds a partition step's fault without applying it, and
 // checks that each packet filter it would change answers.
-func (r *run) checkPartition(ctx context.Context, st scenario.Step) error {
+func (r *run) checkPartition(ctx context.Context, st scenario.Step, guard *fault.Guard) error {
 	a := &actor{r: r}
 	t, err := a.target(st.Fault.Partition.Cluster)
 	if err != nil {
 		return err
 	}
-	guard := fault.NewGuard(append(r.cfg.allowContexts, fault.AllowedFromEnv()...)...)
-	var names []string
-	for _, c := range r.s.Spec.Clusters {
-		names = append(names, c.Name)
+	peers, err := a.peers(*st.Fault)
+	if err != nil {
+		return err
 	}
-	var peers []fault.Target
-	for _, name := range fault.ScenarioPeers(*st.Fault, names) {
-		p, err := a.target(name)
-		if err != nil {
-			return err
-		}
+	for _, p := range peers {
 		if err := guard.Check(p); err != nil {
 			return err
 		}
-		peers = append(peers, p)
 	}
 	p, err := fault.NewPartition(t, peers, st.Fault.Partition.OneWay)
 	if err != nil {

@@ -292,24 +292,7 @@ func TestErrorsDrill(t *testing.T) {
 // revert.
 func TestGatewayLossDrill(t *testing.T) {
 	res, _, _ := passingLocalDrill(t, "gateway-loss-short.yaml")
-	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lost, back bool
-	for _, e := range events {
-		var f event.Fault
-		if e.Type != event.FaultApplied && e.Type != event.FaultReverted {
-			continue
-		}
-		if err := e.Decode(&f); err != nil {
-			t.Fatal(err)
-		}
-		if f.Kind == "gateway-loss" && f.Cluster == "cluster2" {
-			lost = lost || e.Type == event.FaultApplied
-			back = back || e.Type == event.FaultReverted
-		}
-	}
+	lost, back := appliedAndReverted(t, res, func(f event.Fault) bool { return f.Kind == "gateway-loss" && f.Cluster == "cluster2" })
 	if !lost || !back {
 		t.Errorf("gateway loss applied %v, reverted %v; want both", lost, back)
 	}
@@ -324,24 +307,9 @@ func TestPartitionDrill(t *testing.T) {
 		t.Skipf("a partition on the local provider needs iptables and root: %v %s", err, out)
 	}
 	res, _, _ := passingLocalDrill(t, "partition-short.yaml")
-	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var applied, reverted bool
-	for _, e := range events {
-		var f event.Fault
-		if e.Type != event.FaultApplied && e.Type != event.FaultReverted {
-			continue
-		}
-		if err := e.Decode(&f); err != nil {
-			t.Fatal(err)
-		}
-		if f.Kind == "partition" && f.Cluster == "cluster1" && slices.Equal(f.Peers, []string{"cluster2"}) {
-			applied = applied || e.Type == event.FaultApplied
-			reverted = reverted || e.Type == event.FaultReverted
-		}
-	}
+	applied, reverted := appliedAndReverted(t, res, func(f event.Fault) bool {
+		return f.Kind == "partition" && f.Cluster == "cluster1" && slices.Equal(f.Peers, []string{"cluster2"})
+	})
 	if !applied || !reverted {
 		t.Errorf("partition applied %v, reverted %v; want both", applied, reverted)
 	}
@@ -352,4 +320,28 @@ func TestPartitionDrill(t *testing.T) {
 	if strings.Contains(string(out), "DRILL-PART-") {
 		t.Errorf("the partition's rules outlived the drill:\n%s", out)
 	}
+}
+
+// appliedAndReverted says whether the run's log has a fault.applied and a
+// fault.reverted event of a fault that match picks.
+func appliedAndReverted(t *testing.T, res *drill.Result, match func(event.Fault) bool) (applied, reverted bool) {
+	t.Helper()
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Type != event.FaultApplied && e.Type != event.FaultReverted {
+			continue
+		}
+		var f event.Fault
+		if err := e.Decode(&f); err != nil {
+			t.Fatal(err)
+		}
+		if match(f) {
+			applied = applied || e.Type == event.FaultApplied
+			reverted = reverted || e.Type == event.FaultReverted
+		}
+	}
+	return applied, reverted
 }

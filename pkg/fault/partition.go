@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -47,6 +48,10 @@ type PacketFilter struct {
 	// clusters would take a minute through docker exec).
 	Restore []string
 }
+
+// HostFilter is this host's own netfilter, where the local provider's
+// clusters' rules go and where `drill clean` looks for leftovers.
+var HostFilter = PacketFilter{Name: "this host", Command: []string{"iptables"}, Restore: []string{"iptables-restore"}}
 
 // Partition cuts the network between a cluster and its peers with iptables
 // rules that drop the packets, as a broken link or a firewall does: no reset
@@ -386,23 +391,18 @@ func withArgs(cmd []string, args ...string) []string {
 
 // runWithInput runs argv with stdin; the error carries stderr.
 func runWithInput(ctx context.Context, argv []string, stdin string) error {
-	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	c.Stdin = strings.NewReader(stdin)
-	var errb bytes.Buffer
-	c.Stderr = &errb
-	if err := c.Run(); err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("%s: %s", strings.Join(argv, " "), msg)
-	}
-	return nil
+	_, err := execute(ctx, argv, strings.NewReader(stdin))
+	return err
 }
 
 // runCommand runs argv and returns its output; the error carries stderr.
 func runCommand(ctx context.Context, argv []string) (string, error) {
+	return execute(ctx, argv, nil)
+}
+
+func execute(ctx context.Context, argv []string, stdin io.Reader) (string, error) {
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Stdin = stdin
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Run(); err != nil {

@@ -23,9 +23,11 @@ type fakeNetwork struct {
 func (n fakeNetwork) NetworkRanges() []netip.Prefix { return n.ranges }
 func (n fakeNetwork) PacketFilters() []PacketFilter { return n.filters }
 
+// hostFilter is HostFilter without iptables-restore: one iptables call per
+// rule, the path of filters that have no Restore command.
 var (
-	hostFilter      = PacketFilter{Name: "this host", Command: []string{"iptables"}}
-	hostBatchFilter = PacketFilter{Name: "this host", Command: []string{"iptables"}, Restore: []string{"iptables-restore"}}
+	hostFilter      = PacketFilter{Name: HostFilter.Name, Command: HostFilter.Command}
+	hostBatchFilter = HostFilter
 )
 
 func netTarget(name, cidr string, filters ...PacketFilter) Target {

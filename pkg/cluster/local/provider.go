@@ -415,7 +415,7 @@ func (a *access) NetworkRanges() []netip.Prefix {
 // shares: partitioning them needs iptables and the right to change it
 // (root, or CAP_NET_ADMIN).
 func (a *access) PacketFilters() []fault.PacketFilter {
-	return []fault.PacketFilter{{Name: "this host", Command: []string{"iptables"}, Restore: []string{"iptables-restore"}}}
+	return []fault.PacketFilter{fault.HostFilter}
 }
 
 // SetControlPlane freezes or thaws the cluster's istiod process
