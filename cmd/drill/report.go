@@ -24,7 +24,7 @@ junit.xml, summary.md and report.html into DIR (or --out). It prints the summary
 
 A log cut short by a killed run is reported up to where it ends, with the verdict
 error. Exit code 0 when every expectation held, 1 when one failed, 2 when the run
-could not be judged.`,
+could not be judged, 3 when it is inconclusive (see drill run --help).`,
 		Example: `  drill report reports/reviews-failover-20261124-101500
   drill report reports/reviews-failover-20261124-101500 --out /tmp/again`,
 		Args: cobra.ExactArgs(1),

@@ -35,7 +35,8 @@ under --out. Every fault is reverted on the way out, Ctrl-C included (a second C
 exits at once and prints the commands that restore what is left).
 
 Exit code 0 when every expectation held, 1 when one failed, 2 when the drill could not
-run (bad scenario, provider error, abort).`,
+run (bad scenario, provider error, abort), 3 when it is inconclusive (nothing failed,
+but a latency bound broke while drill's machine was starved for CPU).`,
 		Example: `  drill run scenarios/reviews-failover.yaml
   drill run scenarios/reviews-failover.yaml --provider kind --out reports/
   drill run my-drill.yaml --provider existing --context cluster1=prod-eu,cluster2=prod-us --allow-context prod-eu`,
