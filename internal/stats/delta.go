@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/meshdrill/drill/pkg/event"
@@ -200,6 +201,12 @@ func servedDelta(prev, cur *Snapshot, restarted bool) (map[string]map[string]int
 	var reset map[string]bool
 	for k, v := range cur.Requests {
 		if k.Reporter != "source" && k.Reporter != "" {
+			continue
+		}
+		// A 5xx is not the destination serving the request: a backup that
+		// answers 503 to everything has not taken the traffic over. The Envoy
+		// cluster view leaves 5xx out the same way (requests - upstream5xx).
+		if strings.HasPrefix(k.ResponseCode, "5") {
 			continue
 		}
 		pv, ok := prev.Requests[k]

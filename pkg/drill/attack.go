@@ -14,7 +14,7 @@ import (
 )
 
 // newAttack builds the scenario's load toward the target cluster's ingress gateway.
-func (r *run) newAttack(ctx context.Context) (*load.Attack, error) {
+func (r *run) newAttack(ctx context.Context, gw *guardWatch) (*load.Attack, error) {
 	l := r.s.Spec.Load
 	c := r.clusters[l.Target.Cluster]
 	base, err := c.Access.Ingress(ctx)
@@ -47,6 +47,9 @@ func (r *run) newAttack(ctx context.Context) (*load.Attack, error) {
 	}
 	if dw := degradedWhen(r.s); dw != nil {
 		opts = append(opts, load.WithDegraded(*dw))
+	}
+	if gw != nil {
+		opts = append(opts, load.WithGuards(loadGuards(r.s), gw.onTrip))
 	}
 	return load.New(target, opts...)
 }

@@ -187,7 +187,7 @@ func (r *run) result(runErr error) event.RunResult {
 	// run that ended in error: that is the report's to say, from the events.
 	if rep, err := report.Build(evs); err == nil && rep.Verdict != report.Error {
 		result.Verdict = string(rep.Verdict)
-		if rep.Verdict == report.Fail || rep.Verdict == report.Inconclusive {
+		if rep.Verdict == report.Fail || rep.Verdict == report.Inconclusive || rep.Verdict == report.Aborted {
 			result.Reason = rep.Reason
 		}
 	}
@@ -272,24 +272,43 @@ func (r *run) execute(ctx context.Context) error {
 		obs.wait()
 	}()
 
-	attack, err := r.newAttack(ctx)
+	var gw *guardWatch
+	if r.s.Spec.Abort != nil {
+		gw = newGuardWatch(r)
+	}
+	attack, err := r.newAttack(ctx, gw)
 	if err != nil {
 		return err
 	}
 	tl := newTimeline(r.s.Spec.Steps, &actor{r: r}, r.bus)
-	tlCtx, stopTimeline := context.WithCancel(ctx)
+	tlCtx, stopTimeline := context.WithCancelCause(ctx)
 	tlDone := make(chan error, 1)
 	go func() { tlDone <- tl.Run(tlCtx) }()
+	loadCtx, stopLoad := context.WithCancelCause(ctx)
+	defer stopLoad(nil)
+	stopGuard := make(chan struct{})
+	if gw != nil {
+		began := time.Now()
+		go gw.abort(ctx, stopGuard, stopTimeline, stopLoad, func() time.Duration { return r.s.Spec.Load.Duration.D() - time.Since(began) })
+	}
 
 	r.logf("load: %s for %s", attack.Info().Rate, r.s.Spec.Load.Duration)
-	_, loadErr := attack.Run(ctx, r.bus)
-	stopTimeline()
+	_, loadErr := attack.Run(loadCtx, r.bus)
+	close(stopGuard)
+	if gw != nil {
+		<-gw.done
+	}
+	stopTimeline(nil)
 	stepErr := <-tlDone
 	if stepErr != nil {
 		r.bus.Publish(event.New(event.Log, "", "engine", event.LogLine{Level: "warn", Message: stepErr.Error()}))
 	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
+	}
+	var aborted abortedByGuard
+	if loadErr != nil && errors.As(context.Cause(loadCtx), &aborted) {
+		loadErr = nil // the guard ended the load after its tail
 	}
 	if loadErr != nil {
 		return fmt.Errorf("load: %w", loadErr)

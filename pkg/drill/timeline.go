@@ -201,8 +201,13 @@ func (t *timeline) runStep(ctx context.Context, st *scenario.Step) error {
 	trigger := triggerString(st)
 	action := actionString(st)
 	if _, ok := t.await(ctx, t.when(st)); !ok {
+		why := "not run: its trigger did not fire before load ended"
+		var aborted abortedByGuard
+		if errors.As(context.Cause(ctx), &aborted) {
+			why = "not run: " + aborted.Error()
+		}
 		t.bus.Publish(event.New(event.StepFinished, "", "timeline", event.Step{
-			Name: st.Name, Trigger: trigger, Action: action, Error: "not run: its trigger did not fire before load ended",
+			Name: st.Name, Trigger: trigger, Action: action, Error: why,
 		}))
 		return nil
 	}
@@ -224,6 +229,14 @@ func (t *timeline) runStep(ctx context.Context, st *scenario.Step) error {
 		err = t.actor.Apply(ctx, st)
 	}
 	done := event.Step{Name: st.Name, Trigger: trigger, Action: action}
+	var aborted abortedByGuard
+	if err != nil && errors.As(context.Cause(ctx), &aborted) {
+		// A guard stopped the timeline while this step acted: the guard's
+		// revert undoes whatever it did.
+		done.Error = fmt.Sprintf("%s %s (%s)", event.StepCutShort, err, aborted.Error())
+		t.bus.Publish(event.New(event.StepFinished, "", "timeline", done))
+		return nil
+	}
 	if err != nil {
 		done.Error = err.Error()
 	}

@@ -52,9 +52,35 @@ const (
 	FailoverDetected Type = "failover.detected"
 	FailbackDetected Type = "failback.detected"
 
+	// GuardTripped: GuardTrip. A guard of the scenario's abort section tripped:
+	// the engine reverts every fault and runs no further step.
+	GuardTripped Type = "guard.tripped"
+
 	// Log: LogLine, for messages worth keeping in the record (warnings, provider notes).
 	Log Type = "log"
 )
+
+// StepCutShort starts the Error of a step.finished whose action was under way
+// when a guard tripped: the guard's revert undoes what it did, and the report
+// does not count it as a failed step.
+const StepCutShort = "cut short by a guard:"
+
+// GuardTrip is a guard that tripped on the load's answers.
+type GuardTrip struct {
+	Guard string `json:"guard"`
+	// Condition is the guard's condition in words: "errors > 50 % of answers".
+	Condition string `json:"condition"`
+	// Figure is the share of the window's answers that met the condition
+	// (errors, degraded, or slower than the latency bound), Limit the share
+	// above which it trips; Answers is how many the window held.
+	Figure  float64 `json:"figure"`
+	Limit   float64 `json:"limit"`
+	Answers int64   `json:"answers"`
+	// Over is the sliding window's length; At is when the answer that tripped
+	// it arrived, since load start.
+	Over time.Duration `json:"over"`
+	At   time.Duration `json:"at"`
+}
 
 // RunInfo describes a run as it starts.
 type RunInfo struct {
@@ -130,6 +156,48 @@ type Window struct {
 	// Percentiles cannot be combined across windows; histograms can, so a report
 	// computes exact percentiles over any span of windows when it is present.
 	Histogram string `json:"histogram,omitempty"`
+	// Served is who answered, as the answers themselves say: service → cluster →
+	// the answers that named that cluster, with when the first and last of them
+	// were seen. It is read from the response headers drill's Bookinfo sets
+	// (X-Drill-Cluster and X-Drill-Workload for the target itself,
+	// X-Drill-<Service>-Cluster for each service it called and got an answer
+	// from); answers without them count nowhere here.
+	Served map[string]map[string]Seen `json:"served,omitempty"`
+	// Failed is when the window's errors and degraded answers were seen.
+	Failed *Seen `json:"failed,omitempty"`
+}
+
+// Seen is a count of answers and when the first and last of them arrived: the
+// request's send time plus its latency, since load start (nanoseconds).
+type Seen struct {
+	N     int64         `json:"n"`
+	First time.Duration `json:"first"`
+	Last  time.Duration `json:"last"`
+}
+
+// Add counts one more answer seen at t.
+func (s *Seen) Add(t time.Duration) {
+	if s.N == 0 || t < s.First {
+		s.First = t
+	}
+	if s.N == 0 || t > s.Last {
+		s.Last = t
+	}
+	s.N++
+}
+
+// Merge adds o's answers to s.
+func (s *Seen) Merge(o Seen) {
+	if o.N == 0 {
+		return
+	}
+	if s.N == 0 || o.First < s.First {
+		s.First = o.First
+	}
+	if s.N == 0 || o.Last > s.Last {
+		s.Last = o.Last
+	}
+	s.N += o.N
 }
 
 // Sched is the Go scheduler's view of drill's own process over one interval of
@@ -188,7 +256,8 @@ type Sample struct {
 	// (e.g. "outbound|9080||reviews.default.svc.cluster.local").
 	Clusters map[string]ClusterDelta `json:"clusters"`
 	// Served counts requests by the cluster (Kubernetes cluster) of the workload that
-	// served them, from istio_requests_total, keyed by destination service host.
+	// served them, from istio_requests_total, keyed by destination service host;
+	// 5xx answers are not counted (a destination answering 503 serves nothing).
 	Served map[string]map[string]int64 `json:"served,omitempty"`
 }
 

@@ -85,6 +85,11 @@ func New(target Target, opts ...Option) (*Attack, error) {
 		}
 		a.match, a.maxBody = d.matcher(), d.within()
 	}
+	for _, g := range cfg.guards {
+		if err := g.validate(); err != nil {
+			return nil, err
+		}
+	}
 	// Without a matcher no body byte is kept: vegeta still reads bodies to the end (so
 	// connections are reused) but discards them. Its default, -1, keeps every body of
 	// every result in memory until the result is consumed.
@@ -176,7 +181,8 @@ func (a *Attack) Run(ctx context.Context, pub event.Publisher) (event.Window, er
 		}
 	})
 
-	col := &collector{win: win, match: a.match, out: out, log: log, began: began, stopped: &stopped}
+	col := &collector{win: win, match: a.match, out: out, log: log, began: began, stopped: &stopped,
+		guards: newGuards(a.cfg.guards, a.cfg.onTrip)}
 	for r := range results {
 		col.add(r)
 	}

@@ -545,3 +545,80 @@ func TestRunConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestRunServedBy: the load reads who served each answer from the headers
+// drill's Bookinfo sets, per service, with when the first and last answer of
+// each cluster arrived; answers that name no cluster count nowhere there.
+func TestRunServedBy(t *testing.T) {
+	t.Parallel()
+	const switchAt, failFrom, failTo = 35, 30, 35 // sequence numbers
+	srv := serve(t, func(seq int, w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Drill-Cluster", "cluster1")
+		h.Set("X-Drill-Workload", "productpage-v1")
+		h.Set("X-Drill-Pod", "productpage-v1-abc")
+		h.Set("X-Drill-Details-Cluster", "cluster1")
+		switch {
+		case seq >= failFrom && seq < failTo:
+			io.WriteString(w, "Sorry, product reviews are currently unavailable for this book.")
+			return
+		case seq < switchAt:
+			h.Set("X-Drill-Reviews-Cluster", "cluster1")
+		default:
+			h.Set("X-Drill-Reviews-Cluster", "cluster2")
+		}
+		h.Set("X-Drill-Reviews-Pod", "reviews-v1-xyz")
+		io.WriteString(w, "ok")
+	})
+	total, windows := run(t, Target{URL: srv.URL}, WithRate(Constant(perSec(50))), WithDuration(2*time.Second),
+		WithWindow(500*time.Millisecond), WithDegraded(DegradedWhen{BodyContains: "currently unavailable"}))
+	within(t, total.Requests, 100)
+	if total.Requests <= switchAt {
+		t.Skipf("only %d requests sent", total.Requests)
+	}
+	served := map[string]map[string]event.Seen{}
+	var failed event.Seen
+	for _, w := range windows {
+		for svc, byCluster := range w.Served {
+			if served[svc] == nil {
+				served[svc] = map[string]event.Seen{}
+			}
+			for cl, n := range byCluster {
+				s := served[svc][cl]
+				s.Merge(n)
+				served[svc][cl] = s
+				if n.First < w.Start || n.Last < n.First {
+					t.Errorf("window [%s, %s): %s from %s seen %+v, before the window was sent or out of order", w.Start, w.End, svc, cl, n)
+				}
+			}
+		}
+		if w.Failed != nil {
+			failed.Merge(*w.Failed)
+		}
+	}
+	if len(served) != 3 {
+		t.Errorf("services %v, want productpage, details and reviews (pods and workloads name none)", served)
+	}
+	if n := served["productpage"]["cluster1"].N; n != total.Requests {
+		t.Errorf("productpage answered %d times from cluster1, want every one of %d", n, total.Requests)
+	}
+	r1, r2 := served["reviews"]["cluster1"], served["reviews"]["cluster2"]
+	if r1.N != failFrom || r2.N != total.Requests-switchAt {
+		t.Errorf("reviews answered %d times from cluster1 and %d from cluster2, want %d and %d", r1.N, r2.N, failFrom, total.Requests-switchAt)
+	}
+	// vegeta sends hit n at n × 20 ms and never early.
+	if r2.First < switchAt*20*time.Millisecond {
+		t.Errorf("first answer from cluster2 seen at %s, before the request that got it was sent (%s)", r2.First, switchAt*20*time.Millisecond)
+	}
+	if failed.N != failTo-failFrom || failed.First < failFrom*20*time.Millisecond || total.Degraded != failed.N {
+		t.Errorf("failed answers %+v, degraded %d; want %d seen from %s on", failed, total.Degraded, failTo-failFrom, failFrom*20*time.Millisecond)
+	}
+}
+
+func TestWorkloadService(t *testing.T) {
+	for in, want := range map[string]string{"reviews-v2": "reviews", "productpage-v1": "productpage", "my-api-v12": "my-api", "ratings": "ratings", "svc-vx": "svc-vx", "": ""} {
+		if got := workloadService(in); got != want {
+			t.Errorf("workloadService(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

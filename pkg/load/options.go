@@ -7,6 +7,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/meshdrill/drill/pkg/event"
 )
 
 // Option sets one of an Attack's knobs. Defaults follow the `vegeta attack` command's,
@@ -31,6 +33,8 @@ type config struct {
 	resultsFile    string
 	logger         *slog.Logger
 	cluster        string
+	guards         []Guard
+	onTrip         func(event.GuardTrip)
 }
 
 func defaults() config {
@@ -124,6 +128,14 @@ func WithLogger(l *slog.Logger) Option {
 			c.logger = l
 		}
 	}
+}
+
+// WithGuards watches every answer with the guards; the first that trips is
+// passed to onTrip, once, on the goroutine that collects results: onTrip must
+// not block (the load goes on; stopping it is the caller's, by cancelling
+// Run's context).
+func WithGuards(gs []Guard, onTrip func(event.GuardTrip)) Option {
+	return func(c *config) { c.guards, c.onTrip = append([]Guard(nil), gs...), onTrip }
 }
 
 // WithCluster names the cluster the target is in, set on every event published.

@@ -29,7 +29,20 @@ type sample struct {
 	// nothing about the target, so they are counted nowhere, but their sequence
 	// numbers still count towards knowing a window is complete.
 	aborted bool
+	// served is who the answer says served it (servedBy), nServed of them.
+	served  [maxServed]servedBy
+	nServed uint8
 }
+
+// servedBy is one service of an answer and the cluster that served it.
+type servedBy struct{ service, cluster string }
+
+// maxServed bounds the services one answer can name (productpage names
+// itself, reviews and details).
+const maxServed = 4
+
+// seenAt is when the answer to s arrived, since the load started.
+func (s *sample) seenAt() time.Duration { return s.offset + max(s.latency, 0) }
 
 // tally accumulates the requests of one window, or of the whole attack.
 type tally struct {
@@ -39,6 +52,8 @@ type tally struct {
 	codes    map[uint16]int64
 	hist     *hdrhistogram.Histogram // nil until the first request
 	max      time.Duration
+	served   map[string]map[string]*event.Seen // nil until an answer names a cluster
+	failed   event.Seen
 }
 
 func (t *tally) add(s sample, newHist func() *hdrhistogram.Histogram) {
@@ -53,12 +68,36 @@ func (t *tally) add(s sample, newHist func() *hdrhistogram.Histogram) {
 	if s.degraded {
 		t.degraded++
 	}
+	if s.degraded || s.code < 200 || s.code >= 400 {
+		t.failed.Add(s.seenAt())
+	}
+	for _, sb := range s.served[:s.nServed] {
+		t.seen(sb).Add(s.seenAt())
+	}
 	if t.hist == nil {
 		t.hist = newHist()
 	}
 	v := min(max(int64(s.latency), 0), histHighest)
 	_ = t.hist.RecordValue(v) // in range by construction
 	t.max = max(t.max, s.latency)
+}
+
+// seen is the tally's count of answers of sb's service from sb's cluster.
+func (t *tally) seen(sb servedBy) *event.Seen {
+	if t.served == nil {
+		t.served = make(map[string]map[string]*event.Seen, 2)
+	}
+	byCluster := t.served[sb.service]
+	if byCluster == nil {
+		byCluster = make(map[string]*event.Seen, 2)
+		t.served[sb.service] = byCluster
+	}
+	n := byCluster[sb.cluster]
+	if n == nil {
+		n = &event.Seen{}
+		byCluster[sb.cluster] = n
+	}
+	return n
 }
 
 // window is the tally as the event payload for [start, end).
@@ -90,6 +129,20 @@ func (t *tally) window(start, end time.Duration) event.Window {
 	}
 	if secs := (end - start).Seconds(); secs > 0 {
 		w.Rate = float64(t.requests) / secs
+	}
+	if len(t.served) > 0 {
+		w.Served = make(map[string]map[string]event.Seen, len(t.served))
+		for svc, byCluster := range t.served {
+			m := make(map[string]event.Seen, len(byCluster))
+			for cl, n := range byCluster {
+				m[cl] = *n
+			}
+			w.Served[svc] = m
+		}
+	}
+	if t.failed.N > 0 {
+		f := t.failed
+		w.Failed = &f
 	}
 	return w
 }

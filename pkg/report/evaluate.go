@@ -41,6 +41,7 @@ func Build(events []event.Event) (*Report, error) {
 	ev := &evaluator{r: r, rep: rep}
 	ev.metadata()
 	ev.timings()
+	ev.dips()
 	ev.scenario()
 	if ev.s != nil {
 		for i := range ev.s.Spec.Expect {
@@ -63,6 +64,8 @@ type evaluator struct {
 	problems []string
 	// found holds failovers and failbacks the report computed, for Timings.
 	found []FailoverTiming
+	// clients holds the moves the load's answers showed, for Timings.
+	clients []FailoverTiming
 }
 
 func (ev *evaluator) metadata() {
@@ -427,6 +430,24 @@ func (ev *evaluator) backupOf(service, home string) string {
 	return failover.Backup(ev.s, service, home)
 }
 
+// horizon is where the answers that can show a move after step end: the
+// start of the step that reverted step's fault, for a failover, else the end
+// of the load.
+func (ev *evaluator) horizon(step string, failback bool) time.Duration {
+	end := ev.r.loadEnd()
+	if failback {
+		return end
+	}
+	for _, st := range ev.s.Spec.Steps {
+		if st.Revert == step {
+			if rec := ev.r.step(st.Name); rec != nil {
+				end = min(end, ev.r.t(rec.at))
+			}
+		}
+	}
+	return end
+}
+
 // detect judges a failover or failback: the recorded detection when the engine made
 // one during the run, else the Detector run over the log.
 func (ev *evaluator) detect(res *Result, w failover.Watch, failback bool, within time.Duration) error {
@@ -469,6 +490,48 @@ func (ev *evaluator) detect(res *Result, w failover.Watch, failback bool, within
 		}
 		ev.addFound(*computed)
 	}
+	// The load's own answers, when they say who served the service, judge
+	// the move to the millisecond; Envoy's stats otherwise.
+	from, to := w.From, w.To
+	if failback {
+		from, to = w.To, w.From
+	}
+	stepAt := ev.r.t(ev.r.step(step).at)
+	co := ev.clientView(w.Service, from, to, stepAt, ev.horizon(step, failback))
+	if co.moved {
+		v := co.view
+		if ft == nil {
+			ft = &FailoverTiming{Kind: kind, Service: w.Service, From: from, To: to, After: step,
+				AtSeconds: v.MovedSeconds, TookSeconds: v.TookSeconds, ResolutionSeconds: clientResolution, Basis: BasisClient}
+			ev.addFound(*ft)
+		}
+		ft.Client = &v
+		ev.clients = append(ev.clients, *ft)
+		res.Detection = ft
+		m.Observed, m.ResolutionSeconds = fptr(v.TookSeconds), fptr(clientResolution)
+		m.Held = v.TookSeconds <= *m.Max
+		res.Message = clientText(v, w.Service, from, to, step, seconds(stepAt))
+		if ft.Basis != BasisClient {
+			res.Message += fmt.Sprintf("; Envoy's stats showed it in the scrape interval ending %s after %s (%s)", formatSeconds(ft.TookSeconds), step, basisText(ft.Basis))
+		}
+		if !m.Held {
+			res.Message = fmt.Sprintf("too slow: %s", res.Message)
+		}
+		if !failback && wr.Prior == w.To {
+			res.Status = StatusFail
+			m.Held = false
+			res.Message = fmt.Sprintf("nothing moved: %s already answered most %s requests before %s", w.To, w.Service, step)
+		}
+		return nil
+	}
+	var clientNote string
+	switch {
+	case co.stillTwo:
+		clientNote = fmt.Sprintf("; the load's answers came from %s and %s alike up to %s, so they show no moment of the move", from, to, formatAt(co.view.HorizonSeconds))
+	case co.seen && co.view.FirstToSeconds == nil:
+		clientNote = fmt.Sprintf("; no answer the load got after %s came from %s", step, to)
+	}
+	defer func() { res.Message += clientNote }()
 	if ft == nil {
 		if wr.Seen == 0 {
 			return fmt.Errorf("the log holds no stats samples from Envoys in %s after %s: was a workload there observed (spec.observe.envoy) and did its scrapes succeed?", strings.Join(w.ClientClusters(), ", "), step)
@@ -508,6 +571,9 @@ func (ev *evaluator) detect(res *Result, w failover.Watch, failback bool, within
 
 func basisText(b string) string {
 	switch b {
+	case BasisClient:
+		return "by the load's answers"
+
 	case string(stats.SourceIstio):
 		return "by istio_requests_total destination_cluster"
 	case string(stats.SourceEnvoyCluster):
@@ -559,6 +625,13 @@ func (ev *evaluator) detectedTimings() {
 		}
 		if !dup {
 			all = append(all, f)
+		}
+	}
+	for i := range all {
+		for _, c := range ev.clients {
+			if c.Kind == all[i].Kind && c.Service == all[i].Service && c.After == all[i].After {
+				all[i].Client = c.Client
+			}
 		}
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].AtSeconds < all[j].AtSeconds })
@@ -718,8 +791,13 @@ func (ev *evaluator) verdict() {
 				f.Step, f.Kind, f.Workload, f.Cluster, f.RevertError, orText(f.Restore, "(no restore command recorded)")))
 		}
 	}
+	if len(r.trips) > 0 {
+		t := r.trips[0]
+		rep.Abort = &GuardTrip{Guard: t.Guard, Condition: t.Condition, Figure: roundTo(t.Figure, 4), Limit: t.Limit,
+			Answers: t.Answers, OverSeconds: seconds(t.Over), AtSeconds: roundTo(seconds(t.At), 3)}
+	}
 	for _, st := range rep.Timings.Steps {
-		if st.Error != "" {
+		if st.Error != "" && !(rep.Abort != nil && strings.HasPrefix(st.Error, event.StepCutShort)) {
 			reasons = append(reasons, fmt.Sprintf("step %s failed: %s", st.Name, st.Error))
 		}
 	}
@@ -739,6 +817,14 @@ func (ev *evaluator) verdict() {
 		}
 	}
 	switch {
+	case runLevel == 0 && rep.Abort != nil:
+		// The guard's verdict: what the expectations say of a drill cut short
+		// is shown, not judged.
+		rep.Verdict = Aborted
+		rep.Reason = "aborted: " + rep.Abort.text() + "; every fault was reverted then and no further step ran"
+		if len(failed) > 0 || len(errored) > 0 {
+			rep.Reason += fmt.Sprintf("; of the expectations, which are not judged, %d did not hold", len(failed)+len(errored))
+		}
 	case len(reasons) > 0:
 		rep.Verdict = Error
 		rep.Problems = reasons

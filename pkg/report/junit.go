@@ -119,6 +119,13 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
+	// A guard that aborted the drill is a failed testcase of its own: CI
+	// reporters show it beside the expectations it cut short.
+	if g := r.Abort; g != nil {
+		suite.Cases = append(suite.Cases, junitCase{Name: "guard " + g.Guard, Classname: class, Time: "0",
+			Failure: &junitProblem{Message: "aborted: " + g.text(), Type: "aborted", Text: r.Reason}})
+		suite.Failures++
+	}
 	// The run's own problems (it did not finish, a fault stayed in place) are a
 	// testcase of their own, so that a CI reporter shows them however the
 	// expectations went.

@@ -25,6 +25,9 @@ const (
 	// judged on what was measured: latency over its limit while the machine
 	// running drill was starved for CPU, so the latency was the machine's.
 	Inconclusive Verdict = "inconclusive"
+	// Aborted: a guard of the scenario tripped: the drill reverted every fault
+	// and ran no further step. Its expectations are shown, not judged.
+	Aborted Verdict = "aborted"
 	// Error: the drill could not run to its end or could not be judged: aborted,
 	// provider error, a fault left unreverted, or data an expectation needs missing.
 	Error Verdict = "error"
@@ -37,7 +40,7 @@ const (
 	ExitFail  = 1 // the drill ran and an expectation failed
 	ExitError = 2 // the drill could not run or be judged: bad input, provider error, abort
 	// ExitInconclusive: nothing failed, but an expectation could not be judged on
-	// this machine (Inconclusive).
+	// this machine (Inconclusive), or a guard aborted the drill (Aborted).
 	ExitInconclusive = 3
 )
 
@@ -48,13 +51,13 @@ func (v Verdict) ExitCode() int {
 		return ExitPass
 	case Fail:
 		return ExitFail
-	case Inconclusive:
+	case Inconclusive, Aborted:
 		return ExitInconclusive
 	}
 	return ExitError
 }
 
-// Word is the verdict in capitals, for headlines: PASS, FAIL, INCONCLUSIVE, ERROR.
+// Word is the verdict in capitals, for headlines: PASS, FAIL, INCONCLUSIVE, ABORTED, ERROR.
 func (v Verdict) Word() string {
 	switch v {
 	case Pass:
@@ -63,17 +66,22 @@ func (v Verdict) Word() string {
 		return "FAIL"
 	case Inconclusive:
 		return "INCONCLUSIVE"
+	case Aborted:
+		return "ABORTED"
 	}
 	return "ERROR"
 }
 
-// Mark is ✔ for a pass, ? for an inconclusive drill and ✘ otherwise.
+// Mark is ✔ for a pass, ? for an inconclusive drill, ■ for one a guard
+// stopped and ✘ otherwise.
 func (v Verdict) Mark() string {
 	switch v {
 	case Pass:
 		return "✔"
 	case Inconclusive:
 		return "?"
+	case Aborted:
+		return "■"
 	}
 	return "✘"
 }
@@ -110,9 +118,11 @@ type Report struct {
 	Started  time.Time  `json:"started"`
 	Finished *time.Time `json:"finished,omitempty"`
 
-	Timings      Timings      `json:"timings"`
-	Load         *LoadSummary `json:"load,omitempty"`
-	Expectations []Result     `json:"expectations"`
+	Timings Timings      `json:"timings"`
+	Load    *LoadSummary `json:"load,omitempty"`
+	// Abort is the guard that aborted the drill, when one did.
+	Abort        *GuardTrip `json:"abort,omitempty"`
+	Expectations []Result   `json:"expectations"`
 	// Notes are things the reader of the report should know: an emulated data
 	// plane, events lost, scrapes that failed, a fault left in place.
 	Notes []string `json:"notes,omitempty"`
@@ -173,6 +183,11 @@ type FaultTiming struct {
 	// Restore is the command that undoes the fault by hand.
 	Restore string `json:"restore,omitempty"`
 	Kept    bool   `json:"kept,omitempty"`
+	// Dip is what the fault cost the load's clients up to the next fault
+	// step, its revert or the end of the load; RevertDip what the revert cost
+	// (a failback has its own dip). Absent without load windows.
+	Dip       *Dip `json:"dip,omitempty"`
+	RevertDip *Dip `json:"revertDip,omitempty"`
 }
 
 // FailoverTiming is a failover or failback detected.
@@ -196,7 +211,50 @@ type FailoverTiming struct {
 	// Live is true when the engine detected it during the run (the event is in the
 	// log) and false when the report found it in the log's stats samples.
 	Live bool `json:"live"`
+	// Client is the move as the load's answers show it, when they name who
+	// served the service; an expectation on it is judged by it.
+	Client *ClientView `json:"client,omitempty"`
 }
+
+// tookText says how long the move took after its step and how that is known:
+// "1.234 s after reviews-down by the load's answers (Envoy's stats: 2.43 s,
+// resolution 1 s)".
+func (f FailoverTiming) tookText() string {
+	envoy := fmt.Sprintf("%s after %s (resolution %s)", formatSeconds(f.TookSeconds), f.After, formatSeconds(f.ResolutionSeconds))
+	switch {
+	case f.Client == nil:
+		return envoy
+	case f.Basis == BasisClient:
+		return fmt.Sprintf("%s after %s by the load's answers", formatSeconds(f.Client.TookSeconds), f.After)
+	}
+	return fmt.Sprintf("%s after %s by the load's answers (Envoy's stats: %s, resolution %s)",
+		formatSeconds(f.Client.TookSeconds), f.After, formatSeconds(f.TookSeconds), formatSeconds(f.ResolutionSeconds))
+}
+
+// GuardTrip is the guard that aborted a drill: its condition, the figure
+// that broke it, over how many answers, and when (seconds since load start).
+type GuardTrip struct {
+	Guard       string  `json:"guard"`
+	Condition   string  `json:"condition"`
+	Figure      float64 `json:"figure"`
+	Limit       float64 `json:"limit"`
+	Answers     int64   `json:"answers"`
+	OverSeconds float64 `json:"overSeconds"`
+	AtSeconds   float64 `json:"atSeconds"`
+}
+
+// text is the trip in a sentence.
+func (g *GuardTrip) text() string {
+	return fmt.Sprintf("guard %s tripped at %s: %s — %s of the %s answers in the %s before it (limit %s)",
+		g.Guard, formatAt(g.AtSeconds), g.Condition, percent(g.Figure), formatCount(float64(g.Answers)), formatSeconds(g.OverSeconds), percent(g.Limit))
+}
+
+// BasisClient is the Basis of a move seen only in the load's answers.
+const BasisClient = "client"
+
+// clientResolution is the resolution of a move seen in the load's answers:
+// each answer's own arrival, to the millisecond as reports print it.
+const clientResolution = 0.001
 
 // LoadSummary is what the load saw over the whole attack.
 type LoadSummary struct {
@@ -454,8 +512,11 @@ func (r *Report) Moments() []Moment {
 		}
 	}
 	for _, f := range r.Timings.Failovers {
-		ms = append(ms, Moment{f.AtSeconds, f.Kind, fmt.Sprintf("%s detected: %s from %s to %s, %s after %s (resolution %s)",
-			f.Kind, f.Service, f.From, f.To, formatSeconds(f.TookSeconds), f.After, formatSeconds(f.ResolutionSeconds))})
+		at := f.AtSeconds
+		if f.Client != nil {
+			at = f.Client.MovedSeconds
+		}
+		ms = append(ms, Moment{at, f.Kind, fmt.Sprintf("%s detected: %s from %s to %s, %s", f.Kind, f.Service, f.From, f.To, f.tookText())})
 	}
 	if r.Load != nil && r.Timings.LoadSeconds > 0 {
 		ms = append(ms, Moment{r.Timings.LoadSeconds, "load", fmt.Sprintf("load ends: %s requests", formatCount(float64(r.Load.Requests)))})

@@ -50,8 +50,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		timings = append(timings, fmt.Sprintf("%s at %s", md(s.Name), clockText(s.AtSeconds)))
 	}
 	for _, f := range r.Timings.Failovers {
-		timings = append(timings, fmt.Sprintf("**%s** of %s to %s %s after %s (resolution %s)",
-			f.Kind, md(f.Service), md(f.To), formatSeconds(f.TookSeconds), md(f.After), formatSeconds(f.ResolutionSeconds)))
+		timings = append(timings, fmt.Sprintf("**%s** of %s to %s %s", f.Kind, md(f.Service), md(f.To), md(f.tookText())))
 	}
 	if len(timings) > 0 {
 		fmt.Fprintf(&b, "**Timeline** (since load start): %s.\n\n", strings.Join(timings, "; "))
@@ -61,6 +60,13 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			formatCount(float64(l.Requests)), md(orText(l.Rate, "?")), formatSeconds(r.Timings.LoadSeconds),
 			plural(l.Errors, "error", "errors"), formatCount(float64(l.Degraded)),
 			formatSeconds(l.P50Seconds), formatSeconds(l.P99Seconds), formatSeconds(l.MaxSeconds))
+	}
+	if dips := r.dipLines(); len(dips) > 0 {
+		b.WriteString("**What the faults cost the clients:**\n\n")
+		for _, d := range dips {
+			fmt.Fprintf(&b, "- %s\n", md(d))
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "Provider %s, data plane %s, clusters %s", md(r.Provider), md(r.DataPlane), md(strings.Join(r.Clusters, ", ")))
 	if r.Strategy != "" {

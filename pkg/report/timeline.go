@@ -33,7 +33,8 @@ type run struct {
 	scrapeFailures map[string]int
 	ejections      []ejectionRec
 
-	detections []detectionRec // failover.detected and failback.detected, as recorded
+	detections []detectionRec    // failover.detected and failback.detected, as recorded
+	trips      []event.GuardTrip // guard.tripped, the first one aborted the drill
 
 	warnings   []string // log events of level warn or error
 	undecoded  int      // events whose payload did not decode
@@ -182,6 +183,11 @@ func read(events []event.Event) *run {
 			var j event.Ejection
 			if decode(e, &j) {
 				r.ejections = append(r.ejections, ejectionRec{e: e, j: j})
+			}
+		case event.GuardTripped:
+			var g event.GuardTrip
+			if decode(e, &g) {
+				r.trips = append(r.trips, g)
 			}
 		case event.FailoverDetected, event.FailbackDetected:
 			var f event.Failover

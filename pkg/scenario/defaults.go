@@ -28,6 +28,11 @@ const (
 	// DefaultObservedWorkload is the Bookinfo workload whose sidecar shows the seed's
 	// story: its upstream stats toward reviews.
 	DefaultObservedWorkload = "productpage"
+	// Guards: a 5 s window of answers, at least 10 of them, and 15 s of load
+	// after a trip to see the recovery.
+	DefaultGuardOver        = 5 * time.Second
+	DefaultGuardMinRequests = 10
+	DefaultAbortTail        = 15 * time.Second
 )
 
 // DefaultBookinfo is what runs in a cluster whose bookinfo field is left out.
@@ -59,6 +64,21 @@ func applyDefaults(s *Scenario) {
 	}
 	for i := range sp.Steps {
 		defaultStep(&sp.Steps[i], sp.Namespace)
+	}
+	if a := sp.Abort; a != nil {
+		if a.Tail == 0 {
+			a.Tail = Duration(DefaultAbortTail)
+		}
+		for i := range a.When {
+			g := &a.When[i]
+			if g.Over == 0 {
+				g.Over = Duration(DefaultGuardOver)
+			}
+			if g.MinRequests == nil {
+				n := DefaultGuardMinRequests
+				g.MinRequests = &n
+			}
+		}
 	}
 }
 

@@ -243,6 +243,24 @@ func TestErrors(t *testing.T) {
 			[]string{"spec.steps[0].fault", "exactly one fault"}},
 		{"http fault by deployment", "fault: {scale: {cluster: cluster1, workload: reviews, replicas: 0}}", "fault: {httpFault: {cluster: cluster1, deployment: reviews-v1, abort: {status: 503}}}",
 			[]string{"spec.steps[0].fault.httpFault.deployment", "workload or selector"}},
+		{"guard without condition", "  expect:\n", "  abort: {when: [{name: g}]}\n  expect:\n",
+			[]string{"t.yaml:", "spec.abort.when[0]", "set one condition"}},
+		{"guard with two conditions", "  expect:\n", "  abort: {when: [{name: g, errorRatio: 0.5, latency: {p99: 1s}}]}\n  expect:\n",
+			[]string{"spec.abort.when[0]", "only one condition"}},
+		{"guard ratio out of range", "  expect:\n", "  abort: {when: [{name: g, errorRatio: 1.5}]}\n  expect:\n",
+			[]string{"spec.abort.when[0].errorRatio", "from 0 to below 1"}},
+		{"guard window too short", "  expect:\n", "  abort: {when: [{name: g, errorRatio: 0.5, over: 10ms}]}\n  expect:\n",
+			[]string{"spec.abort.when[0].over", "at least 100ms"}},
+		{"guard window longer than the load", "  expect:\n", "  abort: {when: [{name: g, errorRatio: 0.5, over: 2m}]}\n  expect:\n",
+			[]string{"spec.abort.when[0].over", "longer than the load"}},
+		{"guard named twice", "  expect:\n", "  abort: {when: [{name: g, errorRatio: 0.5}, {name: g, failedRatio: 0.5}]}\n  expect:\n",
+			[]string{"spec.abort.when[1].name", "named twice"}},
+		{"guard on degraded without degradedWhen", "  expect:\n", "  abort: {when: [{name: g, degradedRatio: 0.5}]}\n  expect:\n",
+			[]string{"spec.abort.when[0].degradedRatio", "degradedWhen"}},
+		{"guard latency with two percentiles", "  expect:\n", "  abort: {when: [{name: g, latency: {p50: 1s, p99: 2s}}]}\n  expect:\n",
+			[]string{"spec.abort.when[0].latency", "exactly one of p50"}},
+		{"abort without guards", "  expect:\n", "  abort: {tail: 10s}\n  expect:\n",
+			[]string{"spec.abort.when", "at least one guard"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := strings.Replace(seed, tc.old, tc.new, 1)
@@ -337,5 +355,26 @@ func TestLocalityFailoverWithAggregate(t *testing.T) {
 	_, err = Parse("partition.yaml", []byte(bad))
 	if err == nil || !strings.Contains(err.Error(), "localityFailover: cannot be combined with trafficShift") {
 		t.Errorf("localityFailover beside trafficShift: %v", err)
+	}
+}
+
+// TestAbortDefaults: a guard written with its condition alone gets a 5 s
+// window, 10 answers before it can trip, and the drill 15 s of load after.
+func TestAbortDefaults(t *testing.T) {
+	in := strings.Replace(seed, "  expect:\n", "  abort: {when: [{name: too-many-errors, errorRatio: 0.5}, {name: slow, over: 2s, minRequests: 0, latency: {p99: 2s}}]}\n  expect:\n", 1)
+	s, err := Parse("t.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.Spec.Abort
+	if a == nil || len(a.When) != 2 {
+		t.Fatalf("abort %+v, want two guards", a)
+	}
+	g, slow := a.When[0], a.When[1]
+	if a.Tail.D() != 15*time.Second || g.Over.D() != 5*time.Second || g.MinRequests == nil || *g.MinRequests != 10 {
+		t.Errorf("tail %s, over %s, minRequests %v; want 15s, 5s, 10", a.Tail, g.Over, g.MinRequests)
+	}
+	if slow.Over.D() != 2*time.Second || *slow.MinRequests != 0 || slow.Latency.P99.D() != 2*time.Second {
+		t.Errorf("guard as written lost its values: %+v", slow)
 	}
 }

@@ -38,6 +38,7 @@ type Spec struct {
 	Load      LoadSpec      `yaml:"load" doc:"The traffic driven through the mesh during the drill."`
 	Observe   Observe       `yaml:"observe" doc:"What drill watches besides the load results."`
 	Steps     []Step        `yaml:"steps" doc:"The timeline: faults, reverts, waits and config changes."`
+	Abort     *Abort        `yaml:"abort" doc:"Guards on the load's answers: when one trips, the drill reverts every fault, runs no further step and ends with verdict aborted (exit code 3)."`
 	Expect    []Expectation `yaml:"expect" doc:"What must hold for the drill to pass; each is a line in the report."`
 }
 
@@ -215,6 +216,33 @@ type Step struct {
 	Wait   *Wait  `yaml:"wait" doc:"Wait: a duration, or until a workload is ready again."`
 	Apply  *Apply `yaml:"apply" doc:"Change the mesh policy mid-drill."`
 	Keep   bool   `yaml:"keep" doc:"Leave this step's fault in place when the drill ends."`
+}
+
+// Abort stops a drill that hurts more than it may: guards judged on every
+// answer of the load.
+type Abort struct {
+	When []Guard  `yaml:"when" doc:"The guards; the first to trip aborts the drill."`
+	Tail Duration `yaml:"tail" doc:"How long the load goes on after a guard trips, so that recovery is still measured (at most the rest of the load). Default: 15s."`
+}
+
+// Guard is a condition on the load's answers over a sliding window of their
+// arrival times. Exactly one of errorRatio, degradedRatio, failedRatio and
+// latency.
+type Guard struct {
+	Name          string        `yaml:"name" doc:"Name of the guard, given in the report when it trips."`
+	Over          Duration      `yaml:"over" doc:"The sliding window of answers, by arrival time, e.g. 5s. At least 100ms. Default: 5s."`
+	MinRequests   *int          `yaml:"minRequests" doc:"Answers the window must hold before the guard can trip. Default: 10."`
+	ErrorRatio    *float64      `yaml:"errorRatio" doc:"Trip when more than this share (0 to below 1) of the window's answers are errors (transport errors, non-2xx/3xx), e.g. 0.5."`
+	DegradedRatio *float64      `yaml:"degradedRatio" doc:"Trip when more than this share of the window's answers are degraded (load.degradedWhen)."`
+	FailedRatio   *float64      `yaml:"failedRatio" doc:"Trip when more than this share of the window's answers are errors or degraded."`
+	Latency       *GuardLatency `yaml:"latency" doc:"Trip when a latency percentile of the window's answers is over its bound."`
+}
+
+// GuardLatency bounds one latency percentile of a guard's window.
+type GuardLatency struct {
+	P50 Duration `yaml:"p50" doc:"Bound on the median."`
+	P90 Duration `yaml:"p90" doc:"Bound on the 90th percentile."`
+	P99 Duration `yaml:"p99" doc:"Bound on the 99th percentile."`
 }
 
 // Fault is one fault. Exactly one kind is set.

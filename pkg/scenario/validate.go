@@ -2,9 +2,11 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -32,7 +34,79 @@ func validate(s *Scenario, c *collector, decodeErrs int) {
 	v.load()
 	v.observe()
 	v.steps_()
+	v.abort()
 	v.expectations()
+}
+
+// abort checks the guards.
+func (v *validator) abort() {
+	a := v.s.Spec.Abort
+	if a == nil {
+		return
+	}
+	const f = "spec.abort"
+	if len(a.When) == 0 {
+		v.errf(f+".when", "needs at least one guard, e.g. {name: too-many-errors, errorRatio: 0.5}")
+	}
+	if a.Tail < 0 {
+		v.errf(f+".tail", "must not be negative")
+	}
+	names := map[string]bool{}
+	for i := range a.When {
+		g := &a.When[i]
+		gf := fmt.Sprintf("%s.when[%d]", f, i)
+		if v.name(gf+".name", g.Name) {
+			if names[g.Name] {
+				v.errf(gf+".name", "guard %q is named twice", g.Name)
+			}
+			names[g.Name] = true
+		}
+		if g.Over.D() < 100*time.Millisecond {
+			v.errf(gf+".over", "must be at least 100ms, got %s", g.Over)
+		} else if l := v.s.Spec.Load.Duration; l > 0 && g.Over > l {
+			v.errf(gf+".over", "%s is longer than the load (%s)", g.Over, l)
+		}
+		if g.MinRequests != nil && *g.MinRequests < 0 {
+			v.errf(gf+".minRequests", "must not be negative")
+		}
+		n := 0
+		for _, r := range []struct {
+			field string
+			v     *float64
+		}{{"errorRatio", g.ErrorRatio}, {"degradedRatio", g.DegradedRatio}, {"failedRatio", g.FailedRatio}} {
+			if r.v == nil {
+				continue
+			}
+			n++
+			if *r.v < 0 || *r.v >= 1 || math.IsNaN(*r.v) {
+				v.errf(gf+"."+r.field, "must be a share from 0 to below 1 (0.5: more than half of the answers), got %g", *r.v)
+			}
+		}
+		if g.DegradedRatio != nil && v.s.Spec.Load.DegradedWhen == nil {
+			v.errf(gf+".degradedRatio", "counts degraded answers, but spec.load.degradedWhen does not say what one is")
+		}
+		if l := g.Latency; l != nil {
+			n++
+			set := 0
+			for _, d := range []Duration{l.P50, l.P90, l.P99} {
+				if d != 0 {
+					set++
+				}
+				if d < 0 {
+					v.errf(gf+".latency", "bounds must be above zero")
+				}
+			}
+			if set != 1 {
+				v.errf(gf+".latency", "set exactly one of p50, p90 and p99, e.g. {p99: 2s}")
+			}
+		}
+		switch {
+		case n == 0:
+			v.errf(gf, "set one condition: errorRatio, degradedRatio, failedRatio or latency")
+		case n > 1:
+			v.errf(gf, "set only one condition of errorRatio, degradedRatio, failedRatio and latency; write another guard for another")
+		}
+	}
 }
 
 func (v *validator) header() {

@@ -1,0 +1,213 @@
+package report
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshdrill/drill/pkg/event"
+)
+
+// withServed gives the seed story's load windows the answers' own account of
+// who served reviews: served(start) says, for the window sent from start,
+// which clusters answered and when the first and last of their answers came.
+func withServed(t *testing.T, evs []event.Event, served func(start time.Duration) map[string]event.Seen) []event.Event {
+	t.Helper()
+	out := make([]event.Event, len(evs))
+	for i, e := range evs {
+		out[i] = e
+		if e.Type != event.LoadWindow {
+			continue
+		}
+		var w event.Window
+		if err := e.Decode(&w); err != nil {
+			t.Fatal(err)
+		}
+		if m := served(w.Start); len(m) > 0 {
+			w.Served = map[string]map[string]event.Seen{"reviews": m}
+		}
+		n := event.New(e.Type, e.Cluster, e.Source, w)
+		n.Seq, n.Elapsed, n.Time = e.Seq, e.Elapsed, e.Time
+		out[i] = n
+	}
+	return out
+}
+
+// seen is n answers spread over [first, last] of the load clock.
+func seen(n int64, first, last time.Duration) event.Seen {
+	return event.Seen{N: n, First: first, Last: last}
+}
+
+// TestClientViewFailover: when the load's answers say who served reviews,
+// failover and failback are judged by them, to the millisecond, and the
+// report keeps Envoy's scrape-resolution figure beside them.
+func TestClientViewFailover(t *testing.T) {
+	const ms = time.Millisecond
+	evs := withServed(t, seedStory(t).build(), func(start time.Duration) map[string]event.Seen {
+		end := start + time.Second
+		switch {
+		case start < faultAt:
+			return map[string]event.Seen{"cluster1": seen(45, start+10*ms, end-5*ms)}
+		case start == faultAt:
+			// Requests in flight at the fault still get cluster1's answers.
+			return map[string]event.Seen{"cluster1": seen(6, start+10*ms, start+120*ms)}
+		case start == faultAt+time.Second:
+			return map[string]event.Seen{"cluster2": seen(30, start+250*ms, end-5*ms)}
+		case start < revertAt:
+			return map[string]event.Seen{"cluster2": seen(50, start+10*ms, end-5*ms)}
+		case start < revertAt+3*time.Second:
+			// Back home, but cluster2 keeps a share until 93.5 s.
+			return map[string]event.Seen{"cluster1": seen(20, start+200*ms, end-5*ms), "cluster2": seen(30, start+10*ms, end-500*ms)}
+		case start == revertAt+3*time.Second:
+			return map[string]event.Seen{"cluster1": seen(40, start+10*ms, end-5*ms), "cluster2": seen(10, start+10*ms, start+500*ms)}
+		}
+		return map[string]event.Seen{"cluster1": seen(50, start+10*ms, end-5*ms)}
+	})
+	rep, err := Build(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(got *float64, want float64) bool { return got != nil && math.Abs(*got-want) < 1e-6 }
+
+	fo := resultOf(t, rep, "failover-fast")
+	if fo.Status != StatusPass || !near(fo.Measures[0].Observed, 1.25) || !near(fo.Measures[0].ResolutionSeconds, 0.001) {
+		t.Errorf("failover: %s, observed %v at resolution %v; want pass, 1.25 s (31.250 s, the first answer from cluster2) at 1 ms", fo.Status, deref(fo.Measures[0].Observed), deref(fo.Measures[0].ResolutionSeconds))
+	}
+	for _, want := range []string{"the load's answers", "31.250 s", "last answer from cluster1 at 30.120 s", "Envoy's stats showed it"} {
+		if !strings.Contains(fo.Message, want) {
+			t.Errorf("failover message %q lacks %q", fo.Message, want)
+		}
+	}
+	if fo.Detection == nil || fo.Detection.Client == nil {
+		t.Errorf("failover detection carries no client view: %+v", fo.Detection)
+	}
+	fb := resultOf(t, rep, "failback")
+	if fb.Status != StatusPass || !near(fb.Measures[0].Observed, 3.5) {
+		t.Errorf("failback: %s, observed %v; want pass, 3.5 s (93.5 s, cluster2's last answer)", fb.Status, deref(fb.Measures[0].Observed))
+	}
+	var clients int
+	for _, f := range rep.Timings.Failovers {
+		if f.Client != nil {
+			clients++
+		}
+	}
+	if clients != 2 {
+		t.Errorf("%d of the report's %d failover timings carry the client view, want 2", clients, len(rep.Timings.Failovers))
+	}
+	var md strings.Builder
+	if err := rep.WriteSummary(&md); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "1.25 s after reviews-down by the load's answers (Envoy's stats: 2.4 s") {
+		t.Errorf("summary does not give the client view beside Envoy's:\n%s", md.String())
+	}
+
+	// cluster1 answers to the end: the answers show no moment of a move, and
+	// Envoy's view judges, saying so.
+	evs = withServed(t, seedStory(t).build(), func(start time.Duration) map[string]event.Seen {
+		return map[string]event.Seen{"cluster1": seen(10, start+10*ms, start+990*ms), "cluster2": seen(40, start+5*ms, start+980*ms)}
+	})
+	rep, err = Build(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo = resultOf(t, rep, "failover-fast")
+	if !near(fo.Measures[0].Observed, 2.4) || !strings.Contains(fo.Message, "alike") || fo.Detection == nil || fo.Detection.Client != nil {
+		t.Errorf("failover with both clusters answering: observed %v, %q; want Envoy's 2.4 s and a word on the answers", deref(fo.Measures[0].Observed), fo.Message)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// TestDips: the seed story's fault costs the ten degraded answers of the two
+// windows after it and is over when three windows in a row are back at the
+// baseline; the transport error 27 s after the revert is not the revert's.
+func TestDips(t *testing.T) {
+	evs := withServed(t, seedStory(t).build(), func(time.Duration) map[string]event.Seen { return nil })
+	// The windows of the fault say when their degraded answers arrived.
+	for i, e := range evs {
+		if e.Type != event.LoadWindow {
+			continue
+		}
+		var w event.Window
+		if err := e.Decode(&w); err != nil {
+			t.Fatal(err)
+		}
+		if w.Degraded > 0 {
+			w.Failed = &event.Seen{N: w.Degraded, First: w.Start + 40*time.Millisecond, Last: w.Start + 700*time.Millisecond}
+			n := event.New(e.Type, e.Cluster, e.Source, w)
+			n.Seq, n.Elapsed, n.Time = e.Seq, e.Elapsed, e.Time
+			evs[i] = n
+		}
+	}
+	rep, err := Build(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Timings.Faults) != 1 {
+		t.Fatalf("%d faults, want the seed's one", len(rep.Timings.Faults))
+	}
+	f := rep.Timings.Faults[0]
+	d := f.Dip
+	if d == nil {
+		t.Fatal("the fault has no dip")
+	}
+	near := func(got *float64, want float64) bool { return got != nil && math.Abs(*got-want) < 1e-6 }
+	if d.Lost != 10 || d.LowestRatio != 0.9 || d.LowestAtSeconds != 30 || d.LowestRate != 45 || d.BaselineRatio != 1 || d.BaselineAssumed {
+		t.Errorf("dip %+v: want 10 lost, lowest 90 %% (45/s) at 30 s, against a measured baseline of 100 %%", *d)
+	}
+	if !near(d.FirstFailedSeconds, 30.04) || !near(d.LastFailedSeconds, 31.7) || d.DurationSeconds != 1.66 {
+		t.Errorf("dip failures %v to %v over %v s, want 30.04 to 31.7 over 1.66 s", deref(d.FirstFailedSeconds), deref(d.LastFailedSeconds), d.DurationSeconds)
+	}
+	// The story applies the fault a few milliseconds after 30 s.
+	if !near(d.RecoveredSeconds, 32) || d.RecoverySeconds == nil || math.Abs(*d.RecoverySeconds-2) > 0.05 {
+		t.Errorf("recovered at %v, %v s after the fault; want 32 s, 2 s", deref(d.RecoveredSeconds), deref(d.RecoverySeconds))
+	}
+	if rd := f.RevertDip; rd == nil || rd.Felt() || !near(rd.RecoverySeconds, 0) {
+		t.Errorf("the revert's dip %+v, want none felt (the error at 117 s comes long after)", rd)
+	}
+	var md strings.Builder
+	if err := rep.WriteSummary(&md); err != nil {
+		t.Fatal(err)
+	}
+	if want := "reviews-down cost 10 requests: success fell to 90 % (45/s)"; !strings.Contains(md.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, md.String())
+	}
+}
+
+// TestClientViewHorizon: answers after the horizon (the revert) do not count
+// against the move, even in the window that straddles it.
+func TestClientViewHorizon(t *testing.T) {
+	const ms = time.Millisecond
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	var ws []event.Window
+	for i := 25; i < 95; i++ {
+		start := time.Duration(i) * time.Second
+		w := event.Window{Start: start, End: start + time.Second, Requests: 50}
+		switch {
+		case i < 30:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster1": seen(50, start+3*ms, start+980*ms)}}
+		case i == 30:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster1": seen(5, start+4*ms, sec(30.086)), "cluster2": seen(45, sec(30.108), start+980*ms)}}
+		case i < 90:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster2": seen(50, start+3*ms, start+980*ms)}}
+		case i == 90:
+			// The revert came at 90.001 s: cluster1 is back from 90.5 s.
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster2": seen(25, start+ms/2, sec(90.4)), "cluster1": seen(25, sec(90.5), sec(90.99))}}
+		default:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster1": seen(50, start+3*ms, start+980*ms)}}
+		}
+		ws = append(ws, w)
+	}
+	ev := &evaluator{r: &run{windows: ws}}
+	co := ev.clientView("reviews", "cluster1", "cluster2", 30*time.Second, sec(90.001))
+	if !co.moved || math.Abs(co.view.TookSeconds-0.108) > 1e-9 || math.Abs(co.view.MovedSeconds-30.108) > 1e-9 {
+		t.Errorf("client view %+v (moved %v), want the move at 30.108 s, 108 ms after the step", co.view, co.moved)
+	}
+}
