@@ -48,6 +48,9 @@ func (a *actor) peers(f scenario.Fault) ([]fault.Target, error) {
 }
 
 func (a *actor) Fault(ctx context.Context, st *scenario.Step) error {
+	if err := a.r.steadyGate(ctx); err != nil {
+		return err
+	}
 	t, err := a.target(fault.ScenarioCluster(*st.Fault))
 	if err != nil {
 		return err

@@ -56,6 +56,13 @@ type run struct {
 
 	policyMu sync.Mutex
 	applied  map[string]map[string]bool // cluster → keys of the policy objects applied
+
+	// stopTimeline and stopLoad end the timeline and the load early, with a
+	// cause (a guard's trip, a mesh not steady); set while the load runs.
+	stopTimeline, stopLoad context.CancelCauseFunc
+	// The steady-state check before the first fault, made once.
+	steadyOnce sync.Once
+	steadyErr  error
 }
 
 // Run runs the scenario and writes its reports. The error is non-nil only when no
@@ -282,10 +289,11 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	tl := newTimeline(r.s.Spec.Steps, &actor{r: r}, r.bus)
 	tlCtx, stopTimeline := context.WithCancelCause(ctx)
-	tlDone := make(chan error, 1)
-	go func() { tlDone <- tl.Run(tlCtx) }()
 	loadCtx, stopLoad := context.WithCancelCause(ctx)
 	defer stopLoad(nil)
+	r.stopTimeline, r.stopLoad = stopTimeline, stopLoad
+	tlDone := make(chan error, 1)
+	go func() { tlDone <- tl.Run(tlCtx) }()
 	stopGuard := make(chan struct{})
 	if gw != nil {
 		began := time.Now()
@@ -306,9 +314,8 @@ func (r *run) execute(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	var aborted abortedByGuard
-	if loadErr != nil && errors.As(context.Cause(loadCtx), &aborted) {
-		loadErr = nil // the guard ended the load after its tail
+	if _, stopped := drillStopped(context.Cause(loadCtx)); loadErr != nil && stopped {
+		loadErr = nil // a guard or the steady-state check ended the load
 	}
 	if loadErr != nil {
 		return fmt.Errorf("load: %w", loadErr)

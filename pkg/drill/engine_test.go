@@ -441,3 +441,61 @@ func TestGuardDrill(t *testing.T) {
 		t.Errorf("junit.xml does not name the guard:\n%s", junit)
 	}
 }
+
+// TestNotSteadyDrill: a mesh that is not in its steady state before the first
+// fault gets no fault: the check is recorded, the fault step is cut short
+// before it injects anything, the later steps never run, the load stops, and
+// the verdict is inconclusive (exit code 3) naming the steady state.
+func TestNotSteadyDrill(t *testing.T) {
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/not-steady.yaml")
+	var progress bytes.Buffer
+	res, err := drill.Run(t.Context(), s,
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
+		drill.WithOut(t.TempDir()),
+		drill.WithScenarioYAML(raw),
+		drill.WithProgress(&progress, false),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	if rep.Verdict != report.Inconclusive || res.ExitCode() != 3 || !strings.Contains(rep.Reason, "steady state") {
+		t.Fatalf("verdict %s (%s), exit %d; want inconclusive for the steady state, exit 3\nprogress:\n%s", rep.Verdict, rep.Reason, res.ExitCode(), progress.String())
+	}
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checked bool
+	for _, e := range events {
+		switch e.Type {
+		case event.FaultApplied:
+			t.Errorf("a fault was applied to a mesh that was not steady: %s", e.Data)
+		case event.SteadyStateChecked:
+			var c event.SteadyCheck
+			if err := e.Decode(&c); err != nil {
+				t.Fatal(err)
+			}
+			checked = true
+			if c.Held || c.Requests < 100 || c.Until-c.From != 5*time.Second {
+				t.Errorf("steady-state check %+v: want not held over 5 s of at least 100 answers", c)
+			}
+		case event.StepStarted:
+			var st event.Step
+			if err := e.Decode(&st); err == nil && st.Name == "reviews-back" {
+				t.Error("reviews-back ran after the drill stopped")
+			}
+		}
+	}
+	if !checked {
+		t.Error("no steady-state.checked event")
+	}
+	// The load stopped at the check, not at its 30 s.
+	if rep.Timings.LoadSeconds > 12 {
+		t.Errorf("load ran %.1f s, want it stopped at the check (8 s)", rep.Timings.LoadSeconds)
+	}
+}

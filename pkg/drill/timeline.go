@@ -202,9 +202,8 @@ func (t *timeline) runStep(ctx context.Context, st *scenario.Step) error {
 	action := actionString(st)
 	if _, ok := t.await(ctx, t.when(st)); !ok {
 		why := "not run: its trigger did not fire before load ended"
-		var aborted abortedByGuard
-		if errors.As(context.Cause(ctx), &aborted) {
-			why = "not run: " + aborted.Error()
+		if stop, ok := drillStopped(context.Cause(ctx)); ok {
+			why = "not run: " + stop
 		}
 		t.bus.Publish(event.New(event.StepFinished, "", "timeline", event.Step{
 			Name: st.Name, Trigger: trigger, Action: action, Error: why,
@@ -229,11 +228,10 @@ func (t *timeline) runStep(ctx context.Context, st *scenario.Step) error {
 		err = t.actor.Apply(ctx, st)
 	}
 	done := event.Step{Name: st.Name, Trigger: trigger, Action: action}
-	var aborted abortedByGuard
-	if err != nil && errors.As(context.Cause(ctx), &aborted) {
-		// A guard stopped the timeline while this step acted: the guard's
-		// revert undoes whatever it did.
-		done.Error = fmt.Sprintf("%s %s (%s)", event.StepCutShort, err, aborted.Error())
+	if stop, ok := drillStopped(context.Cause(ctx)); err != nil && ok {
+		// A guard or the steady-state check stopped the timeline while this
+		// step acted: the revert of every fault undoes whatever it did.
+		done.Error = fmt.Sprintf("%s %s (%s)", event.StepCutShort, err, stop)
 		t.bus.Publish(event.New(event.StepFinished, "", "timeline", done))
 		return nil
 	}

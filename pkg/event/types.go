@@ -56,14 +56,32 @@ const (
 	// the engine reverts every fault and runs no further step.
 	GuardTripped Type = "guard.tripped"
 
+	// SteadyStateChecked: SteadyCheck. The steady state judged just before the
+	// first fault; when it did not hold, no fault was injected.
+	SteadyStateChecked Type = "steady-state.checked"
+
 	// Log: LogLine, for messages worth keeping in the record (warnings, provider notes).
 	Log Type = "log"
 )
 
+// SteadyCheck is the steady state judged over the load windows of [From,
+// Until) (load clock).
+type SteadyCheck struct {
+	Held     bool          `json:"held"`
+	From     time.Duration `json:"from"`
+	Until    time.Duration `json:"until"`
+	Requests int64         `json:"requests"`
+	// Message gives each condition with its figure; Broken names those that
+	// did not hold.
+	Message string   `json:"message"`
+	Broken  []string `json:"broken,omitempty"`
+}
+
 // StepCutShort starts the Error of a step.finished whose action was under way
-// when a guard tripped: the guard's revert undoes what it did, and the report
-// does not count it as a failed step.
-const StepCutShort = "cut short by a guard:"
+// when drill stopped the drill on purpose (a guard tripped, the mesh was not
+// steady before the first fault): the revert of every fault undoes what it
+// did, and the report does not count it as a failed step.
+const StepCutShort = "cut short:"
 
 // GuardTrip is a guard that tripped on the load's answers.
 type GuardTrip struct {

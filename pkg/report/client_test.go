@@ -2,11 +2,13 @@ package report
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // withServed gives the seed story's load windows the answers' own account of
@@ -209,5 +211,73 @@ func TestClientViewHorizon(t *testing.T) {
 	co := ev.clientView("reviews", "cluster1", "cluster2", 30*time.Second, sec(90.001))
 	if !co.moved || math.Abs(co.view.TookSeconds-0.108) > 1e-9 || math.Abs(co.view.MovedSeconds-30.108) > 1e-9 {
 		t.Errorf("client view %+v (moved %v), want the move at 30.108 s, 108 ms after the step", co.view, co.moved)
+	}
+}
+
+// TestSteadyState: the check the engine recorded before the first fault is a
+// line of the report, and a failed one makes the drill inconclusive whatever
+// the other expectations say; after the last revert the report finds when the
+// mesh was steady again.
+func TestSteadyState(t *testing.T) {
+	story := seedStory(t)
+	story.yaml = strings.Replace(story.yaml, "  expect:\n", "  steadyState: {over: 10s, failedRatio: 0.01}\n  expect:\n", 1)
+	evs := story.build()
+	// What the engine records at the fault: the 10 s before it, steady.
+	held := event.New(event.SteadyStateChecked, "cluster1", "engine", event.SteadyCheck{Held: true, From: 20 * time.Second, Until: 30 * time.Second, Requests: 500, Message: "errors and degraded 0 % of 500 answers (at most 1 %)"})
+	held.Seq, held.Elapsed = evs[len(evs)-1].Seq+1, storyLoadAt+30*time.Second
+	rep, err := Build(append(slices.Clone(evs), held))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := resultOf(t, rep, "steady-state-before"), resultOf(t, rep, "steady-state-after")
+	if before.Status != StatusPass || after.Status != StatusPass || rep.Verdict != Pass {
+		t.Fatalf("before %s, after %s (%s), verdict %s (%s); want both pass", before.Status, after.Status, after.Message, rep.Verdict, rep.Reason)
+	}
+	// The revert came at 90 s and its own dip was none: steady from the
+	// first window after it.
+	if o := after.Measures[0].Observed; o == nil || *o < 0.9 || *o > 1.1 {
+		t.Errorf("return to steady state %v s after the revert, want about 1 s (the first window starting after it): %s", deref(o), after.Message)
+	}
+
+	notHeld := event.New(event.SteadyStateChecked, "cluster1", "engine", event.SteadyCheck{Held: false, From: 20 * time.Second, Until: 30 * time.Second, Requests: 500,
+		Message: "errors and degraded 40 % of 500 answers (at most 1 %)", Broken: []string{"errors and degraded"}})
+	notHeld.Seq, notHeld.Elapsed = held.Seq, held.Elapsed
+	rep, err = Build(append(slices.Clone(evs), notHeld))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != Inconclusive || rep.Verdict.ExitCode() != 3 || !strings.Contains(rep.Reason, "not in its steady state before the first fault") {
+		t.Errorf("verdict %s (%s), want inconclusive naming the steady state", rep.Verdict, rep.Reason)
+	}
+	if r := resultOf(t, rep, "steady-state-before"); r.Status != StatusInconclusive || !strings.Contains(r.Message, "40 %") {
+		t.Errorf("steady-state-before %s: %s", r.Status, r.Message)
+	}
+}
+
+// TestSteadyCheck: each condition against its figure over the windows.
+func TestSteadyCheck(t *testing.T) {
+	r := func(v float64) *float64 { return &v }
+	ws := []event.Window{
+		{Start: 0, End: time.Second, Requests: 50, Errors: 1, P99: 40 * time.Millisecond},
+		{Start: time.Second, End: 2 * time.Second, Requests: 50, Degraded: 4, P99: 900 * time.Millisecond},
+	}
+	for _, tc := range []struct {
+		name   string
+		ss     scenario.SteadyState
+		held   bool
+		broken string
+	}{
+		{"errors within", scenario.SteadyState{ErrorRatio: r(0.01)}, true, ""},
+		{"degraded over", scenario.SteadyState{DegradedRatio: r(0.02)}, false, "degraded"},
+		{"failed at the limit", scenario.SteadyState{FailedRatio: r(0.05)}, true, ""},
+		{"p99 over (an upper bound without histograms)", scenario.SteadyState{Latency: &scenario.GuardLatency{P99: scenario.Duration(500 * time.Millisecond)}}, false, "p99"},
+	} {
+		c := SteadyCheck(&tc.ss, ws)
+		if c.Held != tc.held || (tc.broken != "" && !slices.Contains(c.Broken, tc.broken)) || c.Requests != 100 {
+			t.Errorf("%s: held %v broken %v (%s), want held %v broken %q", tc.name, c.Held, c.Broken, c.Message, tc.held, tc.broken)
+		}
+	}
+	if c := SteadyCheck(&scenario.SteadyState{ErrorRatio: r(0.5)}, nil); c.Held {
+		t.Error("a span without answers held")
 	}
 }

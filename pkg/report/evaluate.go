@@ -48,6 +48,9 @@ func Build(events []event.Event) (*Report, error) {
 			rep.Expectations = append(rep.Expectations, ev.expectation(&ev.s.Spec.Expect[i]))
 		}
 	}
+	if ev.s != nil {
+		ev.steadyState()
+	}
 	ev.detectedTimings()
 	ev.loadSummary()
 	ev.notes()
@@ -797,7 +800,7 @@ func (ev *evaluator) verdict() {
 			Answers: t.Answers, OverSeconds: seconds(t.Over), AtSeconds: roundTo(seconds(t.At), 3)}
 	}
 	for _, st := range rep.Timings.Steps {
-		if st.Error != "" && !(rep.Abort != nil && strings.HasPrefix(st.Error, event.StepCutShort)) {
+		if st.Error != "" && !strings.HasPrefix(st.Error, event.StepCutShort) {
 			reasons = append(reasons, fmt.Sprintf("step %s failed: %s", st.Name, st.Error))
 		}
 	}
@@ -817,6 +820,12 @@ func (ev *evaluator) verdict() {
 		}
 	}
 	switch {
+	case runLevel == 0 && r.steady != nil && !r.steady.Held:
+		// Nothing was injected into a mesh that was already unwell: the
+		// expectations about the faults are shown, not judged.
+		rep.Verdict = Inconclusive
+		rep.Reason = fmt.Sprintf("the mesh was not in its steady state before the first fault (%s): %s; no fault was injected",
+			strings.Join(r.steady.Broken, ", "), r.steady.Message)
 	case runLevel == 0 && rep.Abort != nil:
 		// The guard's verdict: what the expectations say of a drill cut short
 		// is shown, not judged.

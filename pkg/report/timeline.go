@@ -33,8 +33,9 @@ type run struct {
 	scrapeFailures map[string]int
 	ejections      []ejectionRec
 
-	detections []detectionRec    // failover.detected and failback.detected, as recorded
-	trips      []event.GuardTrip // guard.tripped, the first one aborted the drill
+	detections []detectionRec     // failover.detected and failback.detected, as recorded
+	trips      []event.GuardTrip  // guard.tripped, the first one aborted the drill
+	steady     *event.SteadyCheck // steady-state.checked before the first fault
 
 	warnings   []string // log events of level warn or error
 	undecoded  int      // events whose payload did not decode
@@ -183,6 +184,11 @@ func read(events []event.Event) *run {
 			var j event.Ejection
 			if decode(e, &j) {
 				r.ejections = append(r.ejections, ejectionRec{e: e, j: j})
+			}
+		case event.SteadyStateChecked:
+			var c event.SteadyCheck
+			if decode(e, &c) && r.steady == nil {
+				r.steady = &c
 			}
 		case event.GuardTripped:
 			var g event.GuardTrip

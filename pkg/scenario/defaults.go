@@ -33,6 +33,8 @@ const (
 	DefaultGuardOver        = 5 * time.Second
 	DefaultGuardMinRequests = 10
 	DefaultAbortTail        = 15 * time.Second
+	// DefaultSteadyOver: ten 1 s windows, 500 answers at the seed's rate.
+	DefaultSteadyOver = 10 * time.Second
 )
 
 // DefaultBookinfo is what runs in a cluster whose bookinfo field is left out.
@@ -64,6 +66,9 @@ func applyDefaults(s *Scenario) {
 	}
 	for i := range sp.Steps {
 		defaultStep(&sp.Steps[i], sp.Namespace)
+	}
+	if ss := sp.SteadyState; ss != nil && ss.Over == 0 {
+		ss.Over = Duration(DefaultSteadyOver)
 	}
 	if a := sp.Abort; a != nil {
 		if a.Tail == 0 {

@@ -261,6 +261,14 @@ func TestErrors(t *testing.T) {
 			[]string{"spec.abort.when[0].latency", "exactly one of p50"}},
 		{"abort without guards", "  expect:\n", "  abort: {tail: 10s}\n  expect:\n",
 			[]string{"spec.abort.when", "at least one guard"}},
+		{"steady state without condition", "  expect:\n", "  steadyState: {over: 5s}\n  expect:\n",
+			[]string{"spec.steadyState", "at least one condition"}},
+		{"steady state over too short", "  expect:\n", "  steadyState: {over: 500ms, errorRatio: 0.01}\n  expect:\n",
+			[]string{"spec.steadyState.over", "at least 1s"}},
+		{"steady state ratio out of range", "  expect:\n", "  steadyState: {failedRatio: 2}\n  expect:\n",
+			[]string{"spec.steadyState.failedRatio", "from 0 to 1"}},
+		{"steady state longer than the time before the fault", "  expect:\n", "  steadyState: {over: 20s, errorRatio: 0.01}\n  expect:\n",
+			[]string{"t.yaml:15:", "spec.steps[0].at", "before 20s of load"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := strings.Replace(seed, tc.old, tc.new, 1)

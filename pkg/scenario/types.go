@@ -32,14 +32,15 @@ type Metadata struct {
 
 // Spec is the body of a scenario.
 type Spec struct {
-	Namespace string        `yaml:"namespace" doc:"Namespace of the application. Default: default."`
-	Clusters  []Cluster     `yaml:"clusters" doc:"The clusters of the mesh, in order."`
-	Mesh      Mesh          `yaml:"mesh" doc:"The failover policy under test."`
-	Load      LoadSpec      `yaml:"load" doc:"The traffic driven through the mesh during the drill."`
-	Observe   Observe       `yaml:"observe" doc:"What drill watches besides the load results."`
-	Steps     []Step        `yaml:"steps" doc:"The timeline: faults, reverts, waits and config changes."`
-	Abort     *Abort        `yaml:"abort" doc:"Guards on the load's answers: when one trips, the drill reverts every fault, runs no further step and ends with verdict aborted (exit code 3)."`
-	Expect    []Expectation `yaml:"expect" doc:"What must hold for the drill to pass; each is a line in the report."`
+	Namespace   string        `yaml:"namespace" doc:"Namespace of the application. Default: default."`
+	Clusters    []Cluster     `yaml:"clusters" doc:"The clusters of the mesh, in order."`
+	Mesh        Mesh          `yaml:"mesh" doc:"The failover policy under test."`
+	Load        LoadSpec      `yaml:"load" doc:"The traffic driven through the mesh during the drill."`
+	Observe     Observe       `yaml:"observe" doc:"What drill watches besides the load results."`
+	Steps       []Step        `yaml:"steps" doc:"The timeline: faults, reverts, waits and config changes."`
+	SteadyState *SteadyState  `yaml:"steadyState" doc:"What the healthy mesh looks like to the load, checked before the first fault (no fault is injected into a mesh that is not: verdict inconclusive, exit code 3) and after the last revert (a line in the report)."`
+	Abort       *Abort        `yaml:"abort" doc:"Guards on the load's answers: when one trips, the drill reverts every fault, runs no further step and ends with verdict aborted (exit code 3)."`
+	Expect      []Expectation `yaml:"expect" doc:"What must hold for the drill to pass; each is a line in the report."`
 }
 
 // Cluster is one cluster of the mesh.
@@ -216,6 +217,16 @@ type Step struct {
 	Wait   *Wait  `yaml:"wait" doc:"Wait: a duration, or until a workload is ready again."`
 	Apply  *Apply `yaml:"apply" doc:"Change the mesh policy mid-drill."`
 	Keep   bool   `yaml:"keep" doc:"Leave this step's fault in place when the drill ends."`
+}
+
+// SteadyState is the healthy mesh, in the load's terms, over a span of load.
+// At least one condition.
+type SteadyState struct {
+	Over          Duration      `yaml:"over" doc:"The span of load judged, just before the first fault and after the last revert. At least 1s. Default: 10s."`
+	ErrorRatio    *float64      `yaml:"errorRatio" doc:"At most this share (0-1) of the span's answers are errors (transport errors, non-2xx/3xx), e.g. 0.01."`
+	DegradedRatio *float64      `yaml:"degradedRatio" doc:"At most this share of the span's answers are degraded (load.degradedWhen)."`
+	FailedRatio   *float64      `yaml:"failedRatio" doc:"At most this share of the span's answers are errors or degraded."`
+	Latency       *GuardLatency `yaml:"latency" doc:"Bound on one latency percentile of the span's answers, e.g. {p99: 500ms}."`
 }
 
 // Abort stops a drill that hurts more than it may: guards judged on every

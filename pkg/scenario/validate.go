@@ -35,7 +35,62 @@ func validate(s *Scenario, c *collector, decodeErrs int) {
 	v.observe()
 	v.steps_()
 	v.abort()
+	v.steadyState()
 	v.expectations()
+}
+
+// steadyState checks the steady-state section.
+func (v *validator) steadyState() {
+	ss := v.s.Spec.SteadyState
+	if ss == nil {
+		return
+	}
+	const f = "spec.steadyState"
+	if ss.Over.D() < time.Second {
+		v.errf(f+".over", "must be at least 1s (one load window), got %s", ss.Over)
+	} else if l := v.s.Spec.Load.Duration; l > 0 && ss.Over > l {
+		v.errf(f+".over", "%s is longer than the load (%s)", ss.Over, l)
+	}
+	n := 0
+	for _, r := range []struct {
+		field string
+		v     *float64
+	}{{"errorRatio", ss.ErrorRatio}, {"degradedRatio", ss.DegradedRatio}, {"failedRatio", ss.FailedRatio}} {
+		if r.v == nil {
+			continue
+		}
+		n++
+		if *r.v < 0 || *r.v > 1 || math.IsNaN(*r.v) {
+			v.errf(f+"."+r.field, "must be a share from 0 to 1 (0.01: at most 1 %% of the answers), got %g", *r.v)
+		}
+	}
+	if ss.DegradedRatio != nil && v.s.Spec.Load.DegradedWhen == nil {
+		v.errf(f+".degradedRatio", "counts degraded answers, but spec.load.degradedWhen does not say what one is")
+	}
+	if l := ss.Latency; l != nil {
+		n++
+		set := 0
+		for _, d := range []Duration{l.P50, l.P90, l.P99} {
+			if d > 0 {
+				set++
+			}
+			if d < 0 {
+				v.errf(f+".latency", "bounds must be above zero")
+			}
+		}
+		if set != 1 {
+			v.errf(f+".latency", "set exactly one of p50, p90 and p99, e.g. {p99: 500ms}")
+		}
+	}
+	if n == 0 {
+		v.errf(f, "set at least one condition: errorRatio, degradedRatio, failedRatio or latency")
+	}
+	// A fault at a fixed time must leave the span before it.
+	for i, st := range v.s.Spec.Steps {
+		if st.Fault != nil && st.At != nil && *st.At < ss.Over {
+			v.errf(fmt.Sprintf("spec.steps[%d].at", i), "the fault comes at %s, before %s of load can show the steady state (spec.steadyState.over)", *st.At, ss.Over)
+		}
+	}
 }
 
 // abort checks the guards.
