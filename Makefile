@@ -44,8 +44,8 @@ drill: build $(if $(filter local,$(PROVIDER)),tools) $(if $(and $(filter kind,$(
 test: tools ## run every test (needs the tools; builds them the first time)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	@# The race detector slows Go code 2-20 times: the latency bounds of whole
-	@# drills are judged again in a build without it.
-	$(if $(filter ./...,$(PKGS)),$(GO) test -count=1 -run '^(TestSeedDrill|TestDrillThatFails)$$' ./pkg/drill)
+	@# drills, and the partition drill, run again in a build without it.
+	$(if $(filter ./...,$(PKGS)),$(GO) test -count=1 -run '^(TestSeedDrill|TestDrillThatFails|TestPartitionDrill)$$' ./pkg/drill)
 
 .PHONY: test-short
 test-short: ## unit tests only, without the local control plane

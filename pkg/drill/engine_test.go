@@ -312,6 +312,15 @@ func TestGatewayLossDrill(t *testing.T) {
 // cannot cross the partition, and happens once the link is back. Afterwards
 // no rule of the partition is left in the host's netfilter.
 func TestPartitionDrill(t *testing.T) {
+	if raceDetector {
+		// Under the race detector on a 2-core machine, the emulated data plane
+		// falls so far behind while connections hang across the partition
+		// that, after the link is back, the load kept failing (timeouts, then
+		// fast errors) and reviews never came home in some runs. make test
+		// runs it without the race detector; the partition's own code runs
+		// under it in pkg/fault.
+		t.Skip("runs without the race detector (make test)")
+	}
 	if out, err := exec.Command("iptables", "-w", "-S", "INPUT").CombinedOutput(); err != nil || os.Geteuid() != 0 {
 		t.Skipf("a partition on the local provider needs iptables and root: %v %s", err, out)
 	}

@@ -281,3 +281,43 @@ func TestSteadyCheck(t *testing.T) {
 		t.Error("a span without answers held")
 	}
 }
+
+// TestRecoveryAndAvailability: the expectations on the dips: how soon the load
+// was back after a fault or a revert, and the floor under every window.
+func TestRecoveryAndAvailability(t *testing.T) {
+	story := seedStory(t)
+	story.yaml = withExpect(t, story.yaml, `    - name: back-soon
+      recovery: {after: reviews-down, within: 5s}
+    - name: back-at-once
+      recovery: {after: reviews-down, within: 1s}
+    - name: revert-costs-nothing
+      recovery: {after: reviews-back, within: 1s}
+    - name: floor
+      availability: {min: 0.85}
+    - name: high-floor
+      availability: {min: 0.95, from: reviews-down, until: reviews-back}
+`)
+	rep, err := Build(story.build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		status   Status
+		observed float64
+	}{
+		{"back-soon", StatusPass, 1.982},
+		{"back-at-once", StatusFail, 1.982},
+		{"revert-costs-nothing", StatusPass, 0},
+		{"floor", StatusPass, 0.9},
+		{"high-floor", StatusFail, 0.9},
+	} {
+		r := resultOf(t, rep, c.name)
+		if r.Status != c.status || r.Measures[0].Observed == nil || math.Abs(*r.Measures[0].Observed-c.observed) > 0.01 {
+			t.Errorf("%s: %s, observed %v (%s); want %s, %v", c.name, r.Status, deref(r.Measures[0].Observed), r.Message, c.status, c.observed)
+		}
+	}
+	if r := resultOf(t, rep, "high-floor"); r.Measures[0].ObservedText() != "90 %" || r.Measures[0].LimitText() != "≥ 95 %" {
+		t.Errorf("availability shown as %q against %q, want 90 %% against ≥ 95 %%", r.Measures[0].ObservedText(), r.Measures[0].LimitText())
+	}
+}

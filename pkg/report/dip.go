@@ -1,10 +1,12 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 // Dip is what a fault, or its revert, cost the load's clients: how deep and
@@ -233,8 +235,8 @@ func percent(r float64) string {
 	return fmt.Sprintf("%.1f %%", p)
 }
 
-// dipLines are the dips of the run's faults and reverts, one sentence each.
-func (r *Report) dipLines() []string {
+// DipLines are the dips of the run's faults and reverts, one sentence each.
+func (r *Report) DipLines() []string {
 	var out []string
 	for _, f := range r.Timings.Faults {
 		if t := dipText(f.Dip, f.Step); t != "" {
@@ -245,4 +247,76 @@ func (r *Report) dipLines() []string {
 		}
 	}
 	return out
+}
+
+// dipOf is the dip of a fault step, or of the revert a revert step made.
+func (ev *evaluator) dipOf(step string) (*Dip, string, error) {
+	for _, f := range ev.rep.Timings.Faults {
+		if f.Step == step {
+			return f.Dip, "the fault of " + step, nil
+		}
+	}
+	for _, st := range ev.s.Spec.Steps {
+		if st.Name != step || st.Revert == "" {
+			continue
+		}
+		for _, f := range ev.rep.Timings.Faults {
+			if f.Step == st.Revert && f.RevertedSeconds != nil {
+				return f.RevertDip, step + " (the revert of " + st.Revert + ")", nil
+			}
+		}
+	}
+	if ev.r.step(step) == nil {
+		return nil, "", fmt.Errorf("step %s never started, so its dip cannot be judged (%s)", step, ev.stepsSeen())
+	}
+	return nil, "", fmt.Errorf("step %s injected or reverted no fault that the log records", step)
+}
+
+func (ev *evaluator) recovery(res *Result, x *scenario.RecoveryExpect) error {
+	res.Check = fmt.Sprintf("the load's success is back at its level before the first fault within %s of %s", x.Within, x.After)
+	m := Measure{Name: "recovery time", Unit: UnitSeconds, Max: fptr(seconds(x.Within.D()))}
+	d, what, err := ev.dipOf(x.After)
+	if err != nil {
+		res.Measures = append(res.Measures, m)
+		return err
+	}
+	if d == nil {
+		res.Measures = append(res.Measures, m)
+		return errors.New("the log holds no load windows after " + x.After + ": load never ran then")
+	}
+	if d.RecoverySeconds != nil {
+		m.Observed = fptr(*d.RecoverySeconds)
+		m.ResolutionSeconds = fptr(d.WindowSeconds)
+		m.Held = *m.Observed <= *m.Max
+	}
+	res.Measures = append(res.Measures, m)
+	res.Message = dipText(d, what)
+	return nil
+}
+
+func (ev *evaluator) availability(res *Result, x *scenario.AvailabilityExpect) error {
+	res.Check = fmt.Sprintf("every load window's success ratio stays at or above %s%s", percent(*x.Min), windowText(x.Window))
+	from, until, sp, err := ev.span(x.Window)
+	res.Window = sp
+	if err != nil {
+		return err
+	}
+	var worst *event.Window
+	for i, w := range ev.r.windows {
+		if !within(w.Start, w.End, from, until) || w.Requests == 0 {
+			continue
+		}
+		if worst == nil || successRatio(w) < successRatio(*worst) {
+			worst = &ev.r.windows[i]
+		}
+	}
+	if worst == nil {
+		return fmt.Errorf("no load window with requests lies in %s", spanText(sp))
+	}
+	low := roundTo(successRatio(*worst), 4)
+	m := Measure{Name: "lowest success ratio", Unit: UnitRatio, Observed: fptr(low), Min: fptr(*x.Min), Held: low >= *x.Min}
+	res.Measures = append(res.Measures, m)
+	res.Message = fmt.Sprintf("lowest: %s in the window from %s (%s of %s requests succeeded)", percent(low), clockText(seconds(worst.Start)),
+		formatCount(float64(worst.Requests-worst.Errors-worst.Degraded)), formatCount(float64(worst.Requests)))
+	return nil
 }

@@ -183,6 +183,12 @@ func (ev *evaluator) expectation(x *scenario.Expectation) Result {
 	case x.Failback != nil:
 		res.Kind = "failback"
 		err = ev.failback(&res, x.Failback)
+	case x.Recovery != nil:
+		res.Kind = "recovery"
+		err = ev.recovery(&res, x.Recovery)
+	case x.Availability != nil:
+		res.Kind = "availability"
+		err = ev.availability(&res, x.Availability)
 	default:
 		err = errors.New("the expectation sets no check")
 	}

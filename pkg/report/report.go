@@ -321,6 +321,8 @@ type Span struct {
 const (
 	UnitRequests = "requests"
 	UnitSeconds  = "seconds"
+	// UnitRatio is a share from 0 to 1, shown as a percentage.
+	UnitRatio = "ratio"
 )
 
 // Measure is one value observed against its limit.
@@ -371,8 +373,11 @@ func (m Measure) LimitText() string {
 }
 
 func (m Measure) format(v float64) string {
-	if m.Unit == UnitSeconds {
+	switch m.Unit {
+	case UnitSeconds:
 		return formatSeconds(v)
+	case UnitRatio:
+		return percent(v)
 	}
 	return formatCount(v)
 }

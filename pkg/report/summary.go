@@ -61,7 +61,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			plural(l.Errors, "error", "errors"), formatCount(float64(l.Degraded)),
 			formatSeconds(l.P50Seconds), formatSeconds(l.P99Seconds), formatSeconds(l.MaxSeconds))
 	}
-	if dips := r.dipLines(); len(dips) > 0 {
+	if dips := r.DipLines(); len(dips) > 0 {
 		b.WriteString("**What the faults cost the clients:**\n\n")
 		for _, d := range dips {
 			fmt.Fprintf(&b, "- %s\n", md(d))

@@ -337,13 +337,30 @@ type Apply struct {
 
 // Expectation is one named pass/fail check over the recorded run. Exactly one kind.
 type Expectation struct {
-	Name        string             `yaml:"name" doc:"Name of the check, a line in the report."`
-	Upstream5xx *Upstream5xxExpect `yaml:"upstream5xx" doc:"Count of 5xx answers a workload's Envoy got from a service."`
-	Errors      *CountExpect       `yaml:"errors" doc:"Client-side errors (transport errors and non-2xx/3xx) seen by the load."`
-	Degraded    *CountExpect       `yaml:"degraded" doc:"Degraded answers (see load.degradedWhen) seen by the load."`
-	Latency     *LatencyExpect     `yaml:"latency" doc:"Latency percentiles seen by the load."`
-	Failover    *FailoverExpect    `yaml:"failover" doc:"Traffic for a service moved to another cluster after a step, in time."`
-	Failback    *FailbackExpect    `yaml:"failback" doc:"Traffic for a service came back to its cluster after a step, in time."`
+	Name         string              `yaml:"name" doc:"Name of the check, a line in the report."`
+	Upstream5xx  *Upstream5xxExpect  `yaml:"upstream5xx" doc:"Count of 5xx answers a workload's Envoy got from a service."`
+	Errors       *CountExpect        `yaml:"errors" doc:"Client-side errors (transport errors and non-2xx/3xx) seen by the load."`
+	Degraded     *CountExpect        `yaml:"degraded" doc:"Degraded answers (see load.degradedWhen) seen by the load."`
+	Latency      *LatencyExpect      `yaml:"latency" doc:"Latency percentiles seen by the load."`
+	Failover     *FailoverExpect     `yaml:"failover" doc:"Traffic for a service moved to another cluster after a step, in time."`
+	Failback     *FailbackExpect     `yaml:"failback" doc:"Traffic for a service came back to its cluster after a step, in time."`
+	Recovery     *RecoveryExpect     `yaml:"recovery" doc:"The load's success ratio was back at its level before the first fault within a time of a fault or revert step."`
+	Availability *AvailabilityExpect `yaml:"availability" doc:"No load window of a span fell below a success ratio."`
+}
+
+// RecoveryExpect bounds how long the dip of a fault or revert step lasted, as
+// the report measures it: from the step to the first of three load windows in
+// a row back at the baseline.
+type RecoveryExpect struct {
+	After  string   `yaml:"after" doc:"The fault or revert step whose dip is judged."`
+	Within Duration `yaml:"within" doc:"Deadline from the step, e.g. 15s."`
+}
+
+// AvailabilityExpect is a floor under every load window's success ratio
+// (answers 2xx/3xx and not degraded, over the window's requests) in a span.
+type AvailabilityExpect struct {
+	Min    *float64 `yaml:"min" doc:"Lowest success ratio (0-1) a window may have, e.g. 0.9."`
+	Window `yaml:",inline"`
 }
 
 // Window limits an expectation to part of the run. Both ends are instants: a

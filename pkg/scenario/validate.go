@@ -884,8 +884,31 @@ func (v *validator) expectations() {
 				v.stepRef(ff+".after", fb.After, "")
 			}
 		}
+		if r := e.Recovery; r != nil {
+			n++
+			rf := f + ".recovery"
+			if r.Within <= 0 {
+				v.errf(rf+".within", "required: how soon after the step the load must be back, e.g. 15s")
+			}
+			if r.After == "" {
+				v.errf(rf+".after", "required: the fault or revert step whose dip is judged")
+			} else if st, ok := v.stepRef(rf+".after", r.After, ""); ok && st.Fault == nil && st.Revert == "" {
+				v.errf(rf+".after", "step %q neither injects nor reverts a fault: it has no dip to recover from", r.After)
+			}
+		}
+		if a := e.Availability; a != nil {
+			n++
+			af := f + ".availability"
+			switch {
+			case a.Min == nil:
+				v.errf(af+".min", "required: the lowest success ratio a window may have, e.g. 0.9")
+			case *a.Min < 0 || *a.Min > 1 || math.IsNaN(*a.Min):
+				v.errf(af+".min", "must be a share from 0 to 1, got %g", *a.Min)
+			}
+			v.window(af, a.Window)
+		}
 		if n != 1 {
-			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover or failback")
+			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery or availability")
 		}
 	}
 }
