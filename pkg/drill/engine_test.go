@@ -43,21 +43,7 @@ func loadScenario(t *testing.T, path string) (*scenario.Scenario, []byte) {
 // make test judges those drills' latency again in a build without it.
 func passingLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scenario, *bytes.Buffer) {
 	t.Helper()
-	localtest.SkipIfDisabled(t)
-	if testing.Short() {
-		t.Skip("runs a whole drill")
-	}
-	s, raw := loadScenario(t, "testdata/"+file)
-	var progress bytes.Buffer
-	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
-		drill.WithOut(t.TempDir()),
-		drill.WithScenarioYAML(raw),
-		drill.WithProgress(&progress, false),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, s, progress := runLocalDrill(t, file)
 	rep := res.Report
 	unjudged := func(x report.Result) bool {
 		return x.Kind == "latency" && (x.Status == report.StatusInconclusive || raceDetector && x.Status == report.StatusFail)
@@ -75,6 +61,29 @@ func passingLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scen
 		}
 	default:
 		t.Fatalf("verdict %s: %s\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
+	}
+	return res, s, progress
+}
+
+// runLocalDrill runs testdata/<file> on the local provider, whatever its
+// verdict, with plain progress lines; it skips where the local control plane
+// cannot run and in -short.
+func runLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scenario, *bytes.Buffer) {
+	t.Helper()
+	localtest.SkipIfDisabled(t)
+	if testing.Short() {
+		t.Skip("runs a whole drill")
+	}
+	s, raw := loadScenario(t, "testdata/"+file)
+	var progress bytes.Buffer
+	res, err := drill.Run(t.Context(), s,
+		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
+		drill.WithOut(t.TempDir()),
+		drill.WithScenarioYAML(raw),
+		drill.WithProgress(&progress, false),
+	)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return res, s, &progress
 }
@@ -370,21 +379,7 @@ func appliedAndReverted(t *testing.T, res *drill.Result, match func(event.Fault)
 // the load goes on for the scenario's tail; the report and JUnit name the
 // guard.
 func TestGuardDrill(t *testing.T) {
-	localtest.SkipIfDisabled(t)
-	if testing.Short() {
-		t.Skip("runs a whole drill")
-	}
-	s, raw := loadScenario(t, "testdata/guard-trips.yaml")
-	var progress bytes.Buffer
-	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
-		drill.WithOut(t.TempDir()),
-		drill.WithScenarioYAML(raw),
-		drill.WithProgress(&progress, false),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _, progress := runLocalDrill(t, "guard-trips.yaml")
 	rep := res.Report
 	if rep.Verdict != report.Aborted || res.ExitCode() != 3 || rep.Abort == nil || rep.Abort.Guard != "half-the-pages-without-reviews" {
 		t.Fatalf("verdict %s (%s), exit %d, abort %+v; want aborted by half-the-pages-without-reviews, exit 3\nprogress:\n%s",
@@ -456,21 +451,7 @@ func TestGuardDrill(t *testing.T) {
 // before it injects anything, the later steps never run, the load stops, and
 // the verdict is inconclusive (exit code 3) naming the steady state.
 func TestNotSteadyDrill(t *testing.T) {
-	localtest.SkipIfDisabled(t)
-	if testing.Short() {
-		t.Skip("runs a whole drill")
-	}
-	s, raw := loadScenario(t, "testdata/not-steady.yaml")
-	var progress bytes.Buffer
-	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
-		drill.WithOut(t.TempDir()),
-		drill.WithScenarioYAML(raw),
-		drill.WithProgress(&progress, false),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _, progress := runLocalDrill(t, "not-steady.yaml")
 	rep := res.Report
 	if rep.Verdict != report.Inconclusive || res.ExitCode() != 3 || !strings.Contains(rep.Reason, "steady state") {
 		t.Fatalf("verdict %s (%s), exit %d; want inconclusive for the steady state, exit 3\nprogress:\n%s", rep.Verdict, rep.Reason, res.ExitCode(), progress.String())

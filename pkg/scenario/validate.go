@@ -39,6 +39,54 @@ func validate(s *Scenario, c *collector, decodeErrs int) {
 	v.expectations()
 }
 
+// loadConditions are the conditions on the load's answers that guards and
+// the steady state share.
+type loadConditions struct {
+	errorRatio, degradedRatio, failedRatio *float64
+	latency                                *GuardLatency
+}
+
+// conditions checks the conditions written under field and returns how many
+// are set. A guard trips above its share, so its share must be below 1
+// (belowOne); the steady state holds up to its own, 1 included.
+func (v *validator) conditions(field string, c loadConditions, belowOne bool, latencyExample string) int {
+	n := 0
+	for _, r := range []struct {
+		field string
+		v     *float64
+	}{{"errorRatio", c.errorRatio}, {"degradedRatio", c.degradedRatio}, {"failedRatio", c.failedRatio}} {
+		if r.v == nil {
+			continue
+		}
+		n++
+		switch {
+		case belowOne && (*r.v < 0 || *r.v >= 1 || math.IsNaN(*r.v)):
+			v.errf(field+"."+r.field, "must be a share from 0 to below 1 (0.5: more than half of the answers), got %g", *r.v)
+		case !belowOne && (*r.v < 0 || *r.v > 1 || math.IsNaN(*r.v)):
+			v.errf(field+"."+r.field, "must be a share from 0 to 1 (0.01: at most 1 %% of the answers), got %g", *r.v)
+		}
+	}
+	if c.degradedRatio != nil && v.s.Spec.Load.DegradedWhen == nil {
+		v.errf(field+".degradedRatio", "counts degraded answers, but spec.load.degradedWhen does not say what one is")
+	}
+	if l := c.latency; l != nil {
+		n++
+		set := 0
+		for _, d := range []Duration{l.P50, l.P90, l.P99} {
+			if d > 0 {
+				set++
+			}
+			if d < 0 {
+				v.errf(field+".latency", "bounds must be above zero")
+			}
+		}
+		if set != 1 {
+			v.errf(field+".latency", "set exactly one of p50, p90 and p99, e.g. %s", latencyExample)
+		}
+	}
+	return n
+}
+
 // steadyState checks the steady-state section.
 func (v *validator) steadyState() {
 	ss := v.s.Spec.SteadyState
@@ -51,37 +99,7 @@ func (v *validator) steadyState() {
 	} else if l := v.s.Spec.Load.Duration; l > 0 && ss.Over > l {
 		v.errf(f+".over", "%s is longer than the load (%s)", ss.Over, l)
 	}
-	n := 0
-	for _, r := range []struct {
-		field string
-		v     *float64
-	}{{"errorRatio", ss.ErrorRatio}, {"degradedRatio", ss.DegradedRatio}, {"failedRatio", ss.FailedRatio}} {
-		if r.v == nil {
-			continue
-		}
-		n++
-		if *r.v < 0 || *r.v > 1 || math.IsNaN(*r.v) {
-			v.errf(f+"."+r.field, "must be a share from 0 to 1 (0.01: at most 1 %% of the answers), got %g", *r.v)
-		}
-	}
-	if ss.DegradedRatio != nil && v.s.Spec.Load.DegradedWhen == nil {
-		v.errf(f+".degradedRatio", "counts degraded answers, but spec.load.degradedWhen does not say what one is")
-	}
-	if l := ss.Latency; l != nil {
-		n++
-		set := 0
-		for _, d := range []Duration{l.P50, l.P90, l.P99} {
-			if d > 0 {
-				set++
-			}
-			if d < 0 {
-				v.errf(f+".latency", "bounds must be above zero")
-			}
-		}
-		if set != 1 {
-			v.errf(f+".latency", "set exactly one of p50, p90 and p99, e.g. {p99: 500ms}")
-		}
-	}
+	n := v.conditions(f, loadConditions{ss.ErrorRatio, ss.DegradedRatio, ss.FailedRatio, ss.Latency}, false, "{p99: 500ms}")
 	if n == 0 {
 		v.errf(f, "set at least one condition: errorRatio, degradedRatio, failedRatio or latency")
 	}
@@ -124,37 +142,7 @@ func (v *validator) abort() {
 		if g.MinRequests != nil && *g.MinRequests < 0 {
 			v.errf(gf+".minRequests", "must not be negative")
 		}
-		n := 0
-		for _, r := range []struct {
-			field string
-			v     *float64
-		}{{"errorRatio", g.ErrorRatio}, {"degradedRatio", g.DegradedRatio}, {"failedRatio", g.FailedRatio}} {
-			if r.v == nil {
-				continue
-			}
-			n++
-			if *r.v < 0 || *r.v >= 1 || math.IsNaN(*r.v) {
-				v.errf(gf+"."+r.field, "must be a share from 0 to below 1 (0.5: more than half of the answers), got %g", *r.v)
-			}
-		}
-		if g.DegradedRatio != nil && v.s.Spec.Load.DegradedWhen == nil {
-			v.errf(gf+".degradedRatio", "counts degraded answers, but spec.load.degradedWhen does not say what one is")
-		}
-		if l := g.Latency; l != nil {
-			n++
-			set := 0
-			for _, d := range []Duration{l.P50, l.P90, l.P99} {
-				if d != 0 {
-					set++
-				}
-				if d < 0 {
-					v.errf(gf+".latency", "bounds must be above zero")
-				}
-			}
-			if set != 1 {
-				v.errf(gf+".latency", "set exactly one of p50, p90 and p99, e.g. {p99: 2s}")
-			}
-		}
+		n := v.conditions(gf, loadConditions{g.ErrorRatio, g.DegradedRatio, g.FailedRatio, g.Latency}, true, "{p99: 2s}")
 		switch {
 		case n == 0:
 			v.errf(gf, "set one condition: errorRatio, degradedRatio, failedRatio or latency")
