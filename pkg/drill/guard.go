@@ -39,23 +39,13 @@ func loadGuards(s *scenario.Scenario) []load.Guard {
 			lg.Kind, lg.Ratio = load.GuardFailed, *g.FailedRatio
 			lg.Condition = fmt.Sprintf("errors and degraded answers over %s of the answers", share(*g.FailedRatio))
 		case g.Latency != nil:
-			p, bound := latencyBound(g.Latency)
+			p, bound := g.Latency.Bound()
 			lg.Kind, lg.Bound, lg.Ratio = load.GuardLatency, bound, 1-p/100
 			lg.Condition = fmt.Sprintf("p%g over %s", p, bound)
 		}
 		out = append(out, lg)
 	}
 	return out
-}
-
-func latencyBound(l *scenario.GuardLatency) (percentile float64, bound time.Duration) {
-	switch {
-	case l.P50 > 0:
-		return 50, l.P50.D()
-	case l.P90 > 0:
-		return 90, l.P90.D()
-	}
-	return 99, l.P99.D()
 }
 
 func share(r float64) string { return fmt.Sprintf("%g %%", r*100) }

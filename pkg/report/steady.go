@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,13 +47,8 @@ func SteadyCheck(ss *scenario.SteadyState, windows []event.Window) event.SteadyC
 	ratio("degraded", ss.DegradedRatio, degraded)
 	ratio("errors and degraded", ss.FailedRatio, errs+degraded)
 	if l := ss.Latency; l != nil {
-		q, bound := 2, l.P99.D()
-		switch {
-		case l.P50 > 0:
-			q, bound = 0, l.P50.D()
-		case l.P90 > 0:
-			q, bound = 1, l.P90.D()
-		}
+		pct, bound := l.Bound()
+		q := slices.Index(percentiles[:], pct)
 		p, exact := mergedPercentiles(windows)
 		got := p[q]
 		how := ""

@@ -1,5 +1,7 @@
 package scenario
 
+import "time"
+
 // The scenario file, as SREs write it. Field comments are the reference: `drill
 // schema` turns the `doc` tags into the JSON Schema's descriptions.
 
@@ -254,6 +256,18 @@ type GuardLatency struct {
 	P50 Duration `yaml:"p50" doc:"Bound on the median."`
 	P90 Duration `yaml:"p90" doc:"Bound on the 90th percentile."`
 	P99 Duration `yaml:"p99" doc:"Bound on the 99th percentile."`
+}
+
+// Bound is the one percentile bounded (50, 90 or 99; validation makes sure
+// exactly one is set) and its bound.
+func (l GuardLatency) Bound() (percentile float64, bound time.Duration) {
+	switch {
+	case l.P50 > 0:
+		return 50, l.P50.D()
+	case l.P90 > 0:
+		return 90, l.P90.D()
+	}
+	return 99, l.P99.D()
 }
 
 // Fault is one fault. Exactly one kind is set.
