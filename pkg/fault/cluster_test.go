@@ -54,6 +54,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		{"GuardRefuses", testGuardRefuses},
 		{"CtrlCReverts", testCtrlCReverts},
 		{"CtrlCRevertsStuckEngine", testCtrlCRevertsStuckEngine},
+		{"KillThenUndo", testKillThenUndo},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
