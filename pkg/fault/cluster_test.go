@@ -55,6 +55,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		{"CtrlCReverts", testCtrlCReverts},
 		{"CtrlCRevertsStuckEngine", testCtrlCRevertsStuckEngine},
 		{"KillThenUndo", testKillThenUndo},
+		{"ZoneLoss", testZoneLoss},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
