@@ -56,6 +56,7 @@ type scrapeConfig struct {
 	jsonFallback bool
 	maxBody      int64
 	log          *slog.Logger
+	hosts        bool
 }
 
 // WithInterval sets the time between scrapes (default DefaultInterval).
@@ -75,6 +76,12 @@ func WithJSONFallback(on bool) Option { return func(c *scrapeConfig) { c.jsonFal
 
 // WithMaxBody bounds the size of a stats page (default DefaultMaxBody).
 func WithMaxBody(n int64) Option { return func(c *scrapeConfig) { c.maxBody = n } }
+
+// WithHosts turns the reading of Envoy's /clusters?format=json on or off
+// (default on): after each stats scrape the Scraper reads the Envoy's hosts
+// and publishes envoy.host-ejected, envoy.host-returned and
+// envoy.priority-changed for what changed since the last page.
+func WithHosts(on bool) Option { return func(c *scrapeConfig) { c.hosts = on } }
 
 // WithLogger sets where the Scraper logs (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *scrapeConfig) { c.log = l } }
@@ -100,6 +107,7 @@ func NewScraper(target Target, pub event.Publisher, opts ...Option) (*Scraper, e
 		jsonFallback: true,
 		maxBody:      DefaultMaxBody,
 		log:          slog.Default(),
+		hosts:        true,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -174,6 +182,21 @@ func (s *Scraper) Scrape(ctx context.Context) (*Snapshot, error) {
 	return snap, nil
 }
 
+// ScrapeHosts reads the Envoy's /clusters?format=json once.
+func (s *Scraper) ScrapeHosts(ctx context.Context) (Hosts, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	body, err := s.get(ctx, ClustersPath)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	h, err := ParseClusters(body)
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("GET %s%s: %w", s.base, ClustersPath, err))
+	}
+	return h, nil
+}
+
 func (s *Scraper) fallback(ctx context.Context) (*Snapshot, error) {
 	body, err := s.get(ctx, JSONPath)
 	if err != nil {
@@ -245,6 +268,8 @@ func (s *Scraper) Run(ctx context.Context) error {
 	ticker := time.NewTicker(s.cfg.interval)
 	defer ticker.Stop()
 	var prev *Snapshot
+	var hosts Hosts
+	hostFailures := 0
 	firstSample, failures := true, 0
 	for {
 		snap, err := s.Scrape(ctx)
@@ -270,6 +295,28 @@ func (s *Scraper) Run(ctx context.Context) error {
 				firstSample = false
 			}
 			prev = snap
+			if s.cfg.hosts {
+				cur, err := s.ScrapeHosts(ctx)
+				switch {
+				case ctx.Err() != nil:
+					return nil
+				case err != nil:
+					// The stats go on without the hosts: an Envoy or a proxy in
+					// between may not serve the page.
+					if hostFailures++; hostFailures == 1 {
+						s.cfg.log.Warn("Envoy /clusters unreadable; its hosts' ejections are not recorded until it answers", "workload", s.target.Workload, "pod", s.target.Pod, "cluster", s.target.Cluster, "error", err)
+					}
+				default:
+					hostFailures = 0
+					if hosts != nil {
+						for _, c := range HostChanges(hosts, cur) {
+							c.Change.Workload, c.Change.Pod = s.target.Workload, s.target.Pod
+							s.publish(c.Type, c.Change)
+						}
+					}
+					hosts = cur
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -260,6 +260,16 @@ func TestDrillThatFails(t *testing.T) {
 // the EnvoyFilter drill applied is gone when the run ends.
 func TestErrorsDrill(t *testing.T) {
 	res, _, _ := passingLocalDrill(t, "errors-short.yaml")
+	// The Envoy's /clusters: the bad host ejected, and back once fixed.
+	kinds := map[string]int{}
+	for _, h := range res.Report.Timings.Hosts {
+		if h.Workload == "productpage" && strings.Contains(h.EnvoyCluster, "reviews") {
+			kinds[h.Kind]++
+		}
+	}
+	if kinds["ejected"] == 0 || kinds["returned"] == 0 {
+		t.Errorf("productpage's /clusters changes of reviews: %v; want an ejection and a return", kinds)
+	}
 	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
 	if err != nil {
 		t.Fatal(err)

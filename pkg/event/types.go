@@ -44,6 +44,15 @@ const (
 	StatsReset        Type = "stats.reset"
 	// OutlierEjection: Ejection, when an Envoy cluster's active ejections change.
 	OutlierEjection Type = "envoy.outlier-ejection"
+	// HostEjected / HostReturned: HostChange, when a host of an Envoy cluster
+	// starts or stops failing its outlier check, as the Envoy's own
+	// /clusters?format=json says (health_status.failed_outlier_check).
+	// PriorityChanged: HostChange, when the highest priority level (lowest
+	// number) of an Envoy cluster with an available host — healthy in EDS and
+	// not ejected — changes: where the cluster's traffic goes first.
+	HostEjected     Type = "envoy.host-ejected"
+	HostReturned    Type = "envoy.host-returned"
+	PriorityChanged Type = "envoy.priority-changed"
 
 	// Watch events: Workload (replicas), Pod, Endpoints.
 	ReplicasChanged  Type = "k8s.replicas-changed"
@@ -306,6 +315,20 @@ type Undo struct {
 type UndoFilter struct {
 	Name string `json:"name"`
 	Node string `json:"node,omitempty"`
+}
+
+// HostChange is a change in one Envoy's /clusters page: a host ejected or
+// returned (Host, Priority, Locality set), or the serving priority level of an
+// Envoy cluster changed (From and To; -1 is no level with an available host).
+type HostChange struct {
+	Workload     string `json:"workload"`
+	Pod          string `json:"pod,omitempty"`
+	EnvoyCluster string `json:"envoyCluster"`
+	Host         string `json:"host,omitempty"`
+	Priority     int    `json:"priority"`
+	Locality     string `json:"locality,omitempty"`
+	From         int    `json:"from,omitempty"`
+	To           int    `json:"to,omitempty"`
 }
 
 // DeploymentReplicas is one Deployment's replicas before and after a scale fault.

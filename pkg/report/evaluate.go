@@ -123,6 +123,14 @@ func (ev *evaluator) timings() {
 		}
 		tm.Faults = append(tm.Faults, ft)
 	}
+	kinds := map[event.Type]string{event.HostEjected: "ejected", event.HostReturned: "returned", event.PriorityChanged: "priority"}
+	for _, h := range r.hostChanges {
+		c := h.c
+		tm.Hosts = append(tm.Hosts, HostTiming{
+			AtSeconds: seconds(r.t(h.e.Elapsed)), Kind: kinds[h.e.Type], Workload: c.Workload, Cluster: h.e.Cluster,
+			EnvoyCluster: c.EnvoyCluster, Host: c.Host, Priority: c.Priority, Locality: c.Locality, From: c.From, To: c.To,
+		})
+	}
 }
 
 func (ev *evaluator) scenario() {
@@ -189,6 +197,9 @@ func (ev *evaluator) expectation(x *scenario.Expectation) Result {
 	case x.Availability != nil:
 		res.Kind = "availability"
 		err = ev.availability(&res, x.Availability)
+	case x.Ejection != nil:
+		res.Kind = "ejection"
+		err = ev.ejection(&res, x.Ejection)
 	default:
 		err = errors.New("the expectation sets no check")
 	}

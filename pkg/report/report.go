@@ -155,6 +155,63 @@ type Timings struct {
 	Steps         []StepTiming     `json:"steps"`
 	Faults        []FaultTiming    `json:"faults,omitempty"`
 	Failovers     []FailoverTiming `json:"failovers,omitempty"`
+	// Hosts is what the observed Envoys' own /clusters pages showed change:
+	// hosts ejected by outlier detection and returned, and the priority level
+	// each Envoy cluster served from first.
+	Hosts []HostTiming `json:"hosts,omitempty"`
+}
+
+// HostTiming is one change in an observed Envoy's /clusters page.
+type HostTiming struct {
+	AtSeconds float64 `json:"atSeconds"`
+	// Kind is "ejected", "returned" or "priority".
+	Kind string `json:"kind"`
+	// Workload and Cluster are the observed Envoy's.
+	Workload     string `json:"workload"`
+	Cluster      string `json:"cluster"`
+	EnvoyCluster string `json:"envoyCluster"`
+	Host         string `json:"host,omitempty"`
+	Priority     int    `json:"priority"`
+	Locality     string `json:"locality,omitempty"`
+	// From and To are the serving priority levels of a "priority" change; -1
+	// is no level with an available host.
+	From int `json:"from,omitempty"`
+	To   int `json:"to,omitempty"`
+}
+
+// text says what happened, for the summary and the HTML.
+func (h HostTiming) text() string {
+	who := fmt.Sprintf("%s's Envoy in %s", h.Workload, h.Cluster)
+	switch h.Kind {
+	case "priority":
+		level := func(p int) string {
+			if p < 0 {
+				return "no available host"
+			}
+			return fmt.Sprintf("priority %d", p)
+		}
+		return fmt.Sprintf("%s: %s serves from %s (was %s)", who, h.EnvoyCluster, level(h.To), level(h.From))
+	default:
+		loc := ""
+		if h.Locality != "" {
+			loc = ", " + h.Locality
+		}
+		return fmt.Sprintf("%s: host %s of %s (priority %d%s) %s", who, h.Host, h.EnvoyCluster, h.Priority, loc, h.Kind)
+	}
+}
+
+// HostLines are the Envoys' own account of the run, one sentence per change,
+// with its time: at most max of them, and a last line saying how many more.
+func (r *Report) HostLines(max int) []string {
+	var out []string
+	for i, h := range r.Timings.Hosts {
+		if i == max {
+			out = append(out, fmt.Sprintf("… and %d more changes (report.json, timings.hosts)", len(r.Timings.Hosts)-max))
+			break
+		}
+		out = append(out, fmt.Sprintf("%s: %s", clockText(h.AtSeconds), h.text()))
+	}
+	return out
 }
 
 // StepTiming is one step of the timeline as it ran.
@@ -522,6 +579,9 @@ func (r *Report) Moments() []Moment {
 			at = f.Client.MovedSeconds
 		}
 		ms = append(ms, Moment{at, f.Kind, fmt.Sprintf("%s detected: %s from %s to %s, %s", f.Kind, f.Service, f.From, f.To, f.tookText())})
+	}
+	for _, h := range r.Timings.Hosts {
+		ms = append(ms, Moment{h.AtSeconds, "envoy", "Envoy: " + h.text()})
 	}
 	if r.Load != nil && r.Timings.LoadSeconds > 0 {
 		ms = append(ms, Moment{r.Timings.LoadSeconds, "load", fmt.Sprintf("load ends: %s requests", formatCount(float64(r.Load.Requests)))})

@@ -68,6 +68,13 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	if hosts := r.HostLines(12); len(hosts) > 0 {
+		b.WriteString("**Envoy's own view** (the observed sidecars' /clusters: hosts ejected and returned, the priority each Envoy cluster served from first):\n\n")
+		for _, h := range hosts {
+			fmt.Fprintf(&b, "- %s\n", md(h))
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "Provider %s, data plane %s, clusters %s", md(r.Provider), md(r.DataPlane), md(strings.Join(r.Clusters, ", ")))
 	if r.Strategy != "" {
 		fmt.Fprintf(&b, ", strategy %s", md(r.Strategy))

@@ -32,6 +32,7 @@ type run struct {
 	// scrapeFailures counts stats.scrape-failed events by workload.
 	scrapeFailures map[string]int
 	ejections      []ejectionRec
+	hostChanges    []hostRec
 
 	detections []detectionRec     // failover.detected and failback.detected, as recorded
 	trips      []event.GuardTrip  // guard.tripped, the first one aborted the drill
@@ -61,6 +62,12 @@ type faultRec struct {
 type sampleRec struct {
 	e event.Event
 	s event.Sample
+}
+
+// hostRec is a change in an observed Envoy's /clusters page.
+type hostRec struct {
+	e event.Event
+	c event.HostChange
 }
 
 type ejectionRec struct {
@@ -184,6 +191,11 @@ func read(events []event.Event) *run {
 			var j event.Ejection
 			if decode(e, &j) {
 				r.ejections = append(r.ejections, ejectionRec{e: e, j: j})
+			}
+		case event.HostEjected, event.HostReturned, event.PriorityChanged:
+			var c event.HostChange
+			if decode(e, &c) {
+				r.hostChanges = append(r.hostChanges, hostRec{e: e, c: c})
 			}
 		case event.SteadyStateChecked:
 			var c event.SteadyCheck

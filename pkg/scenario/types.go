@@ -368,6 +368,18 @@ type Expectation struct {
 	Failback     *FailbackExpect     `yaml:"failback" doc:"Traffic for a service came back to its cluster after a step, in time."`
 	Recovery     *RecoveryExpect     `yaml:"recovery" doc:"The load's success ratio was back at its level before the first fault within a time of a fault or revert step."`
 	Availability *AvailabilityExpect `yaml:"availability" doc:"No load window of a span fell below a success ratio."`
+	Ejection     *EjectionExpect     `yaml:"ejection" doc:"An observed Envoy's outlier detection ejected a host of a service within a time of a step, as the Envoy's own /clusters page says."`
+}
+
+// EjectionExpect requires an observed Envoy to eject a host of a service —
+// outlier detection's health flag failed_outlier_check in its /clusters page —
+// within a time of a step.
+type EjectionExpect struct {
+	From    string   `yaml:"from" doc:"The observed workload whose Envoy must eject, e.g. productpage."`
+	Cluster string   `yaml:"cluster" doc:"The cluster of that workload."`
+	Service string   `yaml:"service" doc:"The service whose host is ejected, e.g. reviews (any Envoy cluster of it, the failover service's members included)."`
+	Within  Duration `yaml:"within" doc:"Deadline from the step."`
+	After   string   `yaml:"after" doc:"The step the clock starts at (usually the fault)."`
 }
 
 // RecoveryExpect bounds how long the dip of a fault or revert step lasted, as

@@ -901,6 +901,27 @@ func (v *validator) expectations() {
 				v.errf(rf+".after", "step %q neither injects nor reverts a fault: it has no dip to recover from", r.After)
 			}
 		}
+		if j := e.Ejection; j != nil {
+			n++
+			jf := f + ".ejection"
+			if j.From == "" {
+				v.errf(jf+".from", "required: the workload whose Envoy is read, e.g. productpage")
+			}
+			if j.Service == "" {
+				v.errf(jf+".service", "required: the service whose host is ejected, e.g. reviews")
+			}
+			if v.cluster(jf+".cluster", j.Cluster) && j.From != "" && !v.observed(j.Cluster, j.From) {
+				v.errf(jf+".from", "%s in %s is not observed; add {cluster: %s, workload: %s} to spec.observe.envoy", j.From, j.Cluster, j.Cluster, j.From)
+			}
+			if j.Within <= 0 {
+				v.errf(jf+".within", "required: how soon after the step a host must be ejected, e.g. 5s")
+			}
+			if j.After == "" {
+				v.errf(jf+".after", "required: the step the clock starts at (usually the fault)")
+			} else {
+				v.stepRef(jf+".after", j.After, "")
+			}
+		}
 		if a := e.Availability; a != nil {
 			n++
 			af := f + ".availability"
@@ -913,7 +934,7 @@ func (v *validator) expectations() {
 			v.window(af, a.Window)
 		}
 		if n != 1 {
-			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery or availability")
+			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery, availability or ejection")
 		}
 	}
 }
