@@ -25,6 +25,8 @@ var triggerEventTypes = map[string]event.Type{
 	scenario.EventFailoverDetected: event.FailoverDetected,
 	scenario.EventFailbackDetected: event.FailbackDetected,
 	scenario.EventOutlierEjection:  event.OutlierEjection,
+	scenario.EventHostEjected:      event.HostEjected,
+	scenario.EventPriorityChanged:  event.PriorityChanged,
 }
 
 // timeline runs a scenario's steps: each waits for its trigger — a time since load
@@ -115,7 +117,7 @@ func (t *timeline) follow(ctx context.Context, sub *event.Subscription) {
 
 func isTrigger(e event.Event) bool {
 	switch e.Type {
-	case event.FailoverDetected, event.FailbackDetected:
+	case event.FailoverDetected, event.FailbackDetected, event.HostEjected, event.PriorityChanged:
 		return true
 	case event.OutlierEjection:
 		var ej event.Ejection

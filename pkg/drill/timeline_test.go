@@ -176,3 +176,35 @@ func TestTimelineReportsStepsThatNeverFired(t *testing.T) {
 		t.Errorf("steps reported as not run: %v, want [never]", notRun)
 	}
 }
+
+// TestTimelineEnvoyTriggers: steps fire on the observed Envoys' own /clusters
+// changes, a host ejected and the serving priority changed.
+func TestTimelineEnvoyTriggers(t *testing.T) {
+	s := parseSteps(t, `    - name: down
+      at: 0s
+      fault: {scale: {cluster: c1, workload: reviews, replicas: 0}}
+    - name: on-ejection
+      when: host-ejected after down
+      fault: {scale: {cluster: c2, workload: reviews, replicas: 0}}
+    - name: on-priority
+      when: priority-changed after down
+      revert: down
+`)
+	bus := event.NewBus()
+	defer bus.Close()
+	actor := &recordingActor{did: make(chan string, 10)}
+	tl := newTimeline(s.Spec.Steps, actor, bus)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- tl.Run(ctx) }()
+	bus.Publish(event.New(event.LoadStarted, "", "load", event.LoadInfo{}))
+	waitFor(t, actor.did, "down")
+	bus.Publish(event.New(event.HostEjected, "c1", "stats/productpage", event.HostChange{EnvoyCluster: "outbound|9080||reviews.default.svc.cluster.local", Host: "10.0.0.1:9080"}))
+	waitFor(t, actor.did, "on-ejection")
+	bus.Publish(event.New(event.PriorityChanged, "c1", "stats/productpage", event.HostChange{EnvoyCluster: "outbound|9080||reviews.default.svc.cluster.local", From: 0, To: 1}))
+	waitFor(t, actor.did, "on-priority")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

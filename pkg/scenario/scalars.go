@@ -204,15 +204,20 @@ const (
 	EventFailoverDetected = "failover-detected"
 	EventFailbackDetected = "failback-detected"
 	EventOutlierEjection  = "outlier-ejection"
+	// EventHostEjected and EventPriorityChanged come from the observed Envoys'
+	// own /clusters pages: a host ejected by outlier detection, the priority
+	// level an Envoy cluster serves from first changed.
+	EventHostEjected     = "host-ejected"
+	EventPriorityChanged = "priority-changed"
 )
 
-var triggerEvents = []string{EventFailoverDetected, EventFailbackDetected, EventOutlierEjection}
+var triggerEvents = []string{EventFailoverDetected, EventFailbackDetected, EventOutlierEjection, EventHostEjected, EventPriorityChanged}
 
 // Trigger fires a step on an event: the first occurrence of Event (after the step
 // named in After fired, if set), plus Delay. Written as a mapping or as the shorthand
 // "failover-detected after reviews-down + 5s".
 type Trigger struct {
-	Event string   `yaml:"event" doc:"failover-detected, failback-detected or outlier-ejection."`
+	Event string   `yaml:"event" doc:"failover-detected, failback-detected, outlier-ejection, host-ejected or priority-changed."`
 	After string   `yaml:"after" doc:"Only count events after this step fired."`
 	Delay Duration `yaml:"delay" doc:"Fire this long after the event."`
 }
