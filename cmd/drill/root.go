@@ -20,6 +20,7 @@ run (bad scenario, provider error, abort).`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
-		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newCleanCmd())
+		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newCleanCmd(),
+		newHistoryCmd(), newCompareCmd())
 	return root
 }

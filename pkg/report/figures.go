@@ -123,3 +123,7 @@ func median(values []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// FormatValue writes a value of a unit (UnitSeconds, UnitRequests,
+// UnitRatio) the way the reports do: 850 µs, 1.25 s, 1,024, 99.5%.
+func FormatValue(unit string, v float64) string { return Measure{Unit: unit}.format(v) }

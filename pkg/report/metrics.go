@@ -80,11 +80,13 @@ func (r *Report) MetricFamilies() []*dto.MetricFamily {
 		}
 	}
 	if l := r.Load; l != nil {
+		// A percentile label, not quantile: Prometheus keeps quantile for
+		// summaries, whose sum drill does not have.
 		for _, q := range []struct {
-			quantile string
-			v        float64
-		}{{"0.5", l.P50Seconds}, {"0.9", l.P90Seconds}, {"0.99", l.P99Seconds}, {"1", l.MaxSeconds}} {
-			m.add("drill_load_latency_seconds", "Latency of the load's requests over the whole attack, by quantile (1 is the slowest).", q.v, "quantile", q.quantile)
+			percentile string
+			v          float64
+		}{{"p50", l.P50Seconds}, {"p90", l.P90Seconds}, {"p99", l.P99Seconds}, {"max", l.MaxSeconds}} {
+			m.add("drill_load_latency_seconds", "Latency of the load's requests over the whole attack, by percentile (max is the slowest).", q.v, "percentile", q.percentile)
 		}
 		m.add("drill_load_requests", "Requests the load sent.", float64(l.Requests))
 		m.add("drill_load_errors", "Client-side errors the load saw (transport errors and non-2xx/3xx answers).", float64(l.Errors))
