@@ -138,4 +138,3 @@ func TestMetricsPromtool(t *testing.T) {
 		}
 	}
 }
-
