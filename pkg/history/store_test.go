@@ -380,3 +380,34 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Errorf("journal_mode %q, %v; want wal", mode, err)
 	}
 }
+
+// TestRegressionNoRecordedVerdictNote: the engine records its verdict without
+// the history; a regression failing against it is not reported as the run and
+// its log disagreeing.
+func TestRegressionNoRecordedVerdictNote(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	for n := range 3 {
+		rep := seedReport(t, night(n), regressionExpect, nil)
+		setObserved(t, rep, "failover-fast", 1.0)
+		if err := s.Append(ctx, rep, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := seedReport(t, night(3), regressionExpect, s)
+	if rep.Verdict != report.Fail {
+		t.Fatalf("verdict %s", rep.Verdict)
+	}
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "The run recorded the verdict") {
+			t.Errorf("note: %s", n)
+		}
+	}
+	var junit bytes.Buffer
+	if err := seedReport(t, night(3), regressionExpect, nil).WriteJUnit(&junit); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(junit.String(), `<skipped message="not judged: no run history to judge against`) {
+		t.Errorf("junit.xml of a regression without history:\n%s", junit.String())
+	}
+}

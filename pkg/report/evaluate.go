@@ -890,7 +890,9 @@ func (ev *evaluator) verdict() {
 			rep.Notes = append(rep.Notes, "The scenario has no expectations: the drill passes when it runs to its end.")
 		}
 	}
-	if r.finished != nil && r.result.Verdict != "" && r.result.Verdict != string(rep.Verdict) && r.result.Verdict != string(Error) {
+	// The engine records its verdict without the run history: a regression
+	// judged against it is no disagreement between the run and its log.
+	if r.finished != nil && r.result.Verdict != "" && r.result.Verdict != string(rep.Verdict) && r.result.Verdict != string(Error) && !ev.judgedByHistory() {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The run recorded the verdict %q; judged again from its events it is %q.", r.result.Verdict, rep.Verdict))
 	}
 }
@@ -927,4 +929,15 @@ func roundTo(v float64, decimals int) float64 {
 		p *= 10
 	}
 	return float64(int64(v*p+0.5)) / p
+}
+
+// judgedByHistory reports whether a regression expectation, judged against
+// the run history, failed or could not be judged.
+func (ev *evaluator) judgedByHistory() bool {
+	for _, x := range ev.rep.Expectations {
+		if x.Kind == KindRegression && (x.Status == StatusFail || x.Status == StatusError) {
+			return true
+		}
+	}
+	return false
 }
