@@ -32,9 +32,13 @@ var migrations = []string{
 		PRIMARY KEY (run, name)
 	);`,
 	// 1 → 2: what ran the data plane and the clusters, for drill compare;
-	// the expectation kind of a figure, for drill history's trends.
+	// the expectation kind of a figure, for drill history's trends; indexes
+	// for drill history's listings by scenario alone and of every run, newest
+	// first (runs_by_scenario cannot order those: provider sits between).
 	`ALTER TABLE runs ADD COLUMN data_plane_detail TEXT NOT NULL DEFAULT '';
 	ALTER TABLE runs ADD COLUMN clusters TEXT NOT NULL DEFAULT '';
 	ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
-	ALTER TABLE figures ADD COLUMN kind TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE figures ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+	CREATE INDEX runs_by_scenario_start ON runs (scenario, started_ms);
+	CREATE INDEX runs_by_start ON runs (started_ms);`,
 }

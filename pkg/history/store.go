@@ -307,35 +307,50 @@ func (s *Store) query(ctx context.Context, q string, args ...any) ([]Run, error)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("history %s: %w", s.path, err)
 	}
-	stmt, err := s.db.PrepareContext(ctx, `SELECT name, unit, value, status, kind FROM figures WHERE run = ? ORDER BY rowid`)
-	if err != nil {
-		return nil, fmt.Errorf("history %s: %w", s.path, err)
-	}
-	defer stmt.Close()
-	for i, id := range ids {
-		if err := s.figures(ctx, stmt, id, &runs[i]); err != nil {
-			return nil, err
-		}
+	if err := s.figures(ctx, ids, runs); err != nil {
+		return nil, err
 	}
 	return runs, nil
 }
 
-func (s *Store) figures(ctx context.Context, stmt *sql.Stmt, id int64, r *Run) error {
-	rows, err := stmt.QueryContext(ctx, id)
-	if err != nil {
-		return fmt.Errorf("history %s: figures of %s: %w", s.path, r.RunID, err)
+// figures fills in the figures of runs, whose row ids are ids, in the order
+// they were recorded, a few hundred runs per query.
+func (s *Store) figures(ctx context.Context, ids []int64, runs []Run) error {
+	index := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var f report.Figure
-		var status string
-		if err := rows.Scan(&f.Name, &f.Unit, &f.Value, &status, &f.Kind); err != nil {
-			return fmt.Errorf("history %s: figures of %s: %w", s.path, r.RunID, err)
+	const batch = 500 // well under SQLite's limit on bound parameters
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(start+batch, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
 		}
-		f.Status = report.Status(status)
-		r.Figures = append(r.Figures, f)
+		q := `SELECT run, name, unit, value, status, kind FROM figures WHERE run IN (?` + strings.Repeat(", ?", len(part)-1) + `) ORDER BY run, rowid`
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("history %s: figures: %w", s.path, err)
+		}
+		for rows.Next() {
+			var id int64
+			var f report.Figure
+			var status string
+			if err := rows.Scan(&id, &f.Name, &f.Unit, &f.Value, &status, &f.Kind); err != nil {
+				rows.Close()
+				return fmt.Errorf("history %s: figures: %w", s.path, err)
+			}
+			f.Status = report.Status(status)
+			r := &runs[index[id]]
+			r.Figures = append(r.Figures, f)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("history %s: figures: %w", s.path, err)
+		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // appendTx records rep in tx.

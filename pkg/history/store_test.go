@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -409,5 +410,82 @@ func TestRegressionNoRecordedVerdictNote(t *testing.T) {
 	}
 	if !strings.Contains(junit.String(), `<skipped message="not judged: no run history to judge against`) {
 		t.Errorf("junit.xml of a regression without history:\n%s", junit.String())
+	}
+}
+
+// Environment of a writer process of TestConcurrentProcesses.
+const (
+	envWriterPath = "DRILL_TEST_HISTORY_WRITER_PATH"
+	envWriterID   = "DRILL_TEST_HISTORY_WRITER_ID"
+)
+
+// writerRuns is how many runs each writer process records.
+const writerRuns = 10
+
+// TestWriterProcess is a writer of TestConcurrentProcesses when run with its
+// environment, and nothing otherwise.
+func TestWriterProcess(t *testing.T) {
+	path := os.Getenv(envWriterPath)
+	if path == "" {
+		t.Skip("a writer process of TestConcurrentProcesses")
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := seedReport(t, night(0), "", nil)
+	for i := range writerRuns {
+		rep := *base
+		rep.RunID = fmt.Sprintf("process-%s-%d", os.Getenv(envWriterID), i)
+		rep.Started = night(i)
+		if err := s.Append(ctx, &rep, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestConcurrentProcesses: drill processes that end at once record their
+// runs in the same file; SQLite's locks between processes (not only between
+// the connections of one) keep every run and the file intact.
+func TestConcurrentProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	path := filepath.Join(t.TempDir(), FileName)
+	const writers = 4
+	cmds := make([]*exec.Cmd, writers)
+	outs := make([]*bytes.Buffer, writers)
+	for i := range cmds {
+		cmds[i] = exec.Command(os.Args[0], "-test.run=^TestWriterProcess$", "-test.count=1")
+		cmds[i].Env = append(os.Environ(), envWriterPath+"="+path, fmt.Sprintf("%s=%d", envWriterID, i))
+		outs[i] = &bytes.Buffer{}
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("writer %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, err := s.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != writers*writerRuns {
+		t.Errorf("%d runs recorded by %d processes, want %d", len(runs), writers, writers*writerRuns)
+	}
+	var check string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check: %q, %v", check, err)
 	}
 }
