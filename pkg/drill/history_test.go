@@ -3,6 +3,7 @@ package drill_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +114,26 @@ func TestHistoryRegression(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(res.Dir, report.MetricsFile)); err != nil {
 		t.Errorf("no %s: %v", report.MetricsFile, err)
+	}
+}
+
+// TestExitCodeWithHistoryError: a run that passed but could not be recorded
+// exits 2; any other verdict keeps its code.
+func TestExitCodeWithHistoryError(t *testing.T) {
+	broken := errors.New("history reports/history.db is damaged")
+	for _, tc := range []struct {
+		verdict report.Verdict
+		err     error
+		want    int
+	}{
+		{report.Pass, nil, report.ExitPass},
+		{report.Pass, broken, report.ExitError},
+		{report.Fail, broken, report.ExitFail},
+		{report.Inconclusive, broken, report.ExitInconclusive},
+	} {
+		res := &drill.Result{Report: &report.Report{Verdict: tc.verdict}, HistoryErr: tc.err}
+		if got := res.ExitCode(); got != tc.want {
+			t.Errorf("%s with history error %v: exit %d, want %d", tc.verdict, tc.err, got, tc.want)
+		}
 	}
 }
