@@ -15,12 +15,13 @@ load to drive, the faults to inject on a timeline and what must hold. drill stan
 watches what the mesh does and writes a pass/fail report.
 
 Exit codes: 0 every expectation held; 1 an expectation failed; 2 the drill could not
-run (bad scenario, provider error, abort).`,
+run (bad scenario, provider error, Ctrl-C); 3 inconclusive (not in steady state, an
+expectation not judged on this machine) or aborted by a guard.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
-		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newCleanCmd(),
+		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newUndoCmd(), newCleanCmd(),
 		newHistoryCmd(), newCompareCmd())
 	return root
 }

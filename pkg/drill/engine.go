@@ -95,7 +95,8 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		return nil, err
 	}
 
-	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...), fault.WithLogger(cfg.logger))
+	r.faults = fault.NewSet(r.bus, fault.NewGuard(append(cfg.allowContexts, fault.AllowedFromEnv()...)...),
+		fault.WithLogger(cfg.logger), fault.WithJournal(rec.journal))
 	ctx, intr := fault.OnInterrupt(ctx, r.faults, fault.WithOutput(os.Stderr))
 	r.bus.Publish(event.New(event.RunStarted, "", "engine", event.RunInfo{
 		Scenario:        s.Metadata.Name,
@@ -107,6 +108,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts ...Option) (*Result, er
 		LoadDuration:    s.Spec.Load.Duration.D(),
 		DrillVersion:    cfg.version,
 		Host:            hostname(),
+		PID:             os.Getpid(),
 		ScenarioYAML:    string(cfg.scenarioYAML),
 	}))
 
@@ -172,6 +174,16 @@ func (r *run) startRecording(ctx context.Context) (*recording, error) {
 		go func() { defer rec.bg.Done(); prog.run() }()
 	}
 	return rec, nil
+}
+
+// journal puts a fault's undo record in the log and on the disk before the
+// fault is applied, so that `drill undo DIR` can put back what a drill killed
+// mid-fault (kill -9, a lost laptop) left behind.
+func (rec *recording) journal(ctx context.Context, u event.Undo) error {
+	seq := rec.r.bus.Emit(event.New(event.FaultUndo, u.Cluster, "fault/"+u.Step, u))
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return rec.lw.Sync(ctx, seq)
 }
 
 // stop closes the bus and waits until every event is in the log.

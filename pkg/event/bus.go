@@ -78,21 +78,27 @@ func (b *Bus) Start() time.Time { return b.start.UTC() }
 // count the event in Ignored. Safe for concurrent use.
 //
 // Subscribers share e.Data and must not modify it.
-func (b *Bus) Publish(e Event) {
+func (b *Bus) Publish(e Event) { b.Emit(e) }
+
+// Emit is Publish that returns the Seq it gave e, or 0 when the Bus is closed:
+// what LogWriter.Sync waits for when an event must be on disk before the run goes
+// on.
+func (b *Bus) Emit(e Event) uint64 {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		b.ignored.Add(1)
-		return
+		return 0
 	}
-	late := b.deliver(e)
+	late, seq := b.deliver(e)
 	// A notice can itself be lost by a subscriber whose buffer is full, making it
 	// late in turn; each subscriber is late once, so this ends.
 	for i := 0; i < len(late); i++ {
 		s := late[i]
-		late = append(late, b.deliver(New(Log, "", busSource, LogLine{Level: "warn", Message: fmt.Sprintf(
+		more, _ := b.deliver(New(Log, "", busSource, LogLine{Level: "warn", Message: fmt.Sprintf(
 			"event bus: subscriber %q is not keeping up: its buffer of %d events is full, so it is losing events from seq %d on",
-			s.name, s.limit, s.firstLost)}))...)
+			s.name, s.limit, s.firstLost)}))
+		late = append(late, more...)
 	}
 	b.mu.Unlock()
 	for _, s := range late {
@@ -101,11 +107,12 @@ func (b *Bus) Publish(e Event) {
 		b.log.Warn("event subscriber is not keeping up; it is losing events",
 			"subscriber", s.name, "buffer", s.limit, "firstLostSeq", s.firstLost)
 	}
+	return seq
 }
 
 // deliver stamps e and offers it to every subscriber, returning those that lost
-// their first event to it. Called with b.mu held.
-func (b *Bus) deliver(e Event) (late []*Subscription) {
+// their first event to it, and the Seq it gave e. Called with b.mu held.
+func (b *Bus) deliver(e Event) (late []*Subscription, seq uint64) {
 	// Stamping under the lock makes Seq, Time and Elapsed increase together, and
 	// delivering under it makes every subscriber see the same order.
 	now := time.Now()
@@ -123,7 +130,7 @@ func (b *Bus) deliver(e Event) (late []*Subscription) {
 			late = append(late, s)
 		}
 	}
-	return late
+	return late, e.Seq
 }
 
 // Subscribe adds a subscriber that receives every event published from now on. name

@@ -60,7 +60,16 @@ type LogWriter struct {
 	written uint64
 	err     error // the first write error; later writes return it
 	closed  bool
+	// lastSeq is the Seq of the last event written, gaps the ranges of Seq the
+	// log skipped (events its subscription lost), for Sync; synced wakes Sync.
+	lastSeq  uint64
+	gaps     [][2]uint64
+	manyGaps bool // more gaps than maxGaps: Sync cannot tell, and says so
+	synced   *sync.Cond
 }
+
+// maxGaps bounds the skipped ranges a LogWriter remembers.
+const maxGaps = 1024
 
 // LogOption configures a LogWriter.
 type LogOption func(*LogWriter)
@@ -80,6 +89,7 @@ func NewLogWriter(w io.Writer, opts ...LogOption) *LogWriter {
 		bw:    bufio.NewWriterSize(w, 64<<10),
 		line:  make([]byte, 0, 1024),
 	}
+	lw.synced = sync.NewCond(&lw.mu)
 	for _, o := range opts {
 		o(lw)
 	}
@@ -146,9 +156,67 @@ func (w *LogWriter) Write(e Event) error {
 	w.line = line
 	if _, err := w.bw.Write(line); err != nil {
 		w.err = fmt.Errorf("write event log %s: %w", w.name, err)
+		w.synced.Broadcast()
 		return w.err
 	}
 	w.written++
+	if w.lastSeq != 0 && e.Seq > w.lastSeq+1 {
+		if len(w.gaps) < maxGaps {
+			w.gaps = append(w.gaps, [2]uint64{w.lastSeq + 1, e.Seq - 1})
+		} else {
+			w.manyGaps = true
+		}
+	}
+	if e.Seq > w.lastSeq {
+		w.lastSeq = e.Seq
+	}
+	w.synced.Broadcast()
+	return nil
+}
+
+// Sync waits until the event numbered seq (the Seq Bus.Emit returned) has been
+// written, then flushes the log and, for a log made by CreateLog, syncs its file
+// to the disk: when Sync returns nil the event survives the process being killed.
+// It fails if the log lost that event (its subscription fell behind), met a write
+// error, was closed first, or ctx ended first.
+func (w *LogWriter) Sync(ctx context.Context, seq uint64) error {
+	if seq == 0 {
+		return fmt.Errorf("sync %s: the event was not published (the bus is closed)", w.name)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.synced.Broadcast()
+		w.mu.Unlock()
+	})
+	defer stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.lastSeq < seq && w.err == nil && !w.closed && ctx.Err() == nil {
+		w.synced.Wait()
+	}
+	switch {
+	case w.err != nil:
+		return w.err
+	case w.lastSeq < seq && w.closed:
+		return fmt.Errorf("sync %s: the log was closed before event %d was written", w.name, seq)
+	case w.lastSeq < seq:
+		return fmt.Errorf("sync %s: event %d not written yet: %w", w.name, seq, ctx.Err())
+	case w.manyGaps:
+		return fmt.Errorf("sync %s: the log lost too many events to tell whether event %d is among them", w.name, seq)
+	}
+	for _, g := range w.gaps {
+		if seq >= g[0] && seq <= g[1] {
+			return fmt.Errorf("sync %s: the log lost event %d (its subscription fell behind)", w.name, seq)
+		}
+	}
+	if err := w.flushLocked(); err != nil {
+		return err
+	}
+	if w.file != nil {
+		if err := w.file.Sync(); err != nil {
+			return fmt.Errorf("sync event log %s: %w", w.name, err)
+		}
+	}
 	return nil
 }
 
@@ -191,6 +259,7 @@ func (w *LogWriter) Close() error {
 	}
 	err := w.flushLocked()
 	w.closed = true
+	w.synced.Broadcast()
 	if w.file != nil {
 		// Sync so that a report directory copied right after the run holds the
 		// whole record.

@@ -661,3 +661,82 @@ func FuzzWriteLog(f *testing.F) {
 		}
 	})
 }
+
+// TestSync: an event Sync returned for is in the file on disk, read by another
+// reader while the writer is still open and its periodic flush is off.
+func TestSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LogFile)
+	lw, err := CreateLog(path, WithFlushInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lw.Close()
+	b := NewBus(WithLogger(quiet))
+	sub := b.Subscribe("log")
+	go func() { _ = lw.Record(context.Background(), sub) }()
+
+	for i := range 50 {
+		b.Publish(New(Log, "", "noise", LogLine{Message: fmt.Sprint(i)}))
+	}
+	seq := b.Emit(New(FaultUndo, "c1", "fault/down", Undo{ID: "f1", Kind: "scale"}))
+	if seq != 51 {
+		t.Fatalf("Emit gave seq %d, want 51", seq)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := lw.Sync(ctx, seq); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	evs, err := ReadLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) < 51 || evs[50].Type != FaultUndo {
+		t.Fatalf("after Sync the file holds %d events, want the undo record as event 51", len(evs))
+	}
+	var u Undo
+	if err := json.Unmarshal(evs[50].Data, &u); err != nil || u.ID != "f1" {
+		t.Errorf("undo record reads back as %+v (%v)", u, err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSyncRefuses: Sync does not vouch for an event the log skipped, one it
+// never got before closing, or one not yet written when ctx ends.
+func TestSyncRefuses(t *testing.T) {
+	lw := NewLogWriter(io.Discard, WithFlushInterval(0))
+	for _, seq := range []uint64{1, 2, 7, 8} {
+		if err := lw.Write(Event{Seq: seq, Type: Log, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lw.Sync(context.Background(), 2); err != nil {
+		t.Errorf("Sync(2) of a written event: %v", err)
+	}
+	if err := lw.Sync(context.Background(), 5); err == nil || !strings.Contains(err.Error(), "lost event 5") {
+		t.Errorf("Sync(5) of a skipped event: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := lw.Sync(ctx, 9); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Sync(9) of an event never written: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- lw.Sync(context.Background(), 10) }()
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "closed before event 10") {
+			t.Errorf("Sync(10) across Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sync did not return within 10s of Close")
+	}
+	if err := lw.Sync(context.Background(), 0); err == nil {
+		t.Error("Sync(0) (an event a closed bus did not publish) succeeded")
+	}
+}

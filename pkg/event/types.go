@@ -32,6 +32,10 @@ const (
 	FaultApplied      Type = "fault.applied"
 	FaultReverted     Type = "fault.reverted"
 	FaultRevertFailed Type = "fault.revert-failed"
+	// FaultUndo: Undo. How to undo a fault, published before the fault changes
+	// anything and on disk before it does (see LogWriter.Sync): `drill undo`
+	// reads it back when a drill was killed before it could revert.
+	FaultUndo Type = "fault.undo"
 
 	// StatsSample: Sample, one per scrape of an Envoy admin endpoint.
 	// StatsScrapeFailed: ScrapeFailure. StatsReset: Sample (counters went back).
@@ -114,6 +118,9 @@ type RunInfo struct {
 	DrillVersion    string        `json:"drillVersion,omitempty"`
 	// Host is the name of the machine drill ran on.
 	Host string `json:"host,omitempty"`
+	// PID is drill's process ID on Host: `drill undo` refuses to undo the faults
+	// of a drill that is still running.
+	PID int `json:"pid,omitempty"`
 	// ScenarioYAML is the scenario file as it was run, so that `drill report DIR` can
 	// evaluate the expectations again from events.jsonl alone.
 	ScenarioYAML string `json:"scenarioYAML,omitempty"`
@@ -255,6 +262,50 @@ type Fault struct {
 	Note string `json:"note,omitempty"`
 	// Peers are the clusters on the other side of a partition.
 	Peers []string `json:"peers,omitempty"`
+	// Undo is the ID of the fault's Undo record (the fault.undo event published
+	// before it was applied), so that `drill undo` can tell which records were
+	// reverted.
+	Undo string `json:"undo,omitempty"`
+}
+
+// Undo says how to put back what one fault changes, in terms a later process can
+// act on alone: the cluster's kubeconfig and context and the exact objects and
+// original values. Exactly one of the action fields (Replicas, EnvoyFilter, Chain,
+// Nodes) is set, or Nothing or Cannot says why there is no action.
+type Undo struct {
+	// ID names the record in its run: "f1", "f2", … in the order the faults were
+	// applied.
+	ID         string `json:"id"`
+	Step       string `json:"step"`
+	Kind       string `json:"kind"`
+	Cluster    string `json:"cluster"`
+	Context    string `json:"context,omitempty"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	// Replicas: scale each Deployment back to From (its replicas before the
+	// fault; To is what the fault sets).
+	Replicas []DeploymentReplicas `json:"replicas,omitempty"`
+	// EnvoyFilter: delete the EnvoyFilter of this name in Namespace, which the
+	// fault creates (labelled app.kubernetes.io/managed-by=drill).
+	EnvoyFilter string `json:"envoyFilter,omitempty"`
+	// Chain: remove this iptables chain, and the jumps to it, from Filters.
+	Chain   string       `json:"chain,omitempty"`
+	Filters []UndoFilter `json:"filters,omitempty"`
+	// Nodes: start these stopped node containers again.
+	Nodes []string `json:"nodes,omitempty"`
+	// Nothing says why the fault needs no undoing (deleted pods are recreated by
+	// their controllers).
+	Nothing string `json:"nothing,omitempty"`
+	// Cannot says why the fault cannot be undone by a later process (a
+	// component the drill ran in its own process ended with it).
+	Cannot string `json:"cannot,omitempty"`
+}
+
+// UndoFilter is a packet filter a partition's chain is in: this host's own
+// (Node empty) or a kind node container's.
+type UndoFilter struct {
+	Name string `json:"name"`
+	Node string `json:"node,omitempty"`
 }
 
 // DeploymentReplicas is one Deployment's replicas before and after a scale fault.

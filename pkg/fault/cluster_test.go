@@ -54,6 +54,8 @@ func TestAgainstAPIServer(t *testing.T) {
 		{"GuardRefuses", testGuardRefuses},
 		{"CtrlCReverts", testCtrlCReverts},
 		{"CtrlCRevertsStuckEngine", testCtrlCRevertsStuckEngine},
+		{"KillThenUndo", testKillThenUndo},
+		{"ZoneLoss", testZoneLoss},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

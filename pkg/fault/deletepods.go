@@ -147,6 +147,11 @@ func (d *DeletePods) Apply(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Undo records that deleted pods need no undoing.
+func (d *DeletePods) Undo(context.Context) (event.Undo, error) {
+	return event.Undo{Namespace: d.sel.Namespace, Nothing: revertNote}, nil
+}
+
 // Revert does nothing but record that there was nothing to do.
 func (d *DeletePods) Revert(context.Context) error {
 	d.mu.Lock()

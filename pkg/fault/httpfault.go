@@ -179,6 +179,11 @@ func (f *HTTPFault) EnvoyFilter() *unstructured.Unstructured {
 	return u
 }
 
+// Undo is the record of how to remove the fault: delete its EnvoyFilter.
+func (f *HTTPFault) Undo(context.Context) (event.Undo, error) {
+	return event.Undo{Namespace: f.sel.Namespace, EnvoyFilter: f.name}, nil
+}
+
 // Apply creates the EnvoyFilter; istiod pushes it to the workload's sidecars.
 func (f *HTTPFault) Apply(ctx context.Context) error {
 	f.mu.Lock()

@@ -10,7 +10,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshdrill/drill/pkg/scenario"
 )
@@ -92,5 +95,46 @@ func TestHTTPFaultFromScenario(t *testing.T) {
 	if _, err := FromScenario(scenario.Fault{HTTPFault: &scenario.HTTPFault{WorkloadRef: scenario.WorkloadRef{Cluster: "cluster1", Selector: "app in (a,b)"},
 		Abort: &scenario.FaultAbort{Status: 503}}}, "default", Target{Name: "cluster1", Dynamic: dyn}); err == nil {
 		t.Errorf("a set-based selector was accepted for a workloadSelector")
+	}
+}
+
+// TestUndoEnvoyFilter: an http fault's undo record names its EnvoyFilter;
+// undoing deletes it when drill's label is on it, refuses one without, and
+// finds a deleted one done. (Narrow, on client-go's fakes; the API server
+// paths of undo are tested in TestAgainstAPIServer/KillThenUndo.)
+func TestUndoEnvoyFilter(t *testing.T) {
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{envoyFilters: "EnvoyFilterList"})
+	target := Target{Name: "cluster1", Context: "kind-drill-cluster1", Dynamic: dyn}
+	f, err := NewHTTPFault(target, ByApp("default", "reviews"), HTTPFaultSpec{AbortStatus: 503, AbortPercent: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := undoRecord(t.Context(), f)
+	if err != nil || u.EnvoyFilter != f.Name() || u.Namespace != "default" || u.Context != "kind-drill-cluster1" {
+		t.Fatalf("undo record %+v, %v", u, err)
+	}
+	if err := f.Apply(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env := UndoEnv{Connect: func(string, string) (kubernetes.Interface, dynamic.Interface, error) {
+		return k8sfake.NewClientset(), dyn, nil
+	}}
+	if res := Undo(t.Context(), u, env); res.Outcome != UndoDone || !strings.Contains(res.Detail, "deleted") {
+		t.Fatalf("undo: %s: %s", res.Outcome, res.Detail)
+	}
+	if _, err := dyn.Resource(envoyFilters).Namespace("default").Get(t.Context(), f.Name(), metav1.GetOptions{}); err == nil {
+		t.Fatal("the EnvoyFilter is still there after undo")
+	}
+	if res := Undo(t.Context(), u, env); res.Outcome != UndoDone || !strings.Contains(res.Detail, "already gone") {
+		t.Errorf("second undo: %s: %s", res.Outcome, res.Detail)
+	}
+	foreign := f.EnvoyFilter()
+	foreign.SetLabels(nil)
+	if _, err := dyn.Resource(envoyFilters).Namespace("default").Create(t.Context(), foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := Undo(t.Context(), u, env); res.Outcome != UndoRefused || !strings.Contains(res.Detail, "someone else's") {
+		t.Errorf("undo of an unlabelled EnvoyFilter: %s: %s", res.Outcome, res.Detail)
 	}
 }

@@ -3,10 +3,12 @@ package fault_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -32,6 +35,9 @@ const (
 	// childStuck makes the child's engine ignore cancellation and never defer
 	// a revert: only the signal handler can revert.
 	childStuck = "DRILL_FAULT_TEST_STUCK"
+	// childLog makes the child write its events to this log, with each
+	// fault's undo record synced to it before the fault (the engine's journal).
+	childLog   = "DRILL_FAULT_TEST_LOG"
 	childReady = "fault applied; waiting for a signal"
 )
 
@@ -49,8 +55,21 @@ func runChild() int {
 
 	bus := event.NewBus(event.WithLogger(quiet()))
 	sub := bus.Subscribe("child")
+	opts := []fault.SetOption{fault.WithLogger(quiet())}
+	if path := os.Getenv(childLog); path != "" {
+		lw, err := event.CreateLog(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		logSub := bus.Subscribe("log")
+		go func() { _ = lw.Record(context.Background(), logSub) }()
+		opts = append(opts, fault.WithJournal(func(ctx context.Context, u event.Undo) error {
+			return lw.Sync(ctx, bus.Emit(event.New(event.FaultUndo, u.Cluster, "fault/"+u.Step, u)))
+		}))
+	}
 	// Not Owned: the context is allowed the way a user allows one.
-	set := fault.NewSet(bus, fault.NewGuard(fault.AllowedFromEnv()...), fault.WithLogger(quiet()))
+	set := fault.NewSet(bus, fault.NewGuard(fault.AllowedFromEnv()...), opts...)
 	ctx, intr := fault.OnInterrupt(context.Background(), set, fault.WithOutput(os.Stderr))
 
 	if os.Getenv(childStuck) == "1" {
@@ -154,9 +173,59 @@ func testCtrlCRevertsStuckEngine(t *testing.T, c *cluster) {
 	}
 }
 
+// A drill killed with SIGKILL mid-fault reverts nothing; its event log holds
+// the undo record written before the fault, and undoing from the log alone
+// gives the Deployment its replicas back.
+func testKillThenUndo(t *testing.T, c *cluster) {
+	ns := c.namespace(t)
+	c.deploy(t, ns, "reviews", "v1", 2)
+	log := filepath.Join(t.TempDir(), event.LogFile)
+	cmd, stdout, stderr := startChild(t, c, ns, false, childLog+"="+log)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(stdout)
+	_ = cmd.Wait()
+	if got := c.replicas(t, ns, "reviews-v1"); got != 0 {
+		t.Fatalf("after kill -9 reviews-v1 has %d replicas: something reverted it\nstderr:\n%s", got, stderr.String())
+	}
+	evs, err := event.ReadLog(log)
+	if err != nil && !errors.Is(err, event.ErrTruncated) {
+		t.Fatal(err)
+	}
+	pending, _, err := fault.PendingUndos(evs)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending undo records: %+v, %v", pending, err)
+	}
+	u := pending[0]
+	if u.Kind != fault.KindScale || u.Namespace != ns || len(u.Replicas) != 1 || u.Replicas[0].Name != "reviews-v1" || u.Replicas[0].From != 2 || u.Kubeconfig != c.cp.Kubeconfig() {
+		t.Fatalf("undo record %+v", u)
+	}
+	env := fault.UndoEnv{Connect: func(kubeconfig, kctx string) (kubernetes.Interface, dynamic.Interface, error) {
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+			&clientcmd.ConfigOverrides{CurrentContext: kctx}).ClientConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		return kubernetes.NewForConfigOrDie(cfg), nil, nil
+	}}
+	if res := fault.Undo(t.Context(), u, env); res.Outcome != fault.UndoDone || !strings.Contains(res.Detail, "reviews-v1 to 2") {
+		t.Fatalf("undo: %s: %s", res.Outcome, res.Detail)
+	}
+	if got := c.replicas(t, ns, "reviews-v1"); got != 2 {
+		t.Errorf("after undo reviews-v1 has %d replicas, want 2", got)
+	}
+	c.waitPods(t, ns, "reviews-v1", 2)
+	// Undone twice: the second changes nothing.
+	if res := fault.Undo(t.Context(), u, env); res.Outcome != fault.UndoDone {
+		t.Errorf("second undo: %s: %s", res.Outcome, res.Detail)
+	}
+}
+
 // startChild runs the child against namespace ns and waits until it has
 // applied its fault.
-func startChild(t *testing.T, c *cluster, ns string, stuck bool) (*exec.Cmd, io.Reader, *syncBuilder) {
+func startChild(t *testing.T, c *cluster, ns string, stuck bool, env ...string) (*exec.Cmd, io.Reader, *syncBuilder) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -171,6 +240,7 @@ func startChild(t *testing.T, c *cluster, ns string, stuck bool) (*exec.Cmd, io.
 	if stuck {
 		cmd.Env = append(cmd.Env, childStuck+"=1")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	stderr := &syncBuilder{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

@@ -64,6 +64,16 @@ func (o *Outage) Apply(ctx context.Context) error {
 	return nil
 }
 
+// Undo is the record of how to bring the component back: its Deployments'
+// replicas, or — when the cluster runs it in drill's own process — that a
+// later process cannot, as it ended with the drill.
+func (o *Outage) Undo(ctx context.Context) (event.Undo, error) {
+	if o.scale != nil {
+		return o.scale.Undo(ctx)
+	}
+	return event.Undo{Cannot: o.what + " of cluster " + o.target.Name + " ran inside the drill's own process, and ended with it"}, nil
+}
+
 // Revert brings the component back.
 func (o *Outage) Revert(ctx context.Context) error {
 	o.mu.Lock()

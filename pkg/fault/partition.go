@@ -212,6 +212,20 @@ func (p *Partition) peerNames() []string {
 	return names
 }
 
+// Undo is the record of how to remove the partition: its chain and the
+// filters it goes into.
+func (p *Partition) Undo(context.Context) (event.Undo, error) {
+	u := event.Undo{Chain: p.chain}
+	for _, f := range p.filters {
+		uf, ok := undoFilterOf(f)
+		if !ok {
+			return event.Undo{Cannot: fmt.Sprintf("partition chain %s is in %s, which a later process cannot reach: remove it by hand with: %s", p.chain, f.Name, p.RestoreCommand())}, nil
+		}
+		u.Filters = append(u.Filters, uf)
+	}
+	return u, nil
+}
+
 // Check asks every filter for its INPUT chain, which needs what Apply needs:
 // the iptables command there and the right to use it.
 func (p *Partition) Check(ctx context.Context) error {

@@ -31,6 +31,7 @@ type Scale struct {
 	applied  bool
 	reverted bool
 	changed  []scaled // in the order they were changed
+	planned  []scaled // what Undo read, which Apply then acts on
 }
 
 // scaled is one Deployment a Scale touched. It is recorded before the update
@@ -83,8 +84,34 @@ func (s *Scale) Kind() string { return KindScale }
 // Target is the cluster the Deployments are in.
 func (s *Scale) Target() Target { return s.target }
 
+// Undo reads the selected Deployments and their replicas: the record of how
+// to scale them back, and the originals Apply then restores on Revert.
+func (s *Scale) Undo(ctx context.Context) (event.Undo, error) {
+	deps, err := s.sel.deployments(ctx, s.target)
+	if err != nil {
+		return event.Undo{}, fmt.Errorf("scale: %w", err)
+	}
+	api := s.target.Client.AppsV1().Deployments(s.sel.Namespace)
+	u := event.Undo{Namespace: s.sel.Namespace}
+	var plan []scaled
+	for _, d := range deps {
+		sc, err := api.GetScale(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return event.Undo{}, fmt.Errorf("read the replicas of deployment %s/%s in cluster %s: %w", s.sel.Namespace, d.Name, s.target.Name, err)
+		}
+		plan = append(plan, scaled{name: d.Name, from: sc.Spec.Replicas})
+		u.Replicas = append(u.Replicas, event.DeploymentReplicas{Name: d.Name, From: sc.Spec.Replicas, To: s.replicas})
+	}
+	s.mu.Lock()
+	s.planned = plan
+	s.mu.Unlock()
+	return u, nil
+}
+
 // Apply reads each selected Deployment's replicas, remembers them and sets
-// them to the fault's count. It fails if no Deployment matches.
+// them to the fault's count. It fails if no Deployment matches. After Undo it
+// acts on the Deployments Undo read and takes Undo's readings for the
+// originals, so that the undo record and the revert agree.
 func (s *Scale) Apply(ctx context.Context) error {
 	s.mu.Lock()
 	if s.applied {
@@ -92,39 +119,57 @@ func (s *Scale) Apply(ctx context.Context) error {
 		return fmt.Errorf("%s: already applied", s.Describe())
 	}
 	s.applied = true
+	planned := s.planned
 	s.mu.Unlock()
 
-	deps, err := s.sel.deployments(ctx, s.target)
-	if err != nil {
-		return fmt.Errorf("scale: %w", err)
+	var names []string
+	original := map[string]int32{}
+	if planned != nil {
+		for _, p := range planned {
+			names = append(names, p.name)
+			original[p.name] = p.from
+		}
+	} else {
+		deps, err := s.sel.deployments(ctx, s.target)
+		if err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
+		for _, d := range deps {
+			names = append(names, d.Name)
+		}
 	}
 	api := s.target.Client.AppsV1().Deployments(s.sel.Namespace)
-	for _, d := range deps {
+	for _, name := range names {
 		idx := -1
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			sc, err := api.GetScale(ctx, d.Name, metav1.GetOptions{})
+			sc, err := api.GetScale(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
 			if idx < 0 {
-				// The first reading is the original; a retry after a conflict must
-				// not take our own count for it.
+				// The first reading is the original (or Undo's, when it read
+				// first); a retry after a conflict must not take our own count
+				// for it.
+				from, ok := original[name]
+				if !ok {
+					from = sc.Spec.Replicas
+				}
 				s.mu.Lock()
-				s.changed = append(s.changed, scaled{name: d.Name, from: sc.Spec.Replicas})
+				s.changed = append(s.changed, scaled{name: name, from: from})
 				idx = len(s.changed) - 1
 				s.mu.Unlock()
 			}
 			sc.Spec.Replicas = s.replicas
-			_, err = api.UpdateScale(ctx, d.Name, sc, metav1.UpdateOptions{})
+			_, err = api.UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("scale deployment %s/%s in cluster %s to %d: %w", s.sel.Namespace, d.Name, s.target.Name, s.replicas, err)
+			return fmt.Errorf("scale deployment %s/%s in cluster %s to %d: %w", s.sel.Namespace, name, s.target.Name, s.replicas, err)
 		}
 	}
 	if s.wait > 0 {
-		for _, d := range deps {
-			if err := waitScaled(ctx, s.target, s.sel.Namespace, d.Name, s.replicas, s.wait, s.poll); err != nil {
+		for _, name := range names {
+			if err := waitScaled(ctx, s.target, s.sel.Namespace, name, s.replicas, s.wait, s.poll); err != nil {
 				return err
 			}
 		}

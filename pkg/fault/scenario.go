@@ -13,14 +13,20 @@ import (
 // peers are the clusters ScenarioPeers names, for a partition.
 func FromScenario(f scenario.Fault, ns string, target Target, peers ...Target) (Fault, error) {
 	n := 0
-	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil, f.ControlPlaneLoss != nil, f.Partition != nil} {
+	for _, set := range []bool{f.Scale != nil, f.DeletePods != nil, f.HTTPFault != nil, f.GatewayLoss != nil, f.ControlPlaneLoss != nil, f.Partition != nil, f.ZoneLoss != nil} {
 		if set {
 			n++
 		}
 	}
 	switch {
 	case n > 1:
-		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss and partition")
+		return nil, errors.New("a fault sets exactly one of scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss, partition and zoneLoss")
+	case f.ZoneLoss != nil:
+		z := f.ZoneLoss
+		if z.Namespace != "" {
+			ns = z.Namespace
+		}
+		return NewZoneLoss(target, ns, z.Locality)
 	case f.Partition != nil:
 		return NewPartition(target, peers, f.Partition.OneWay)
 	case f.ControlPlaneLoss != nil:
@@ -70,7 +76,7 @@ func FromScenario(f scenario.Fault, ns string, target Target, peers ...Target) (
 		}
 		return NewDeletePods(target, selectorOf(d.WorkloadRef, ns), opts...)
 	}
-	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss or partition")
+	return nil, errors.New("the fault sets no kind: give scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss, partition or zoneLoss")
 }
 
 // ScenarioPeers are the clusters on the other side of a partition: those it
@@ -107,6 +113,8 @@ func ScenarioCluster(f scenario.Fault) string {
 		return f.ControlPlaneLoss.Cluster
 	case f.Partition != nil:
 		return f.Partition.Cluster
+	case f.ZoneLoss != nil:
+		return f.ZoneLoss.Cluster
 	}
 	return ""
 }

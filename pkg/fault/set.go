@@ -33,6 +33,8 @@ type Set struct {
 	guard   *Guard
 	log     *slog.Logger
 	timeout time.Duration
+	journal Journal
+	undos   int // undo records written, for their IDs
 
 	op sync.Mutex // held by Apply, Revert and RevertAll for their whole run
 
@@ -42,6 +44,7 @@ type Set struct {
 }
 
 type entry struct {
+	undo     string // the ID of its undo record, when the Set has a Journal
 	step     string
 	f        Fault
 	keep     bool
@@ -58,6 +61,16 @@ func WithLogger(l *slog.Logger) SetOption { return func(s *Set) { s.log = l } }
 
 // WithRevertTimeout bounds each revert (default DefaultRevertTimeout).
 func WithRevertTimeout(d time.Duration) SetOption { return func(s *Set) { s.timeout = d } }
+
+// Journal makes a fault's undo record durable — on disk, where a later
+// process finds it — before the fault is applied. The engine's journal puts it
+// in the run's event log and syncs the file (event.LogWriter.Sync).
+type Journal func(ctx context.Context, u event.Undo) error
+
+// WithJournal makes Apply write each fault's undo record through j before the
+// fault changes anything, and refuse the fault when that fails: a fault is
+// never in place without a record of how to put it back.
+func WithJournal(j Journal) SetOption { return func(s *Set) { s.journal = j } }
 
 // NewSet returns an empty Set that publishes fault events on pub and lets
 // guard decide where faults may run.
@@ -103,6 +116,19 @@ func (s *Set) Apply(ctx context.Context, step string, f Fault, opts ...ApplyOpti
 	e := &entry{step: step, f: f}
 	for _, o := range opts {
 		o(e)
+	}
+	if s.journal != nil {
+		u, err := undoRecord(ctx, f)
+		if err != nil {
+			return fmt.Errorf("step %s: %s: %w", step, f.Describe(), err)
+		}
+		s.undos++
+		u.ID = fmt.Sprintf("f%d", s.undos)
+		u.Step = step
+		if err := s.journal(ctx, u); err != nil {
+			return fmt.Errorf("step %s: refusing to %s: the record of how to undo it could not be written: %w", step, f.Describe(), err)
+		}
+		e.undo = u.ID
 	}
 	s.mu.Lock()
 	s.entries = append(s.entries, e)
@@ -249,6 +275,7 @@ func (s *Set) reportKept(e *entry) {
 func (s *Set) record(e *entry) event.Fault {
 	rec := e.f.Record()
 	rec.Step = e.step
+	rec.Undo = e.undo
 	rec.Restore = e.f.RestoreCommand()
 	return rec
 }

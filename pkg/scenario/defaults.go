@@ -67,6 +67,16 @@ func applyDefaults(s *Scenario) {
 	for i := range sp.Steps {
 		defaultStep(&sp.Steps[i], sp.Namespace)
 	}
+	// A zone loss without a locality takes the cluster's own.
+	for i := range sp.Steps {
+		if f := sp.Steps[i].Fault; f != nil && f.ZoneLoss != nil && f.ZoneLoss.Locality == "" {
+			for _, c := range sp.Clusters {
+				if c.Name == f.ZoneLoss.Cluster {
+					f.ZoneLoss.Locality = c.Locality
+				}
+			}
+		}
+	}
 	if ss := sp.SteadyState; ss != nil && ss.Over == 0 {
 		ss.Over = Duration(DefaultSteadyOver)
 	}
@@ -183,6 +193,9 @@ func defaultStep(st *Step, ns string) {
 		}
 		if f := st.Fault.GatewayLoss; f != nil && f.Gateway == "" {
 			f.Gateway = "eastwest"
+		}
+		if f := st.Fault.ZoneLoss; f != nil && f.Namespace == "" {
+			f.Namespace = ns
 		}
 		if f := st.Fault.HTTPFault; f != nil {
 			defaultRef(&f.WorkloadRef, ns)

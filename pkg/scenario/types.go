@@ -278,6 +278,14 @@ type Fault struct {
 	GatewayLoss      *GatewayLossFault      `yaml:"gatewayLoss" doc:"Take a cluster's east-west or ingress gateway away while the workloads behind it stay up."`
 	HTTPFault        *HTTPFault             `yaml:"httpFault" doc:"Make a workload answer with errors or slowly: Envoy's fault filter in the workload's own sidecar, on its inbound side, so callers see real upstream errors."`
 	Partition        *PartitionFault        `yaml:"partition" doc:"Cut the network between a cluster and others: their packets are dropped (iptables), so connections time out instead of being refused."`
+	ZoneLoss         *ZoneLossFault         `yaml:"zoneLoss" doc:"Take down at once every workload of a locality (region, zone or subzone) in a cluster: each Deployment of the namespace with a pod on a node of that locality is scaled to zero."`
+}
+
+// ZoneLossFault takes down every workload of one locality of a cluster.
+type ZoneLossFault struct {
+	Cluster   string `yaml:"cluster" doc:"Cluster the locality is in."`
+	Locality  string `yaml:"locality" doc:"The locality lost: region, region/zone or region/zone/subzone, as the nodes' topology labels say. Default: the cluster's locality."`
+	Namespace string `yaml:"namespace" doc:"Namespace of the workloads taken down. Default: spec.namespace."`
 }
 
 // PartitionFault cuts the network between a cluster and its peers.

@@ -726,8 +726,25 @@ func (v *validator) fault(f string, ft *Fault) {
 			v.errf(pf, "a partition needs another cluster; the scenario has one")
 		}
 	}
+	if z := ft.ZoneLoss; z != nil {
+		n++
+		zf := f + ".zoneLoss"
+		if v.cluster(zf+".cluster", z.Cluster) {
+			c := v.clusters[z.Cluster]
+			switch {
+			case z.Locality == "":
+			case !localityRE.MatchString(z.Locality):
+				v.errf(zf+".locality", "%q is not a locality; write region, region/zone or region/zone/subzone", z.Locality)
+			case c.Locality != "" && c.Locality != z.Locality && !strings.HasPrefix(c.Locality, z.Locality+"/"):
+				v.errf(zf+".locality", "cluster %s's workloads are in locality %s (its locality in spec.clusters): a loss of %s would take none of them", z.Cluster, c.Locality, z.Locality)
+			}
+		}
+		if errs := validation.IsDNS1123Label(z.Namespace); z.Namespace != "" && len(errs) > 0 {
+			v.errf(zf+".namespace", "%q is not a valid namespace", z.Namespace)
+		}
+	}
 	if n != 1 {
-		v.errf(f, "set exactly one fault: scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss or partition")
+		v.errf(f, "set exactly one fault: scale, deletePods, httpFault, gatewayLoss, controlPlaneLoss, partition or zoneLoss")
 	}
 }
 
