@@ -35,8 +35,9 @@ func newRunCmd() *cobra.Command {
 policy, drives load, injects the faults of the timeline, watches the mesh and writes
 events.jsonl, report.json, junit.xml, summary.md, report.html and metrics.prom into a
 new directory under --out, then records the run in the run history (--history, by
-default history.db under --out) and pushes metrics.prom to --pushgateway when given. Every fault is reverted on the way out, Ctrl-C included (a second Ctrl-C
-exits at once and prints the commands that restore what is left).
+default history.db under --out) and pushes metrics.prom to --pushgateway when given.
+Every fault is reverted on the way out, Ctrl-C included (a second Ctrl-C exits at once
+and prints the commands that restore what is left).
 
 Exit code 0 when every expectation held, 1 when one failed, 2 when the drill could not
 run (bad scenario, provider error, abort), 3 when it is inconclusive (nothing failed,
