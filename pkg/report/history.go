@@ -114,12 +114,21 @@ func (ev *evaluator) judgeHistory(cfg buildConfig) {
 	if limit <= 0 {
 		limit = DefaultTrendRuns
 	}
+	want := 0 // passing runs the regressions need
 	for _, i := range regs {
-		// Only passing runs count for a regression: read far enough back to
-		// find them among failed ones.
-		limit = max(limit, 4*ev.regressionSpec(rep.Expectations[i].Name).Runs())
+		want = max(want, ev.regressionSpec(rep.Expectations[i].Name).Runs())
 	}
-	past, err := cfg.history.Runs(rep.Scenario, rep.Provider, rep.Started, limit)
+	var past []PastRun
+	var err error
+	for {
+		past, err = cfg.history.Runs(rep.Scenario, rep.Provider, rep.Started, limit)
+		// Only passing runs count for a regression: read further back while
+		// failed runs hide the passing ones, up to a bound.
+		if err != nil || len(past) < limit || passing(past) >= want || limit >= maxHistoryRuns {
+			break
+		}
+		limit = min(4*limit, maxHistoryRuns)
+	}
 	if err != nil {
 		for _, i := range regs {
 			x := &rep.Expectations[i]
@@ -133,6 +142,20 @@ func (ev *evaluator) judgeHistory(cfg buildConfig) {
 		ev.regression(&rep.Expectations[i], past)
 	}
 	ev.past = past
+}
+
+// maxHistoryRuns bounds how far back a report reads the history looking for
+// passing runs.
+const maxHistoryRuns = 5000
+
+func passing(runs []PastRun) int {
+	n := 0
+	for _, r := range runs {
+		if r.Verdict == Pass {
+			n++
+		}
+	}
+	return n
 }
 
 func (ev *evaluator) regressionSpec(name string) *scenario.RegressionExpect {

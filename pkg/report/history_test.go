@@ -209,3 +209,25 @@ func TestFailoverTimedFromAnEarlierStep(t *testing.T) {
 		t.Errorf("verdict %s: %s", rep.Verdict, rep.Reason)
 	}
 }
+
+// TestRegressionReadsPastFailedRuns: a long run of failed nights does not hide
+// the passing runs before them.
+func TestRegressionReadsPastFailedRuns(t *testing.T) {
+	evs := seedWithExpect(t, "    - name: r\n      regression: {figure: failover-fast, last: 3, maxIncrease: 10%}\n")
+	var runs []PastRun
+	for range 30 {
+		runs = append(runs, PastRun{RunID: "failed", Verdict: Fail, Figures: map[string]float64{"failover-fast": 9}})
+	}
+	runs = append(runs, past("", Pass, map[string]float64{"failover-fast": 1}, 3)...)
+	rep, err := Build(evs, WithHistory(&pastRuns{runs: runs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := resultOf(t, rep, "r")
+	if x.Status != StatusFail || len(x.Regression.Runs) != 3 || *x.Regression.Median != 1 {
+		t.Errorf("%s: %s (%+v)", x.Status, x.Message, x.Regression)
+	}
+	if tr := rep.Trend("failover-fast"); tr == nil || len(tr.Points) != DefaultTrendRuns+1 {
+		t.Errorf("the trend shows %v points, want the last %d runs and this one", tr, DefaultTrendRuns)
+	}
+}
