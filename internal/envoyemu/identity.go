@@ -58,6 +58,12 @@ type Identity struct {
 	MeshID  string
 	// Node is the Kubernetes node the pod is bound to (NODE_NAME).
 	Node string
+	// Locality is the proxy's locality, region[/zone[/subzone]], sent as the
+	// xDS node's locality. istiod takes a proxy's locality from its pod's node
+	// when the proxy has service targets, and from the node it sent otherwise
+	// (a gateway without a pod): without it istiod cannot order the gateway's
+	// endpoints by locality.
+	Locality string
 	// TrustDomain is the SPIFFE trust domain of the mesh (default
 	// cluster.local), for the principals istio_requests_total reports.
 	TrustDomain string
@@ -201,8 +207,21 @@ func (id *Identity) node() (*corev3.Node, error) {
 		Cluster:       id.serviceCluster(),
 		Metadata:      st,
 		UserAgentName: "envoy",
-		Locality:      &corev3.Locality{},
+		Locality:      id.locality(),
 	}, nil
+}
+
+// locality is Locality as Envoy's node locality.
+func (id *Identity) locality() *corev3.Locality {
+	parts := strings.SplitN(id.Locality, "/", 3)
+	l := &corev3.Locality{Region: parts[0]}
+	if len(parts) > 1 {
+		l.Zone = parts[1]
+	}
+	if len(parts) > 2 {
+		l.SubZone = parts[2]
+	}
+	return l
 }
 
 // serviceCluster is the node's "cluster" field as Istio's agent fills it:

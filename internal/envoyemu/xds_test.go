@@ -187,6 +187,18 @@ func TestNodeIdentity(t *testing.T) {
 		t.Errorf("gateway labels %v", n.GetMetadata().GetFields()["LABELS"])
 	}
 	var _ *corev3.Node = n
+	if l := n.GetLocality(); l.GetRegion() != "" || l.GetZone() != "" {
+		t.Errorf("a gateway without a locality sends %v", l)
+	}
+	// A gateway without a pod tells istiod its locality in the node, as
+	// istiod reads it for proxies without service targets.
+	id.Locality = "eu-west/zone-a/rack-1"
+	if n, err = id.node(); err != nil {
+		t.Fatal(err)
+	}
+	if l := n.GetLocality(); l.GetRegion() != "eu-west" || l.GetZone() != "zone-a" || l.GetSubZone() != "rack-1" {
+		t.Errorf("node locality %v, want eu-west/zone-a/rack-1", l)
+	}
 	bad := testIdentity()
 	bad.IP = netip4(192, 168, 1, 1)
 	if _, err := New(bad, "127.0.0.1:1"); err == nil {

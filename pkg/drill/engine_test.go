@@ -489,3 +489,61 @@ func TestNotSteadyDrill(t *testing.T) {
 		t.Errorf("load ran %.1f s, want it stopped at the check (8 s)", rep.Timings.LoadSeconds)
 	}
 }
+
+// TestZoneLossDrill runs a zone loss end to end on the local provider: every
+// Bookinfo workload of cluster1's zone scaled to zero at once, the ingress
+// gateway's pages served from cluster2's zone, then home again. Before the
+// fault every page comes from cluster1: the in-process ingress gateway tells
+// istiod its locality, so locality-aware balancing keeps it home.
+func TestZoneLossDrill(t *testing.T) {
+	res, _, progress := runLocalDrill(t, "zone-loss-short.yaml")
+	rep := res.Report
+	if rep.Verdict != report.Pass {
+		t.Fatalf("verdict %s (%s)\nprogress:\n%s", rep.Verdict, rep.Reason, progress.String())
+	}
+	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var undoAt, appliedAt time.Duration
+	var undo event.Undo
+	var applied event.Fault
+	served := map[string]int64{} // productpage's answers before the fault, by cluster
+	for _, e := range events {
+		switch e.Type {
+		case event.FaultUndo:
+			undoAt = e.Elapsed
+			if err := e.Decode(&undo); err != nil {
+				t.Fatal(err)
+			}
+		case event.FaultApplied:
+			appliedAt = e.Elapsed
+			if err := e.Decode(&applied); err != nil {
+				t.Fatal(err)
+			}
+		case event.LoadWindow:
+			var w event.Window
+			if err := e.Decode(&w); err != nil {
+				t.Fatal(err)
+			}
+			if w.End <= 20*time.Second {
+				for c, s := range w.Served["productpage"] {
+					served[c] += s.N
+				}
+			}
+		}
+	}
+	if undoAt == 0 || appliedAt < undoAt {
+		t.Errorf("the undo record (at %s) must come before the fault (at %s)", undoAt, appliedAt)
+	}
+	var names []string
+	for _, d := range undo.Replicas {
+		names = append(names, d.Name)
+	}
+	if undo.Kind != "zone-loss" || undo.ID == "" || undo.ID != applied.Undo || !slices.Contains(names, "productpage-v1") || !slices.Contains(names, "reviews-v1") {
+		t.Errorf("undo record %+v, applied %+v: want every Bookinfo Deployment of cluster1 under one ID", undo, applied)
+	}
+	if served["cluster1"] < 100 || served["cluster2"] != 0 {
+		t.Errorf("before the fault productpage answered from %v: want every page from cluster1 (the ingress gateway's own zone)", served)
+	}
+}

@@ -222,7 +222,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 
 	// Every cluster takes the others' traffic through its east-west gateway, as
 	// Istio's multi-network multicluster setup does.
-	ew, err := p.startGateway(ctx, cp, ca, i, c.Name, "istio-eastwestgateway", envoyemu.EastWestGatewayLabel, log)
+	ew, err := p.startGateway(ctx, cp, ca, i, c.Name, c.Locality, "istio-eastwestgateway", envoyemu.EastWestGatewayLabel, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,7 +235,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 
 	var ingress *envoyemu.Proxy
 	if c.Ingress {
-		ingress, err = p.startGateway(ctx, cp, ca, i, c.Name, "istio-ingressgateway", envoyemu.IngressGatewayLabel, log)
+		ingress, err = p.startGateway(ctx, cp, ca, i, c.Name, c.Locality, "istio-ingressgateway", envoyemu.IngressGatewayLabel, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -268,7 +268,7 @@ func (p *Provider) upCluster(ctx context.Context, s *scenario.Scenario, i int, c
 	}, set, nil
 }
 
-func (p *Provider) startGateway(ctx context.Context, cp *localcluster.ControlPlane, ca sidecar.CA, i int, cluster, name, role string, log *slog.Logger) (*envoyemu.Proxy, error) {
+func (p *Provider) startGateway(ctx context.Context, cp *localcluster.ControlPlane, ca sidecar.CA, i int, cluster, locality, name, role string, log *slog.Logger) (*envoyemu.Proxy, error) {
 	src, err := ca.GatewaySource(ctx, name, log.With("gateway", name))
 	if err != nil {
 		return nil, err
@@ -281,6 +281,9 @@ func (p *Provider) startGateway(ctx context.Context, cp *localcluster.ControlPla
 			return nil, err
 		}
 		id := envoyemu.GatewayIdentity(cluster, name, role, addr)
+		// The gateway has no pod, so no node for istiod to read its
+		// locality from: it says its cluster's, as the node's labels would.
+		id.Locality = locality
 		gw, err := envoyemu.NewGateway(id, cp.IstiodGRPCAddr(), envoyemu.WithLogger(log.With("gateway", name)), envoyemu.WithSecrets(src))
 		if err != nil {
 			return nil, err
