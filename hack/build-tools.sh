@@ -117,6 +117,11 @@ build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 # The vegeta command, for the tests that read a drill's results file with it.
 build vegeta vegeta github.com/tsenart/vegeta/v12
 
+# --- Pushgateway -------------------------------------------------------------
+# The Prometheus Pushgateway, for the test that pushes a run's metrics.prom to
+# it (drill run --pushgateway) and reads them back.
+build pushgateway pushgateway github.com/prometheus/pushgateway
+
 # --- Istio ------------------------------------------------------------------
 istio_version="$(modversion istio istio.io/istio)" || die "cannot read the istio.io/istio version from tools/istio/go.mod"
 istio_rev="${istio_version##*-}"

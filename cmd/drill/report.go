@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,18 +10,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshdrill/drill/pkg/event"
+	"github.com/meshdrill/drill/pkg/history"
 	"github.com/meshdrill/drill/pkg/report"
 )
 
 func newReportCmd() *cobra.Command {
-	var out string
+	var out, historyFlag, pushgateway string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "report DIR",
 		Short: "Rebuild a run's reports from its events.jsonl",
 		Long: `report judges a run again from DIR/events.jsonl alone — the scenario, the steps,
 the load, the Envoy stats and the failovers are all in it — and writes report.json,
-junit.xml, summary.md and report.html into DIR (or --out). It prints the summary.
+junit.xml, summary.md, report.html and metrics.prom into DIR (or --out). It prints the
+summary. Regression expectations are judged against the run history (history.db
+beside DIR, or --history) and the run is recorded there again, replacing its
+earlier record.
 
 A log cut short by a killed run is reported up to where it ends, with the verdict
 error. Exit code 0 when every expectation held, 1 when one failed, 2 when the run
@@ -44,16 +49,28 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return &exitCodeError{code: exitError, err: fmt.Errorf("report: %w", err)}
 			}
-			rep, err := report.WriteAll(out, events)
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			histPath := history.Path(historyFlag, filepath.Dir(filepath.Clean(dir)))
+			rep, err, histErr := history.WriteReports(ctx, histPath, out, events)
 			if err != nil && !errors.Is(err, report.ErrNoRun) {
 				return &exitCodeError{code: exitError, err: err}
+			}
+			if err := finish(ctx, cmd, rep, histErr, pushgateway); err != nil {
+				code := rep.Verdict.ExitCode()
+				if code == exitPass {
+					code = exitError
+				}
+				return &exitCodeError{code: code, err: fmt.Errorf("verdict %s, reports in %s, but: %w", rep.Verdict, out, err)}
 			}
 			if !quiet {
 				if err := rep.WriteSummary(cmd.OutOrStdout()); err != nil {
 					return &exitCodeError{code: exitError, err: err}
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "drill: wrote %s, %s, %s and %s in %s\n",
-					report.JSONFile, report.JUnitFile, report.SummaryFile, report.HTMLFile, out)
+				fmt.Fprintf(cmd.ErrOrStderr(), "drill: wrote %s, %s, %s, %s and %s in %s\n",
+					report.JSONFile, report.JUnitFile, report.SummaryFile, report.HTMLFile, report.MetricsFile, out)
 			}
 			switch rep.Verdict {
 			case report.Pass:
@@ -68,5 +85,7 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to write the reports to (default: DIR)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary")
+	addHistoryFlag(cmd.Flags(), &historyFlag)
+	addPushgatewayFlag(cmd.Flags(), &pushgateway)
 	return cmd
 }

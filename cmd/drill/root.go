@@ -21,6 +21,7 @@ expectation not judged on this machine) or aborted by a guard.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
-		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newUndoCmd(), newCleanCmd())
+		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newUndoCmd(), newCleanCmd(),
+		newHistoryCmd(), newCompareCmd())
 	return root
 }

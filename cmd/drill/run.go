@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/drill"
+	"github.com/meshdrill/drill/pkg/history"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
@@ -21,6 +22,8 @@ type runFlags struct {
 	keep          bool
 	allowContexts []string
 	verbose       bool
+	history       string
+	pushgateway   string
 }
 
 func newRunCmd() *cobra.Command {
@@ -30,13 +33,17 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a drill and write its reports",
 		Long: `run stands up (or connects to) the scenario's clusters, applies the failover
 policy, drives load, injects the faults of the timeline, watches the mesh and writes
-events.jsonl, report.json, junit.xml, summary.md and report.html into a new directory
-under --out. Every fault is reverted on the way out, Ctrl-C included (a second Ctrl-C
-exits at once and prints the commands that restore what is left).
+events.jsonl, report.json, junit.xml, summary.md, report.html and metrics.prom into a
+new directory under --out, then records the run in the run history (--history, by
+default history.db under --out) and pushes metrics.prom to --pushgateway when given.
+Every fault is reverted on the way out, Ctrl-C included (a second Ctrl-C exits at once
+and prints the commands that restore what is left).
 
 Exit code 0 when every expectation held, 1 when one failed, 2 when the drill could not
 run (bad scenario, provider error, abort), 3 when it is inconclusive (nothing failed,
-but a latency bound broke while drill's machine was starved for CPU).`,
+but a latency bound broke while drill's machine was starved for CPU). A run that passed
+exits 2 when it could not be recorded in the history or pushed (its reports are
+written all the same).`,
 		Example: `  drill run scenarios/reviews-failover.yaml
   drill run scenarios/reviews-failover.yaml --provider kind --out reports/
   drill run my-drill.yaml --provider existing --context cluster1=prod-eu,cluster2=prod-us --allow-context prod-eu`,
@@ -51,6 +58,8 @@ but a latency bound broke while drill's machine was starved for CPU).`,
 	fl.BoolVar(&f.keep, "keep", false, "leave the clusters and the applied policy in place after the run")
 	fl.StringSliceVar(&f.allowContexts, "allow-context", nil, "kube contexts on which destructive faults may run (also DRILL_ALLOW_CONTEXTS)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the run")
+	addHistoryFlag(fl, &f.history)
+	addPushgatewayFlag(fl, &f.pushgateway)
 	return cmd
 }
 
@@ -86,6 +95,7 @@ func runDrill(ctx context.Context, cmd *cobra.Command, f *runFlags, file string)
 		drill.WithAllowContexts(f.allowContexts...),
 		drill.WithScenarioYAML(raw),
 		drill.WithVersion(drillVersion()),
+		drill.WithHistory(history.Path(f.history, f.out)),
 	)
 	if err != nil {
 		return &exitCodeError{code: exitError, err: err}
@@ -94,6 +104,13 @@ func runDrill(ctx context.Context, cmd *cobra.Command, f *runFlags, file string)
 		fmt.Fprintln(cmd.OutOrStdout(), string(summary))
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "reports: %s\n", res.Dir)
+	if err := finish(ctx, cmd, res.Report, res.HistoryErr, f.pushgateway); err != nil {
+		code := res.ExitCode()
+		if code == exitPass {
+			code = exitError
+		}
+		return &exitCodeError{code: code, err: fmt.Errorf("verdict %s, reports in %s, but: %w", res.Report.Verdict, res.Dir, err)}
+	}
 	if code := res.ExitCode(); code != exitPass {
 		msg := fmt.Sprintf("verdict %s", res.Report.Verdict)
 		if res.Report.Reason != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/event"
 	"github.com/meshdrill/drill/pkg/fault"
+	"github.com/meshdrill/drill/pkg/history"
 	"github.com/meshdrill/drill/pkg/report"
 	"github.com/meshdrill/drill/pkg/scenario"
 	"github.com/meshdrill/drill/pkg/translate"
@@ -23,15 +24,23 @@ type Result struct {
 	// Dir is the run's report directory.
 	Dir    string
 	Report *report.Report
+	// HistoryErr says why the run history (WithHistory) could not be read or
+	// the run recorded in it; the reports in Dir are written all the same.
+	HistoryErr error
 }
 
 // ExitCode is drill's exit code for the run's verdict (report.Verdict.ExitCode);
-// a run with no report could not run.
+// a run with no report could not run. A run that passed but could not be
+// recorded in its history exits ExitError: a nightly job must notice that its
+// history stopped growing. Any other verdict keeps its own code.
 func (r *Result) ExitCode() int {
 	if r == nil || r.Report == nil {
 		return report.ExitError
 	}
-	return r.Report.Verdict.ExitCode()
+	if code := r.Report.Verdict.ExitCode(); code != report.ExitPass || r.HistoryErr == nil {
+		return code
+	}
+	return report.ExitError
 }
 
 // RemoteProvider is implemented by providers that know where each cluster's services
@@ -220,7 +229,7 @@ func (r *run) writeReports(ctx context.Context) (*Result, error) {
 	if readErr != nil && len(events) == 0 {
 		return &Result{Dir: r.dir}, fmt.Errorf("read back the event log: %w", readErr)
 	}
-	rep, err := report.WriteAll(r.dir, events)
+	rep, err, histErr := history.WriteReports(ctx, r.cfg.history, r.dir, events)
 	if !r.cfg.keep {
 		downCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		if err := r.cfg.provider.Down(downCtx); err != nil {
@@ -229,9 +238,9 @@ func (r *run) writeReports(ctx context.Context) (*Result, error) {
 		cancel()
 	}
 	if err != nil {
-		return &Result{Dir: r.dir, Report: rep}, fmt.Errorf("write reports: %w", err)
+		return &Result{Dir: r.dir, Report: rep, HistoryErr: histErr}, fmt.Errorf("write reports: %w", err)
 	}
-	return &Result{Dir: r.dir, Report: rep}, nil
+	return &Result{Dir: r.dir, Report: rep, HistoryErr: histErr}, nil
 }
 
 // executeGuarded runs execute and, should the engine panic, reverts every fault

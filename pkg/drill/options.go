@@ -22,6 +22,7 @@ type config struct {
 	scenarioYAML  []byte
 	version       string
 	readyTimeout  time.Duration
+	history       string
 }
 
 // WithProvider sets the provider the clusters come from (required).
@@ -52,6 +53,11 @@ func WithAllowContexts(ctxs ...string) Option {
 // WithScenarioYAML records the scenario file as it was read, so that the report can
 // be rebuilt from events.jsonl alone.
 func WithScenarioYAML(b []byte) Option { return func(c *config) { c.scenarioYAML = b } }
+
+// WithHistory judges the run's regression expectations against the run
+// history at path and records the run there once its reports are written
+// (pkg/history). "" (the default) keeps no history.
+func WithHistory(path string) Option { return func(c *config) { c.history = path } }
 
 // WithVersion records drill's version in the report.
 func WithVersion(v string) Option { return func(c *config) { c.version = v } }

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,7 +29,14 @@ var ErrNoRun = errors.New("the events hold no run.started")
 // finish, ended in error, left a fault in place, or lacks data an expectation
 // needs — gets the Error verdict with the reason. The error is non-nil only for
 // events that are not a drill's record at all (ErrNoRun); the Report then says so.
-func Build(events []event.Event) (*Report, error) {
+//
+// Options add what is not in the events: WithHistory the runs before this one,
+// against which regression expectations are judged and trends drawn.
+func Build(events []event.Event, opts ...Option) (*Report, error) {
+	var cfg buildConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	r := read(events)
 	rep := &Report{Schema: Schema, Expectations: []Result{}, Timings: Timings{Steps: []StepTiming{}}}
 	if r.started == nil {
@@ -53,8 +62,12 @@ func Build(events []event.Event) (*Report, error) {
 	}
 	ev.detectedTimings()
 	ev.loadSummary()
+	ev.judgeHistory(cfg)
 	ev.notes()
 	ev.verdict()
+	if len(ev.past) > 0 {
+		rep.Trends = trends(rep, ev.past, cfg.trendRuns)
+	}
 	rep.series = ev.series()
 	return rep, nil
 }
@@ -69,6 +82,8 @@ type evaluator struct {
 	found []FailoverTiming
 	// clients holds the moves the load's answers showed, for Timings.
 	clients []FailoverTiming
+	// past are the runs before this one the history gave, newest first.
+	past []PastRun
 }
 
 func (ev *evaluator) metadata() {
@@ -84,6 +99,10 @@ func (ev *evaluator) metadata() {
 		rep.Clusters = []string{}
 	}
 	rep.DrillVersion = r.info.DrillVersion
+	if r.info.ScenarioYAML != "" {
+		sum := sha256.Sum256([]byte(r.info.ScenarioYAML))
+		rep.ScenarioSHA256 = hex.EncodeToString(sum[:])
+	}
 	rep.Started = r.started.Time
 	if rep.Scenario != "" && !rep.Started.IsZero() {
 		rep.RunID = rep.Scenario + "-" + rep.Started.UTC().Format("20060102-150405")
@@ -200,6 +219,12 @@ func (ev *evaluator) expectation(x *scenario.Expectation) Result {
 	case x.Ejection != nil:
 		res.Kind = "ejection"
 		err = ev.ejection(&res, x.Ejection)
+	case x.Regression != nil:
+		// Judged by judgeHistory once every figure of the run is known.
+		res.Kind = KindRegression
+		res.Check = "regression of " + x.Regression.Figure
+		res.Status = StatusSkipped
+		return res
 	default:
 		err = errors.New("the expectation sets no check")
 	}
@@ -876,7 +901,9 @@ func (ev *evaluator) verdict() {
 			rep.Notes = append(rep.Notes, "The scenario has no expectations: the drill passes when it runs to its end.")
 		}
 	}
-	if r.finished != nil && r.result.Verdict != "" && r.result.Verdict != string(rep.Verdict) && r.result.Verdict != string(Error) {
+	// The engine records its verdict without the run history: a regression
+	// judged against it is no disagreement between the run and its log.
+	if r.finished != nil && r.result.Verdict != "" && r.result.Verdict != string(rep.Verdict) && r.result.Verdict != string(Error) && !ev.judgedByHistory() {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The run recorded the verdict %q; judged again from its events it is %q.", r.result.Verdict, rep.Verdict))
 	}
 }
@@ -913,4 +940,15 @@ func roundTo(v float64, decimals int) float64 {
 		p *= 10
 	}
 	return float64(int64(v*p+0.5)) / p
+}
+
+// judgedByHistory reports whether a regression expectation, judged against
+// the run history, failed or could not be judged.
+func (ev *evaluator) judgedByHistory() bool {
+	for _, x := range ev.rep.Expectations {
+		if x.Kind == KindRegression && (x.Status == StatusFail || x.Status == StatusError) {
+			return true
+		}
+	}
+	return false
 }

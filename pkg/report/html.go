@@ -16,18 +16,21 @@ import (
 var htmlTemplate string
 
 var htmlTmpl = template.Must(template.New("report.html").Funcs(template.FuncMap{
-	"secs":   formatSeconds,
-	"count":  func(v int64) string { return formatCount(float64(v)) },
-	"plural": plural,
-	"clock":  clockText,
-	"wall":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
-	"join":   strings.Join,
+	"secs":      formatSeconds,
+	"count":     func(v int64) string { return formatCount(float64(v)) },
+	"plural":    plural,
+	"clock":     clockText,
+	"wall":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"join":      strings.Join,
+	"sparkline": sparkline,
 	"mark": func(s Status) string {
 		switch s {
 		case StatusPass:
 			return "✔"
 		case StatusInconclusive:
 			return "?"
+		case StatusSkipped:
+			return "–"
 		}
 		return "✘"
 	},

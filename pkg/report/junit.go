@@ -110,7 +110,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			c.Error = &junitProblem{Message: x.Message, Type: x.Kind, Text: detail}
 			suite.Errors++
 			expErrors++
-		case StatusInconclusive:
+		case StatusInconclusive, StatusSkipped:
 			c.Skipped = &junitSkipped{Message: "not judged: " + x.Message}
 			c.SystemOut = detail
 			suite.Skipped++

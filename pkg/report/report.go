@@ -107,6 +107,9 @@ type Report struct {
 	// RunID names the run as its report directory does: the scenario's name
 	// and the UTC start time, reviews-failover-20261206-004117.
 	RunID string `json:"runId,omitempty"`
+	// ScenarioSHA256 is the sha256 of the scenario file as the run read it:
+	// runs of a scenario of the same name but other content differ here.
+	ScenarioSHA256 string `json:"scenarioSha256,omitempty"`
 
 	Verdict Verdict `json:"verdict"`
 	// Reason says why the verdict is error, or which expectations failed.
@@ -126,6 +129,9 @@ type Report struct {
 	// Notes are things the reader of the report should know: an emulated data
 	// plane, events lost, scrapes that failed, a fault left in place.
 	Notes []string `json:"notes,omitempty"`
+	// Trends are the run's figures over the runs before it in the run
+	// history, when the report was built with one (WithHistory).
+	Trends []Trend `json:"trends,omitempty"`
 
 	// series holds what the charts of report.html draw.
 	series *series
@@ -340,6 +346,9 @@ const (
 	// StatusInconclusive: evaluated, over its limit, but what was measured says
 	// nothing of the mesh (Message says why: drill's machine was starved).
 	StatusInconclusive Status = "inconclusive"
+	// StatusSkipped: not judged, and no reason to doubt the run: a regression
+	// expectation with too little history. It does not change the verdict.
+	StatusSkipped Status = "skipped"
 )
 
 // Result is one expectation, judged.
@@ -362,6 +371,8 @@ type Result struct {
 	Breakdown map[string]int64 `json:"breakdown,omitempty"`
 	// Detection is the failover or failback a failover/failback expectation judged.
 	Detection *FailoverTiming `json:"detection,omitempty"`
+	// Regression is what a regression expectation compared with.
+	Regression *Regression `json:"regression,omitempty"`
 }
 
 // Span is a part of the run, as the scenario wrote it and as resolved, in seconds

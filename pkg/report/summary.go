@@ -36,6 +36,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 				mark = "✘ **ERROR**"
 			case StatusInconclusive:
 				mark = "? inconclusive"
+			case StatusSkipped:
+				mark = "– skipped"
 			}
 			check := x.Check
 			if x.Status != StatusPass {

@@ -17,6 +17,7 @@ const (
 	JUnitFile   = "junit.xml"
 	SummaryFile = "summary.md"
 	HTMLFile    = "report.html"
+	// MetricsFile (metrics.go) is written with them.
 	// ResultsFile is the load's per-request results in vegeta's own binary
 	// (gob) format, as `vegeta attack -output` writes them: `vegeta report`,
 	// `vegeta plot` and `vegeta encode` read it. drill writes it while the load
@@ -29,12 +30,13 @@ const (
 // whatever happens, so that the caller can still print a verdict; the error says
 // which file could not be written, or wraps ErrNoRun for events that are not a
 // drill's record (the files are written all the same, saying so).
-func WriteAll(dir string, events []event.Event) (*Report, error) {
-	rep, buildErr := Build(events)
+func WriteAll(dir string, events []event.Event, opts ...Option) (*Report, error) {
+	rep, buildErr := Build(events, opts...)
 	return rep, errors.Join(buildErr, rep.WriteFiles(dir))
 }
 
-// WriteFiles writes the four files of the report into dir. Each file is written
+// WriteFiles writes the files of the report into dir: report.json, junit.xml,
+// summary.md, report.html and metrics.prom. Each file is written
 // whole to a temporary name and renamed, so that a reader never sees half a report.
 func (r *Report) WriteFiles(dir string) error {
 	files := []struct {
@@ -45,6 +47,7 @@ func (r *Report) WriteFiles(dir string) error {
 		{JUnitFile, r.WriteJUnit},
 		{SummaryFile, r.WriteSummary},
 		{HTMLFile, r.WriteHTML},
+		{MetricsFile, r.WriteMetrics},
 	}
 	var errs []error
 	for _, f := range files {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -271,4 +272,82 @@ func (w *Wait) decodeScalar(s string) error {
 	}
 	w.For = Duration(d)
 	return nil
+}
+
+// Percent is a share written as a percentage: 50%, 12.5%. It holds the share
+// (0.5 for 50%); zero means unset.
+type Percent float64
+
+func (p *Percent) decodeScalar(s string) error {
+	v, err := parsePercent(s)
+	if err != nil {
+		return err
+	}
+	*p = Percent(v)
+	return nil
+}
+
+// Share is the percentage as a share: 0.5 for 50%.
+func (p Percent) Share() float64 { return float64(p) }
+
+func (p Percent) String() string {
+	return strconv.FormatFloat(float64(p)*100, 'f', -1, 64) + "%"
+}
+
+func parsePercent(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	num, ok := strings.CutSuffix(t, "%")
+	if !ok {
+		return 0, fmt.Errorf("%q is not a percentage; write it like 50%%", s)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a percentage; write it like 50%% or 12.5%%", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("percentage %q must not be negative", s)
+	}
+	return v / 100, nil
+}
+
+// Amount is a quantity in the unit of the figure it is compared with: a
+// duration (500ms) for a time, a plain number (20) for a count or a share.
+type Amount struct {
+	// Value is the amount, in seconds when IsDuration.
+	Value      float64
+	IsDuration bool
+}
+
+func (a *Amount) decodeScalar(s string) error {
+	v, err := parseAmount(s)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+func (a Amount) String() string {
+	if a.IsDuration {
+		return time.Duration(a.Value * float64(time.Second)).String()
+	}
+	return strconv.FormatFloat(a.Value, 'f', -1, 64)
+}
+
+func parseAmount(s string) (Amount, error) {
+	t := strings.TrimSpace(s)
+	if v, err := strconv.ParseFloat(t, 64); err == nil {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return Amount{}, fmt.Errorf("amount %q must be a finite number, not negative", s)
+		}
+		return Amount{Value: v}, nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		return Amount{}, fmt.Errorf("%q is neither a duration (500ms, 2s) nor a number (20)", s)
+	}
+	if d < 0 {
+		return Amount{}, fmt.Errorf("amount %q must not be negative", s)
+	}
+	return Amount{Value: d.Seconds(), IsDuration: true}, nil
 }

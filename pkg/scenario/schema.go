@@ -12,6 +12,8 @@ const (
 	durationPattern = `^\s*([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+\s*$`
 	freqPattern     = `^\s*[0-9]+\s*(/\s*(s|m|h|ms|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\s*)?$`
 	instantPattern  = `^\s*(([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\s*\+\s*([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)?)\s*$`
+	percentPattern  = `^\s*[0-9]+(\.[0-9]+)?\s*%\s*$`
+	amountPattern   = `^\s*([0-9]+(\.[0-9]+)?|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\s*$`
 	triggerPattern  = `^\s*[a-z-]+(\s+after\s+[a-z0-9]([-a-z0-9]*[a-z0-9])?)?(\s*\+\s*([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)?\s*$`
 )
 
@@ -43,6 +45,13 @@ func (g schemaGen) of(t reflect.Type) map[string]any {
 		}}
 	case reflect.TypeFor[Instant]():
 		return map[string]any{"type": "string", "pattern": instantPattern}
+	case reflect.TypeFor[Percent]():
+		return map[string]any{"type": "string", "pattern": percentPattern}
+	case reflect.TypeFor[Amount]():
+		return map[string]any{"anyOf": []any{
+			map[string]any{"type": "string", "pattern": amountPattern},
+			map[string]any{"type": "number", "minimum": 0},
+		}}
 	case reflect.TypeFor[Strategy]():
 		return map[string]any{"enum": []string{string(StrategyAggregate), string(StrategyLocality)}}
 	case reflect.TypeFor[Rate](), reflect.TypeFor[Wait]():

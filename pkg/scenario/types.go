@@ -369,6 +369,7 @@ type Expectation struct {
 	Recovery     *RecoveryExpect     `yaml:"recovery" doc:"The load's success ratio was back at its level before the first fault within a time of a fault or revert step."`
 	Availability *AvailabilityExpect `yaml:"availability" doc:"No load window of a span fell below a success ratio."`
 	Ejection     *EjectionExpect     `yaml:"ejection" doc:"An observed Envoy's outlier detection ejected a host of a service within a time of a step, as the Envoy's own /clusters page says."`
+	Regression   *RegressionExpect   `yaml:"regression" doc:"A figure of this run is not much worse than the median of the scenario's last passing runs on the same provider (the run history)."`
 }
 
 // EjectionExpect requires an observed Envoy to eject a host of a service —
@@ -380,6 +381,43 @@ type EjectionExpect struct {
 	Service string   `yaml:"service" doc:"The service whose host is ejected, e.g. reviews (any Envoy cluster of it, the failover service's members included)."`
 	Within  Duration `yaml:"within" doc:"Deadline from the step."`
 	After   string   `yaml:"after" doc:"The step the clock starts at (usually the fault)."`
+}
+
+// RegressionExpect judges a figure of the run against the scenario's own
+// history: the median of the same figure over the last passing runs of a
+// scenario of the same name on the same provider. With fewer runs than MinRuns
+// in the history it is skipped, not failed. At least one of MaxIncrease and
+// MaxIncreaseBy; with both, the figure may grow by the larger of the two, so
+// that jitter on a small baseline does not count as a regression.
+type RegressionExpect struct {
+	Figure        string   `yaml:"figure" doc:"The figure judged: an expectation of this scenario by name (its first measure; name.measure for another, e.g. p99.p50), or a figure of the load: load.p50, load.p90, load.p99, load.max, load.errors, run.seconds."`
+	Last          int      `yaml:"last" doc:"How many of the last passing runs the median is taken over. Default: 5."`
+	MinRuns       int      `yaml:"minRuns" doc:"Fewest passing runs with the figure needed to judge it; with fewer the expectation is skipped. Default: 3, at most last."`
+	MaxIncrease   *Percent `yaml:"maxIncrease" doc:"How much above the median the figure may be, as a share of it, e.g. 50%."`
+	MaxIncreaseBy *Amount  `yaml:"maxIncreaseBy" doc:"How much above the median the figure may be, in the figure's unit: a duration for a time (500ms), a number for a count (20)."`
+}
+
+// Regression defaults.
+const (
+	DefaultRegressionLast    = 5
+	DefaultRegressionMinRuns = 3
+)
+
+// Runs is Last with its default.
+func (r *RegressionExpect) Runs() int {
+	if r.Last <= 0 {
+		return DefaultRegressionLast
+	}
+	return r.Last
+}
+
+// Needed is MinRuns with its default, never more than Runs.
+func (r *RegressionExpect) Needed() int {
+	n := r.MinRuns
+	if n <= 0 {
+		n = DefaultRegressionMinRuns
+	}
+	return min(n, r.Runs())
 }
 
 // RecoveryExpect bounds how long the dip of a fault or revert step lasted, as

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -933,8 +934,12 @@ func (v *validator) expectations() {
 			}
 			v.window(af, a.Window)
 		}
+		if r := e.Regression; r != nil {
+			n++
+			v.regression(f+".regression", r)
+		}
 		if n != 1 {
-			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery, availability or ejection")
+			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery, availability, ejection or regression")
 		}
 	}
 }
@@ -972,5 +977,106 @@ func (v *validator) window(f string, w Window) {
 	}
 	if w.From != nil && w.Until != nil && w.From.Anchor == w.Until.Anchor && w.From.Offset >= w.Until.Offset {
 		v.errf(f+".until", "the window is empty: %s is not after %s", w.Until, w.From)
+	}
+}
+
+// LoadFigures are the figures of the load a regression expectation may judge
+// besides the scenario's own expectations, with their units.
+var LoadFigures = map[string]string{
+	"load.p50":    "seconds",
+	"load.p90":    "seconds",
+	"load.p99":    "seconds",
+	"load.max":    "seconds",
+	"load.errors": "requests",
+	"run.seconds": "seconds",
+}
+
+// FigureUnit is the unit of the figure a regression expectation names in s:
+// "seconds", "requests" or "" when the figure names nothing s measures, with
+// the reason.
+func FigureUnit(s *Scenario, figure string) (string, error) {
+	if u, ok := LoadFigures[figure]; ok {
+		return u, nil
+	}
+	name, measure, hasMeasure := strings.Cut(figure, ".")
+	var x *Expectation
+	var names []string
+	for i := range s.Spec.Expect {
+		e := &s.Spec.Expect[i]
+		if e.Regression == nil {
+			names = append(names, e.Name)
+		}
+		if e.Name == name {
+			x = e
+		}
+	}
+	if x == nil {
+		known := slices.Sorted(maps.Keys(LoadFigures))
+		return "", fmt.Errorf("%q names no expectation of the scenario (%s) and no figure of the load (%s)",
+			figure, orNone(strings.Join(names, ", ")), strings.Join(known, ", "))
+	}
+	switch {
+	case x.Regression != nil:
+		return "", fmt.Errorf("%q is a regression expectation: it has no figure of its own to judge", name)
+	case x.Availability != nil:
+		return "", fmt.Errorf("%q is an availability expectation, whose figure gets better as it grows; a regression judges figures that get worse as they grow (a time, a count)", name)
+	case hasMeasure && x.Latency == nil:
+		return "", fmt.Errorf("%q: only a latency expectation has measures to choose from (p50, p90, p99, max); write the name alone, %q", figure, name)
+	case hasMeasure:
+		set := map[string]bool{"p50": x.Latency.P50 != 0, "p90": x.Latency.P90 != 0, "p99": x.Latency.P99 != 0, "max": x.Latency.Max != 0}
+		if !set[measure] {
+			return "", fmt.Errorf("%q: latency expectation %s bounds no %q; it bounds %s", figure, name, measure, latencyBounds(x.Latency))
+		}
+		return "seconds", nil
+	case x.Latency != nil, x.Failover != nil, x.Failback != nil, x.Recovery != nil:
+		return "seconds", nil
+	}
+	return "requests", nil
+}
+
+func latencyBounds(l *LatencyExpect) string {
+	var out []string
+	for _, b := range []struct {
+		name string
+		d    Duration
+	}{{"p50", l.P50}, {"p90", l.P90}, {"p99", l.P99}, {"max", l.Max}} {
+		if b.d != 0 {
+			out = append(out, b.name)
+		}
+	}
+	return orNone(strings.Join(out, ", "))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (v *validator) regression(f string, r *RegressionExpect) {
+	if r.Figure == "" {
+		v.errf(f+".figure", "required: the figure judged, e.g. the name of a failover expectation, or load.p99")
+	} else if unit, err := FigureUnit(v.s, r.Figure); err != nil {
+		v.errf(f+".figure", "%v", err)
+	} else if a := r.MaxIncreaseBy; a != nil {
+		switch {
+		case unit == "seconds" && !a.IsDuration && a.Value != 0:
+			v.errf(f+".maxIncreaseBy", "%s is a time: write the increase as a duration, e.g. %gs or 500ms", r.Figure, a.Value)
+		case unit != "seconds" && a.IsDuration:
+			v.errf(f+".maxIncreaseBy", "%s is a count of requests: write the increase as a number, e.g. 20", r.Figure)
+		}
+	}
+	if r.Last < 0 {
+		v.errf(f+".last", "must not be negative")
+	}
+	if r.MinRuns < 0 {
+		v.errf(f+".minRuns", "must not be negative")
+	}
+	if r.Last > 0 && r.MinRuns > r.Last {
+		v.errf(f+".minRuns", "is larger than last (%d > %d): there would never be enough runs to judge", r.MinRuns, r.Last)
+	}
+	if r.MaxIncrease == nil && r.MaxIncreaseBy == nil {
+		v.errf(f, "set maxIncrease (e.g. 50%%), maxIncreaseBy (e.g. 500ms) or both")
 	}
 }
