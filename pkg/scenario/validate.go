@@ -822,14 +822,9 @@ func (v *validator) expectations() {
 		if u := e.Upstream5xx; u != nil {
 			n++
 			uf := f + ".upstream5xx"
-			if u.From == "" {
-				v.errf(uf+".from", "required: the workload whose Envoy is read, e.g. productpage")
-			}
+			v.observedEnvoy(uf, u.From, u.Cluster)
 			if u.To == "" {
 				v.errf(uf+".to", "required: the destination service, e.g. reviews")
-			}
-			if v.cluster(uf+".cluster", u.Cluster) && u.From != "" && !v.observed(u.Cluster, u.From) {
-				v.errf(uf+".from", "%s in %s is not observed; add {cluster: %s, workload: %s} to spec.observe.envoy", u.From, u.Cluster, u.Cluster, u.From)
 			}
 			v.bounds(uf, u.Max, u.Min)
 			v.window(uf, u.Window)
@@ -905,14 +900,9 @@ func (v *validator) expectations() {
 		if j := e.Ejection; j != nil {
 			n++
 			jf := f + ".ejection"
-			if j.From == "" {
-				v.errf(jf+".from", "required: the workload whose Envoy is read, e.g. productpage")
-			}
+			v.observedEnvoy(jf, j.From, j.Cluster)
 			if j.Service == "" {
 				v.errf(jf+".service", "required: the service whose host is ejected, e.g. reviews")
-			}
-			if v.cluster(jf+".cluster", j.Cluster) && j.From != "" && !v.observed(j.Cluster, j.From) {
-				v.errf(jf+".from", "%s in %s is not observed; add {cluster: %s, workload: %s} to spec.observe.envoy", j.From, j.Cluster, j.Cluster, j.From)
 			}
 			if j.Within <= 0 {
 				v.errf(jf+".within", "required: how soon after the step a host must be ejected, e.g. 5s")
@@ -941,6 +931,17 @@ func (v *validator) expectations() {
 		if n != 1 {
 			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery, availability, ejection or regression")
 		}
+	}
+}
+
+// observedEnvoy checks an expectation's from and cluster at field f: a
+// workload in a cluster whose Envoy spec.observe.envoy scrapes.
+func (v *validator) observedEnvoy(f, from, cluster string) {
+	if from == "" {
+		v.errf(f+".from", "required: the workload whose Envoy is read, e.g. productpage")
+	}
+	if v.cluster(f+".cluster", cluster) && from != "" && !v.observed(cluster, from) {
+		v.errf(f+".from", "%s in %s is not observed; add {cluster: %s, workload: %s} to spec.observe.envoy", from, cluster, cluster, from)
 	}
 }
 
