@@ -306,8 +306,10 @@ func TestRecoveryAndAvailability(t *testing.T) {
 		status   Status
 		observed float64
 	}{
-		{"back-soon", StatusPass, 1.982},
-		{"back-at-once", StatusFail, 1.982},
+		// From the step's start (30 s), not from the moment its apply
+		// returned (30.018 s): the clients feel a fault from its first change.
+		{"back-soon", StatusPass, 2},
+		{"back-at-once", StatusFail, 2},
 		{"revert-costs-nothing", StatusPass, 0},
 		{"floor", StatusPass, 0.9},
 		{"high-floor", StatusFail, 0.9},

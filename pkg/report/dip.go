@@ -70,16 +70,40 @@ func (ev *evaluator) dips() {
 	if len(r.windows) == 0 || len(tm.Faults) == 0 {
 		return
 	}
-	first := tm.Faults[0].AppliedSeconds
+	// A fault begins when its step starts, not when its apply returns: a
+	// zone loss scaling four Deployments takes a second on kind, and the
+	// clients feel the first of them before the last is scaled. The same for
+	// a revert step; a revert at the end of the drill has no step of its own.
+	applied := func(f FaultTiming) float64 {
+		if at, ok := ev.stepStart(f.Step); ok && at <= f.AppliedSeconds {
+			return at
+		}
+		return f.AppliedSeconds
+	}
+	var steps []scenario.Step
+	if ev.s != nil {
+		steps = ev.s.Spec.Steps
+	}
+	reverted := func(f FaultTiming) float64 {
+		for _, st := range steps {
+			if st.Revert == f.Step {
+				if at, ok := ev.stepStart(st.Name); ok && at <= *f.RevertedSeconds {
+					return at
+				}
+			}
+		}
+		return *f.RevertedSeconds
+	}
+	first := applied(tm.Faults[0])
 	for _, f := range tm.Faults {
-		first = min(first, f.AppliedSeconds)
+		first = min(first, applied(f))
 	}
 	base, assumed := ev.baseline(first)
 	var starts []float64 // every fault and revert: each one's dip ends at the next
 	for _, f := range tm.Faults {
-		starts = append(starts, f.AppliedSeconds)
+		starts = append(starts, applied(f))
 		if f.RevertedSeconds != nil {
-			starts = append(starts, *f.RevertedSeconds)
+			starts = append(starts, reverted(f))
 		}
 	}
 	until := func(from float64) float64 {
@@ -93,11 +117,21 @@ func (ev *evaluator) dips() {
 	}
 	for i := range tm.Faults {
 		f := &tm.Faults[i]
-		f.Dip = ev.dip(f.AppliedSeconds, until(f.AppliedSeconds), base, assumed)
+		f.Dip = ev.dip(applied(*f), until(applied(*f)), base, assumed)
 		if f.RevertedSeconds != nil {
-			f.RevertDip = ev.dip(*f.RevertedSeconds, until(*f.RevertedSeconds), base, assumed)
+			f.RevertDip = ev.dip(reverted(*f), until(reverted(*f)), base, assumed)
 		}
 	}
+}
+
+// stepStart is when the named step started, on the load clock.
+func (ev *evaluator) stepStart(name string) (float64, bool) {
+	for _, st := range ev.rep.Timings.Steps {
+		if st.Name == name {
+			return st.AtSeconds, true
+		}
+	}
+	return 0, false
 }
 
 // baseline is the success ratio of the windows that ended by the first

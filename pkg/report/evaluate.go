@@ -50,8 +50,8 @@ func Build(events []event.Event, opts ...Option) (*Report, error) {
 	ev := &evaluator{r: r, rep: rep}
 	ev.metadata()
 	ev.timings()
-	ev.dips()
 	ev.scenario()
+	ev.dips()
 	if ev.s != nil {
 		for i := range ev.s.Spec.Expect {
 			rep.Expectations = append(rep.Expectations, ev.expectation(&ev.s.Spec.Expect[i]))
