@@ -118,13 +118,13 @@ func (r *Rate) decodeScalar(s string) error {
 
 // Ramp is a linear change of rate over the load's duration.
 type Ramp struct {
-	From Freq `yaml:"from" doc:"Rate at the start."`
-	To   Freq `yaml:"to" doc:"Rate at the end."`
+	From Freq `yaml:"from" doc:"Rate at the start." schema:"required"`
+	To   Freq `yaml:"to" doc:"Rate at the end." schema:"required"`
 }
 
 // RateStep is a rate held for a time.
 type RateStep struct {
-	Rate Freq     `yaml:"rate" doc:"The rate."`
+	Rate Freq     `yaml:"rate" doc:"The rate." schema:"required"`
 	For  Duration `yaml:"for" doc:"How long it is held."`
 }
 
@@ -212,8 +212,8 @@ var triggerEvents = []string{EventFailoverDetected, EventFailbackDetected, Event
 // named in After fired, if set), plus Delay. Written as a mapping or as the shorthand
 // "failover-detected after reviews-down + 5s".
 type Trigger struct {
-	Event string   `yaml:"event" doc:"failover-detected, failback-detected or outlier-ejection."`
-	After string   `yaml:"after" doc:"Only count events after this step fired."`
+	Event string   `yaml:"event" doc:"failover-detected, failback-detected or outlier-ejection." schema:"required,enum=failover-detected|failback-detected|outlier-ejection"`
+	After string   `yaml:"after" doc:"Only count events after this step fired." schema:"name"`
 	Delay Duration `yaml:"delay" doc:"Fire this long after the event."`
 }
 
