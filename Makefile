@@ -56,15 +56,17 @@ validate: build ## validate every scenario in scenarios/
 	$(DRILL) validate scenarios/*.yaml
 
 .PHONY: schema
-schema: build ## write the scenario JSON Schema to scenario.schema.json
-	$(DRILL) schema > scenario.schema.json
+schema: build ## write the JSON Schemas of the scenario file and report.json to docs/schema/
+	$(DRILL) schema > docs/schema/scenario.schema.json
+	$(DRILL) schema --report > docs/schema/report.schema.json
 
 .PHONY: lint
-lint: ## gofmt, go vet, go.mod tidy, actionlint on the workflows
+lint: ## gofmt, go vet, go.mod tidy, actionlint on the workflows, ajv on the JSON Schemas, the CI example
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 	hack/actionlint.sh
+	hack/schema-check.sh
 
 .PHONY: bench
 bench: ## run the Go benchmarks (event bus, stats parser, translator, load)

@@ -13,23 +13,28 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var out string
+	var out, output string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "report DIR",
 		Short: "Rebuild a run's reports from its events.jsonl",
 		Long: `report judges a run again from DIR/events.jsonl alone — the scenario, the steps,
 the load, the Envoy stats and the failovers are all in it — and writes report.json,
-junit.xml, summary.md and report.html into DIR (or --out). It prints the summary.
+junit.xml, summary.md and report.html into DIR (or --out-dir). It prints the summary,
+or with -o json|yaml the report itself (report.json's content, docs/schema/).
 
 A log cut short by a killed run is reported up to where it ends, with the verdict
 error. Exit code 0 when every expectation held, 1 when one failed, 2 when the run
 could not be judged, 3 when it is inconclusive (see drill run --help).`,
 		Example: `  drill report reports/reviews-failover-20261124-101500
-  drill report reports/reviews-failover-20261124-101500 --out /tmp/again`,
+  drill report reports/reviews-failover-20261124-101500 --out-dir /tmp/again
+  drill report reports/reviews-failover-20261124-101500 -o json | jq .verdict`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
+			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+				return err
+			}
 			events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))
 			if readErr != nil {
 				if len(events) == 0 {
@@ -48,10 +53,17 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 			if err != nil && !errors.Is(err, report.ErrNoRun) {
 				return &exitCodeError{code: exitError, err: err}
 			}
-			if !quiet {
+			switch {
+			case output != "":
+				if err := printData(cmd.OutOrStdout(), output, rep); err != nil {
+					return &exitCodeError{code: exitError, err: err}
+				}
+			case !quiet:
 				if err := rep.WriteSummary(cmd.OutOrStdout()); err != nil {
 					return &exitCodeError{code: exitError, err: err}
 				}
+			}
+			if !quiet {
 				fmt.Fprintf(cmd.ErrOrStderr(), "drill: wrote %s, %s, %s and %s in %s\n",
 					report.JSONFile, report.JUnitFile, report.SummaryFile, report.HTMLFile, out)
 			}
@@ -66,7 +78,8 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 			return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s could not be judged: %s", rep.Scenario, rep.Reason)}
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to write the reports to (default: DIR)")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary")
+	addOutDirFlag(cmd.Flags(), &out, "", "directory to write the reports to (default: DIR)", "out")
+	addOutputFlag(cmd.Flags(), &output, "", outputJSON, outputYAML)
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print neither the summary nor the files written")
 	return cmd
 }

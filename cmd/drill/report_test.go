@@ -90,6 +90,9 @@ func TestReportVerb(t *testing.T) {
 					t.Errorf("%s not written: %v", f, err)
 				}
 			}
+			if data, err := os.ReadFile(filepath.Join(dir, "report.json")); err == nil {
+				checkReportSchema(t, data)
+			}
 		})
 	}
 }
@@ -97,16 +100,16 @@ func TestReportVerb(t *testing.T) {
 func TestReportVerbOut(t *testing.T) {
 	dir := runDir(t, func(b []byte) []byte { return b })
 	out := filepath.Join(t.TempDir(), "again")
-	code, stdout, errOut := runReportCLI(t, dir, "--out", out, "--quiet")
+	code, stdout, errOut := runReportCLI(t, dir, "--out-dir", out, "--quiet")
 	if code != exitPass || stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, errOut)
 	}
 	summary, err := os.ReadFile(filepath.Join(out, "summary.md"))
 	if err != nil || !strings.Contains(string(summary), "PASS") {
-		t.Fatalf("summary.md in --out: %v %q", err, summary)
+		t.Fatalf("summary.md in --out-dir: %v %q", err, summary)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "report.json")); !os.IsNotExist(err) {
-		t.Errorf("report.json written into DIR despite --out: %v", err)
+		t.Errorf("report.json written into DIR despite --out-dir: %v", err)
 	}
 }
 

@@ -1,6 +1,11 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -18,6 +23,15 @@ Exit codes: 0 every expectation held; 1 an expectation failed; 2 the drill could
 run (bad scenario, provider error, abort).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// pflag writes its deprecation notices where cobra keeps flag errors,
+		// shown only on a usage error; a former flag name still warns.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if f.Deprecated != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "drill: --%s is deprecated: %s\n", f.Name, f.Deprecated)
+				}
+			})
+		},
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
 		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newCleanCmd())

@@ -73,7 +73,7 @@ func TestTranslateOfflineWarns(t *testing.T) {
 
 func TestTranslateOutputDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
-	_, errOut, err := runTranslateCLI(t, "translate", translateSeed, "-o", dir, "--remote", "cluster2=172.18.0.12")
+	_, errOut, err := runTranslateCLI(t, "translate", translateSeed, "--out-dir", dir, "--remote", "cluster2=172.18.0.12")
 	if err != nil {
 		t.Fatal(err)
 	}
