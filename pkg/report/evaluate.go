@@ -40,6 +40,7 @@ func Build(events []event.Event) (*Report, error) {
 	}
 	ev := &evaluator{r: r, rep: rep}
 	ev.metadata()
+	ev.environment()
 	ev.timings()
 	ev.dips()
 	ev.scenario()
