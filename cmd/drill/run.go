@@ -32,7 +32,8 @@ func newRunCmd() *cobra.Command {
 policy, drives load, injects the faults of the timeline, watches the mesh and writes
 events.jsonl, report.json, junit.xml, summary.md and report.html into a new directory
 under --out-dir. Every fault is reverted on the way out, Ctrl-C included (a second Ctrl-C
-exits at once and prints the commands that restore what is left).
+exits at once and prints the commands that restore what is left). A FILE of -
+reads the scenario from standard input.
 
 Exit code 0 when every expectation held, 1 when one failed, 2 when the drill could not
 run (bad scenario, provider error, abort), 3 when it is inconclusive (nothing failed,

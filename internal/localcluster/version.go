@@ -11,8 +11,7 @@ import (
 
 // IstiodVersion asks the cluster's istiod for its version at its monitoring
 // port's /version (istio.io/istio pilot/pkg/bootstrap/monitoring.go), where it
-// writes its version.BuildInfo.String():
-// VERSION-GITREVISION-GOVERSION-STATUS-TAG.
+// writes its version.BuildInfo.String(): VERSION-GITREVISION-BUILDSTATUS.
 func (cp *ControlPlane) IstiodVersion(ctx context.Context) (string, error) {
 	if !cp.HasIstiod() {
 		return "", fmt.Errorf("cluster %s runs no istiod", cp.name)
@@ -36,17 +35,18 @@ func (cp *ControlPlane) IstiodVersion(ctx context.Context) (string, error) {
 	return ParseIstiodVersion(string(body))
 }
 
-// buildInfoRE splits Istio's BuildInfo.String(): the version may hold '-'
-// itself (1.31-dev), the git revision after it is hex or "unknown", then Go's
-// version.
-var buildInfoRE = regexp.MustCompile(`^(.+?)-([0-9a-f]{7,40}|unknown)-(go[0-9][^-]*|unknown)-`)
+// buildInfoRE splits Istio's BuildInfo.String() (istio.io/istio
+// pkg/version): the version may hold '-' itself (1.31-dev,
+// v0.0.0-20260827124520-eed52ebb66ad), the git revision and the build status
+// after it do not.
+var buildInfoRE = regexp.MustCompile(`^(.+)-([0-9a-f]{7,40}|unknown)-([A-Za-z]+)$`)
 
 // ParseIstiodVersion takes the version out of what istiod's /version answers.
 func ParseIstiodVersion(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	m := buildInfoRE.FindStringSubmatch(s)
 	if m == nil || m[1] == "unknown" {
-		return "", fmt.Errorf("istiod's /version answered %q, not VERSION-REVISION-GO-STATUS-TAG", truncate(s, 80))
+		return "", fmt.Errorf("istiod's /version answered %q, not VERSION-REVISION-STATUS", truncate(s, 80))
 	}
 	return m[1], nil
 }
