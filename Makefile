@@ -84,7 +84,7 @@ FUZZ_TARGETS := pkg/scenario:FuzzParse internal/stats:FuzzParse pkg/event:FuzzRe
 	pkg/translate:FuzzParseRemote pkg/load:FuzzWindower pkg/load:FuzzStepsPacer \
 	pkg/fault:FuzzShellQuote internal/localcluster:FuzzParseCRDs hack/runc-caps:FuzzFitHost \
 	internal/envoyemu:FuzzParseBootstrap internal/envoyemu/cmd/envoy:FuzzParseArgs \
-	internal/localcluster:FuzzParseIstiodVersion
+	internal/localcluster:FuzzParseIstiodVersion hack/ci-example:FuzzExpressions
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME
 	@set -e; for t in $(FUZZ_TARGETS); do \

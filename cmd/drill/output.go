@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,13 +33,18 @@ func addOutputFlag(fs *pflag.FlagSet, p *string, def string, formats ...string) 
 	fs.StringVarP(p, "output", "o", def, usage)
 }
 
-// checkOutput rejects a format the command does not offer, naming the ones it
-// does (exit code 2).
-func checkOutput(format string, formats ...string) error {
+// checkOutput rejects a format cmd does not offer, naming the ones it does
+// (exit code 2), and --out-dir when cmd writes into a directory: -o took a
+// directory in drill report and drill translate before.
+func checkOutput(cmd *cobra.Command, format string, formats ...string) error {
 	if format == "" || slices.Contains(formats, format) {
 		return nil
 	}
-	return &exitCodeError{code: exitError, err: fmt.Errorf("--output %q: use %s (-o is the format; a directory is --out-dir)", format, strings.Join(formats, " or "))}
+	msg := fmt.Sprintf("--output %q: use %s", format, strings.Join(formats, " or "))
+	if cmd.Flags().Lookup("out-dir") != nil {
+		msg += " (-o is the format; a directory is --out-dir)"
+	}
+	return &exitCodeError{code: exitError, err: errors.New(msg)}
 }
 
 // printData writes v as indented JSON or as YAML.

@@ -128,14 +128,17 @@ func TestOutputFormats(t *testing.T) {
 // meaning of -o for report and translate) is refused with the flag to use.
 func TestOutputFlagMisuse(t *testing.T) {
 	dir := runDir(t, func(b []byte) []byte { return b })
-	for _, args := range [][]string{
-		{"report", dir, "-o", filepath.Join(t.TempDir(), "x")},
-		{"translate", translateSeed, "-o", "out/"},
-		{"validate", translateSeed, "-o", "xml"},
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", dir, "-o", filepath.Join(t.TempDir(), "x")}, "a directory is --out-dir"},
+		{[]string{"translate", translateSeed, "-o", "out/"}, "a directory is --out-dir"},
+		{[]string{"validate", translateSeed, "-o", "xml"}, `--output "xml": use json or yaml`},
 	} {
-		code, _, errOut := runCLI(t, "", args...)
-		if code != exitError || !strings.Contains(errOut, "--out-dir") {
-			t.Errorf("drill %v: exit %d, stderr %q; want 2 and a pointer to --out-dir", args, code, errOut)
+		code, _, errOut := runCLI(t, "", tc.args...)
+		if code != exitError || !strings.Contains(errOut, tc.want) {
+			t.Errorf("drill %v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
 		}
 	}
 	if _, err := os.Stat("out"); !os.IsNotExist(err) {

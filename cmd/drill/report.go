@@ -32,7 +32,7 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))

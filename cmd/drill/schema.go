@@ -33,7 +33,7 @@ published under docs/schema/.`,
   #   "yaml.schemas": {"./scenario.schema.json": "scenarios/*.yaml"}`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			b, err := scenario.Schema()

@@ -50,7 +50,7 @@ Exit code 2 when the scenario or the policy is invalid.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
 			stderr := cmd.ErrOrStderr()
-			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			if output == outputJSON && outDir != "" {

@@ -48,7 +48,7 @@ exiting 2 when any file is invalid.`,
   kubectl get configmap drill-scenario -o jsonpath='{.data.scenario\.yaml}' | drill validate -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			bad := 0

@@ -62,7 +62,7 @@ func newVersionCmd() *cobra.Command {
   drill version -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, outputJSON, outputYAML); err != nil {
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
 				return err
 			}
 			if output != "" {

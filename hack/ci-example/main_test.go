@@ -94,3 +94,15 @@ func TestExpressions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzExpressions: any expression text is evaluated or refused, never a panic.
+func FuzzExpressions(f *testing.F) {
+	for _, s := range []string{"${{ inputs.provider }}", "always() && !inputs.validate-only", "${{ github.event_name == 'pull_request' }}", "${{", "!!!", "a == '", "steps.run.outputs"} {
+		f.Add(s)
+	}
+	c := &exprContext{github: map[string]string{"event_name": "push"}, inputs: map[string]string{"provider": "kind"}, steps: map[string]map[string]string{}}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = c.eval(s)
+		_, _ = c.cond(s)
+	})
+}
