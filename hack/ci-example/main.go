@@ -47,9 +47,11 @@ const (
 	reusableFile = ".github/workflows/drill.yml"
 	scenarioFile = "scenarios/reviews-failover.yaml"
 	recordedRun  = "pkg/report/testdata/seed/events.jsonl"
-	// localVersion is the version this checkout is installed as.
-	localVersion = "v0.0.0-ci-example"
 )
+
+// localVersion is the version this checkout is installed as: no release has
+// it, and two runs at once (two checkouts) do not share it.
+var localVersion = fmt.Sprintf("v0.0.0-ci-example.%d", os.Getpid())
 
 func main() {
 	keep := flag.Bool("keep", false, "keep the temporary repository and print where it is")
