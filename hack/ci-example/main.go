@@ -319,7 +319,7 @@ func (r *runner) run(event string, caller *job, declared map[string]any, rjob jo
 
 		script := st.Run
 		if strings.HasPrefix(strings.TrimSpace(script), "sudo ") {
-			fmt.Fprintf(r.log, "-- %s: skipped (a runner's root, not this machine's)\n", st.title())
+			fmt.Fprintf(r.log, "-- %s: skipped (it changes the GitHub runner's kernel settings with sudo)\n", st.title())
 			continue
 		}
 		if st.ID == "run" && event == "schedule" && !r.opts.RealDrill {
