@@ -263,3 +263,26 @@ func checkReportSchema(t *testing.T, data []byte) {
 		t.Errorf("report.json does not validate against its schema: %v", err)
 	}
 }
+
+// TestReportStdin: drill report - reads the log from standard input and needs
+// --out-dir for the files.
+func TestReportStdin(t *testing.T) {
+	log, err := os.ReadFile(seedLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, string(log), "report", "-")
+	if code != exitError || !strings.Contains(errOut, "--out-dir") {
+		t.Fatalf("without --out-dir: exit %d, stderr %q", code, errOut)
+	}
+	out := filepath.Join(t.TempDir(), "r")
+	code, stdout, errOut := runCLI(t, string(log), "report", "-", "--out-dir", out)
+	if code != exitPass || !strings.Contains(stdout, "PASS: drill reviews-failover") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, errOut)
+	}
+	data, err := os.ReadFile(filepath.Join(out, report.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReportSchema(t, data)
+}

@@ -21,21 +21,32 @@ func newReportCmd() *cobra.Command {
 		Long: `report judges a run again from DIR/events.jsonl alone — the scenario, the steps,
 the load, the Envoy stats and the failovers are all in it — and writes report.json,
 junit.xml, summary.md and report.html into DIR (or --out-dir). It prints the summary,
-or with -o json|yaml the report itself (report.json's content, docs/schema/).
+or with -o json|yaml the report itself (report.json's content, docs/schema/). A DIR of
+- reads the event log from standard input; the reports then go to --out-dir.
 
 A log cut short by a killed run is reported up to where it ends, with the verdict
 error. Exit code 0 when every expectation held, 1 when one failed, 2 when the run
 could not be judged, 3 when it is inconclusive (see drill run --help).`,
 		Example: `  drill report reports/reviews-failover-20261124-101500
   drill report reports/reviews-failover-20261124-101500 --out-dir /tmp/again
-  drill report reports/reviews-failover-20261124-101500 -o json | jq .verdict`,
+  drill report reports/reviews-failover-20261124-101500 -o json | jq .verdict
+  zcat events.jsonl.gz | drill report - --out-dir /tmp/again`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
 			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
 				return err
 			}
-			events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))
+			var events []event.Event
+			var readErr error
+			if dir == "-" {
+				if out == "" {
+					return &exitCodeError{code: exitError, err: errors.New("drill report - reads the event log from standard input; say where the reports go with --out-dir DIR")}
+				}
+				events, readErr = event.ReadLogFrom(cmd.InOrStdin())
+			} else {
+				events, readErr = event.ReadLog(filepath.Join(dir, event.LogFile))
+			}
 			if readErr != nil {
 				if len(events) == 0 {
 					return &exitCodeError{code: exitError, err: readErr}
