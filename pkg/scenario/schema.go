@@ -17,7 +17,7 @@ const SchemaID = "https://raw.githubusercontent.com/meshdrill/drill/main/docs/sc
 // parser accepts; the parser remains the authority (it also checks references).
 const (
 	durationPattern = `^\s*([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+\s*$`
-	freqPattern     = `^\s*[0-9]+\s*(/\s*(s|m|h|ms|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\s*)?$`
+	freqPattern     = `^\s*0*[1-9][0-9]*\s*(/\s*(s|m|h|ms|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)\s*)?$`
 	instantPattern  = `^\s*(([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\s*\+\s*([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)?)\s*$`
 	triggerPattern  = `^\s*(failover-detected|failback-detected|outlier-ejection)(\s+after\s+[a-z0-9]([-a-z0-9]*[a-z0-9])?)?(\s*\+\s*([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)?\s*$`
 	// namePattern is a DNS label (RFC 1123), as nameRE and Kubernetes check it.
