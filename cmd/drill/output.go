@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,20 +48,24 @@ func checkOutput(cmd *cobra.Command, format string, formats ...string) error {
 	return &exitCodeError{code: exitError, err: errors.New(msg)}
 }
 
-// printData writes v as indented JSON or as YAML.
+// printData writes v as indented JSON (as report.json is written: <, > and &
+// left as they are) or as YAML.
 func printData(w io.Writer, format string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
+	b := buf.Bytes()
 	if format == outputYAML {
+		var err error
 		if b, err = yaml.JSONToYAML(b); err != nil {
 			return err
 		}
-	} else {
-		b = append(b, '\n')
 	}
-	_, err = w.Write(b)
+	_, err := w.Write(b)
 	return err
 }
 
