@@ -79,7 +79,7 @@ bench-load: ## drill's load generator against the vegeta CLI, side by side
 FUZZTIME ?= 30s
 # Each parser of outside input has a fuzz target; -fuzzminimizetime keeps a short
 # run from spending its time minimizing.
-FUZZ_TARGETS := pkg/scenario:FuzzParse internal/stats:FuzzParse pkg/event:FuzzReadLog \
+FUZZ_TARGETS := pkg/scenario:FuzzParse pkg/scenario:FuzzSchemaAcceptsWhatDrillAccepts internal/stats:FuzzParse pkg/event:FuzzReadLog \
 	pkg/event:FuzzWriteLog pkg/report:FuzzBuild pkg/translate:FuzzTranslate \
 	pkg/translate:FuzzParseRemote pkg/load:FuzzWindower pkg/load:FuzzStepsPacer \
 	pkg/fault:FuzzShellQuote internal/localcluster:FuzzParseCRDs hack/runc-caps:FuzzFitHost \

@@ -104,7 +104,7 @@ func parseFreq(s string) (Freq, error) {
 type Rate struct {
 	Constant *Freq      `yaml:"constant" doc:"A constant rate, e.g. 50/s (the same as writing the rate alone)."`
 	Ramp     *Ramp      `yaml:"ramp" doc:"A linear ramp over the load's duration."`
-	Steps    []RateStep `yaml:"steps" doc:"Constant rates held for a time each, in order; the last holds until the end."`
+	Steps    []RateStep `yaml:"steps" doc:"Constant rates held for a time each, in order; the last holds until the end." schema:"minItems=1"`
 }
 
 func (r *Rate) decodeScalar(s string) error {
@@ -118,8 +118,8 @@ func (r *Rate) decodeScalar(s string) error {
 
 // Ramp is a linear change of rate over the load's duration.
 type Ramp struct {
-	From Freq `yaml:"from" doc:"Rate at the start." schema:"required"`
-	To   Freq `yaml:"to" doc:"Rate at the end." schema:"required"`
+	From Freq `yaml:"from" doc:"Rate at the start."`
+	To   Freq `yaml:"to" doc:"Rate at the end."`
 }
 
 // RateStep is a rate held for a time.

@@ -99,6 +99,7 @@ var schemaRules = map[reflect.Type][]map[string]any{
 	},
 	reflect.TypeFor[LocalityFailover](): {notBoth("failoverPriority", "failover")},
 	reflect.TypeFor[Rate]():             {exactlyOne("constant", "ramp", "steps")},
+	reflect.TypeFor[Ramp]():             {atLeastOne("from", "to")},
 	reflect.TypeFor[Degraded]():         {atLeastOne("bodyContains", "bodyMatches")},
 	reflect.TypeFor[Step](): {
 		exactlyOne("at", "after", "when"),

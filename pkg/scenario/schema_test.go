@@ -12,7 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-func compileSchema(t *testing.T) *jsonschema.Schema {
+func compileSchema(t *testing.T) *jsonschema.Schema { return compileSchemaTB(t) }
+
+func compileSchemaTB(t testing.TB) *jsonschema.Schema {
 	t.Helper()
 	b, err := Schema()
 	if err != nil {
@@ -90,4 +92,41 @@ func TestSchemaRejectsWhatTheParserRejects(t *testing.T) {
 			t.Errorf("parser accepts %q", tc.new)
 		}
 	}
+}
+
+// FuzzSchemaAcceptsWhatDrillAccepts: the schema is never stricter than drill:
+// a scenario drill accepts, whose YAML scalars are the JSON types an editor's
+// language server sees, validates against the schema.
+func FuzzSchemaAcceptsWhatDrillAccepts(f *testing.F) {
+	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(seed))
+	var sch *jsonschema.Schema
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := Parse("fuzz.yaml", data); err != nil {
+			return
+		}
+		var v any
+		if yaml.Unmarshal(data, &v) != nil {
+			return
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return // YAML without a JSON form (a map with non-string keys)
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if sch == nil {
+			sch = compileSchemaTB(t)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Fatalf("drill accepts it, the schema does not:\n%s\n%v", data, err)
+		}
+	})
 }
