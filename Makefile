@@ -56,15 +56,17 @@ validate: build ## validate every scenario in scenarios/
 	$(DRILL) validate scenarios/*.yaml
 
 .PHONY: schema
-schema: build ## write the scenario JSON Schema to scenario.schema.json
-	$(DRILL) schema > scenario.schema.json
+schema: build ## write the JSON Schemas of the scenario file and report.json to docs/schema/
+	$(DRILL) schema > docs/schema/scenario.schema.json
+	$(DRILL) schema --report > docs/schema/report.schema.json
 
 .PHONY: lint
-lint: ## gofmt, go vet, go.mod tidy, actionlint on the workflows
+lint: ## gofmt, go vet, go.mod tidy, actionlint on the workflows, ajv on the JSON Schemas, the CI example
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy"; exit 1; }
 	hack/actionlint.sh
+	hack/schema-check.sh
 
 .PHONY: bench
 bench: ## run the Go benchmarks (event bus, stats parser, translator, load, run history)
@@ -77,11 +79,12 @@ bench-load: ## drill's load generator against the vegeta CLI, side by side
 FUZZTIME ?= 30s
 # Each parser of outside input has a fuzz target; -fuzzminimizetime keeps a short
 # run from spending its time minimizing.
-FUZZ_TARGETS := pkg/scenario:FuzzParse pkg/scenario:FuzzParseAmount internal/stats:FuzzParse pkg/event:FuzzReadLog \
+FUZZ_TARGETS := pkg/scenario:FuzzParse pkg/scenario:FuzzParseAmount pkg/scenario:FuzzSchemaAcceptsWhatDrillAccepts internal/stats:FuzzParse internal/stats:FuzzParseClusters pkg/event:FuzzReadLog \
 	pkg/event:FuzzWriteLog pkg/report:FuzzBuild pkg/translate:FuzzTranslate \
 	pkg/translate:FuzzParseRemote pkg/load:FuzzWindower pkg/load:FuzzStepsPacer \
 	pkg/fault:FuzzShellQuote internal/localcluster:FuzzParseCRDs hack/runc-caps:FuzzFitHost \
-	internal/envoyemu:FuzzParseBootstrap internal/envoyemu/cmd/envoy:FuzzParseArgs
+	internal/envoyemu:FuzzParseBootstrap internal/envoyemu/cmd/envoy:FuzzParseArgs \
+	internal/localcluster:FuzzParseIstiodVersion hack/ci-example:FuzzExpressions
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME
 	@set -e; for t in $(FUZZ_TARGETS); do \

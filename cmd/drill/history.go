@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshdrill/drill/pkg/history"
 	"github.com/meshdrill/drill/pkg/report"
@@ -110,17 +108,9 @@ func openHistory(ctx context.Context, flag string) (*history.Store, error) {
 	return history.Open(ctx, path)
 }
 
-func checkOutput(o string) error {
-	switch o {
-	case "table", "json", "yaml":
-		return nil
-	}
-	return fmt.Errorf("--output %q: use table, json or yaml", o)
-}
-
 func showHistory(cmd *cobra.Command, f *historyFlags) error {
-	if err := checkOutput(f.output); err != nil {
-		return &exitCodeError{code: exitError, err: err}
+	if err := checkOutput(cmd, f.output, "table", outputJSON, outputYAML); err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
@@ -224,22 +214,6 @@ func blocks(values []float64) string {
 	return b.String()
 }
 
-func printData(w io.Writer, format string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return &exitCodeError{code: exitError, err: err}
-	}
-	if format == "yaml" {
-		if b, err = yaml.JSONToYAML(b); err != nil {
-			return &exitCodeError{code: exitError, err: err}
-		}
-		_, err = w.Write(b)
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
-}
-
 func newCompareCmd() *cobra.Command {
 	var path, output string
 	cmd := &cobra.Command{
@@ -253,8 +227,8 @@ it is compared with the run of the same scenario on the same provider before it.
   drill compare reports/reviews-failover-20261205-020000 reports/reviews-failover-20261206-020000 -o json`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return &exitCodeError{code: exitError, err: err}
+			if err := checkOutput(cmd, output, "table", outputJSON, outputYAML); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			if ctx == nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,21 +15,7 @@ import (
 // runCLI runs drill with args in-process and returns its exit code.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := newRootCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	if err != nil {
-		code = exitError
-		var ec *exitCodeError
-		if errors.As(err, &ec) {
-			code = ec.code
-		}
-		errOut.WriteString(err.Error())
-	}
-	return code, out.String(), errOut.String()
+	return runCLIIn(t, "", args...)
 }
 
 // nightlyRuns makes n report directories under reports/ in a new directory,
@@ -99,7 +84,7 @@ func TestHistoryAndCompare(t *testing.T) {
 	if code, out, _ := runCLI(t, "history", "--history", db, "--scenario", "nope"); code != exitPass || !strings.Contains(out, "no runs in") {
 		t.Errorf("drill history --scenario nope: exit %d: %s", code, out)
 	}
-	if code, _, stderr := runCLI(t, "history", "--history", db, "-o", "xml"); code != exitError || !strings.Contains(stderr, "use table, json or yaml") {
+	if code, _, stderr := runCLI(t, "history", "--history", db, "-o", "xml"); code != exitError || !strings.Contains(stderr, "use table or json or yaml") {
 		t.Errorf("drill history -o xml: exit %d: %s", code, stderr)
 	}
 	if code, _, stderr := runCLI(t, "history", "--history", filepath.Join(reports, "none.db")); code != exitError || !strings.Contains(stderr, "no run history at") {

@@ -15,27 +15,43 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var out, historyFlag, pushgateway string
+	var out, output, historyFlag, pushgateway string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "report DIR",
 		Short: "Rebuild a run's reports from its events.jsonl",
 		Long: `report judges a run again from DIR/events.jsonl alone — the scenario, the steps,
 the load, the Envoy stats and the failovers are all in it — and writes report.json,
-junit.xml, summary.md, report.html and metrics.prom into DIR (or --out). It prints the
-summary. Regression expectations are judged against the run history (history.db
-beside DIR, or --history) and the run is recorded there again, replacing its
-earlier record.
+junit.xml, summary.md, report.html and metrics.prom into DIR (or --out-dir). It prints
+the summary, or with -o json|yaml the report itself (report.json's content,
+docs/schema/). A DIR of - reads the event log from standard input; the reports then go
+to --out-dir. Regression expectations are judged against the run history (history.db
+beside DIR, or --history) and the run is recorded there again, replacing its earlier
+record.
 
 A log cut short by a killed run is reported up to where it ends, with the verdict
 error. Exit code 0 when every expectation held, 1 when one failed, 2 when the run
 could not be judged, 3 when it is inconclusive (see drill run --help).`,
 		Example: `  drill report reports/reviews-failover-20261124-101500
-  drill report reports/reviews-failover-20261124-101500 --out /tmp/again`,
+  drill report reports/reviews-failover-20261124-101500 --out-dir /tmp/again
+  drill report reports/reviews-failover-20261124-101500 -o json | jq .verdict
+  zcat events.jsonl.gz | drill report - --out-dir /tmp/again`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			events, readErr := event.ReadLog(filepath.Join(dir, event.LogFile))
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			var events []event.Event
+			var readErr error
+			if dir == "-" {
+				if out == "" {
+					return &exitCodeError{code: exitError, err: errors.New("drill report - reads the event log from standard input; say where the reports go with --out-dir DIR")}
+				}
+				events, readErr = event.ReadLogFrom(cmd.InOrStdin())
+			} else {
+				events, readErr = event.ReadLog(filepath.Join(dir, event.LogFile))
+			}
 			if readErr != nil {
 				if len(events) == 0 {
 					return &exitCodeError{code: exitError, err: readErr}
@@ -65,10 +81,17 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 				}
 				return &exitCodeError{code: code, err: fmt.Errorf("verdict %s, reports in %s, but: %w", rep.Verdict, out, err)}
 			}
-			if !quiet {
+			switch {
+			case output != "":
+				if err := printData(cmd.OutOrStdout(), output, rep); err != nil {
+					return &exitCodeError{code: exitError, err: err}
+				}
+			case !quiet:
 				if err := rep.WriteSummary(cmd.OutOrStdout()); err != nil {
 					return &exitCodeError{code: exitError, err: err}
 				}
+			}
+			if !quiet {
 				fmt.Fprintf(cmd.ErrOrStderr(), "drill: wrote %s, %s, %s, %s and %s in %s\n",
 					report.JSONFile, report.JUnitFile, report.SummaryFile, report.HTMLFile, report.MetricsFile, out)
 			}
@@ -83,8 +106,9 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 			return &exitCodeError{code: rep.Verdict.ExitCode(), err: fmt.Errorf("drill %s could not be judged: %s", rep.Scenario, rep.Reason)}
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory to write the reports to (default: DIR)")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary")
+	addOutDirFlag(cmd.Flags(), &out, "", "directory to write the reports to (default: DIR)", "out")
+	addOutputFlag(cmd.Flags(), &output, "", outputJSON, outputYAML)
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print neither the summary nor the files written")
 	addHistoryFlag(cmd.Flags(), &historyFlag)
 	addPushgatewayFlag(cmd.Flags(), &pushgateway)
 	return cmd

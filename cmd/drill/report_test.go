@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,22 +16,7 @@ const seedLog = "../../pkg/report/testdata/seed/events.jsonl"
 // runReportCLI runs drill report in-process and returns its exit code.
 func runReportCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := newRootCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"report"}, args...))
-	err := cmd.Execute()
-	code = exitPass
-	if err != nil {
-		code = exitError
-		var ec *exitCodeError
-		if errors.As(err, &ec) {
-			code = ec.code
-		}
-		errOut.WriteString(err.Error())
-	}
-	return code, out.String(), errOut.String()
+	return runCLI(t, append([]string{"report"}, args...)...)
 }
 
 // runDir makes a report directory holding the seed log changed by edit.
@@ -90,6 +74,9 @@ func TestReportVerb(t *testing.T) {
 					t.Errorf("%s not written: %v", f, err)
 				}
 			}
+			if data, err := os.ReadFile(filepath.Join(dir, "report.json")); err == nil {
+				checkReportSchema(t, data)
+			}
 		})
 	}
 }
@@ -97,16 +84,16 @@ func TestReportVerb(t *testing.T) {
 func TestReportVerbOut(t *testing.T) {
 	dir := runDir(t, func(b []byte) []byte { return b })
 	out := filepath.Join(t.TempDir(), "again")
-	code, stdout, errOut := runReportCLI(t, dir, "--out", out, "--quiet")
+	code, stdout, errOut := runReportCLI(t, dir, "--out-dir", out, "--quiet")
 	if code != exitPass || stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, errOut)
 	}
 	summary, err := os.ReadFile(filepath.Join(out, "summary.md"))
 	if err != nil || !strings.Contains(string(summary), "PASS") {
-		t.Fatalf("summary.md in --out: %v %q", err, summary)
+		t.Fatalf("summary.md in --out-dir: %v %q", err, summary)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "report.json")); !os.IsNotExist(err) {
-		t.Errorf("report.json written into DIR despite --out: %v", err)
+		t.Errorf("report.json written into DIR despite --out-dir: %v", err)
 	}
 }
 

@@ -1,6 +1,11 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -19,6 +24,15 @@ run (bad scenario, provider error, Ctrl-C); 3 inconclusive (not in steady state,
 expectation not judged on this machine) or aborted by a guard.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// pflag writes its deprecation notices where cobra keeps flag errors,
+		// shown only on a usage error; a former flag name still warns.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if f.Deprecated != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "drill: --%s is deprecated: %s\n", f.Name, f.Deprecated)
+				}
+			})
+		},
 	}
 	root.AddCommand(newValidateCmd(), newSchemaCmd(), newVersionCmd(),
 		newRunCmd(), newUpCmd(), newTranslateCmd(), newReportCmd(), newUndoCmd(), newCleanCmd(),

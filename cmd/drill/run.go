@@ -34,10 +34,11 @@ func newRunCmd() *cobra.Command {
 		Long: `run stands up (or connects to) the scenario's clusters, applies the failover
 policy, drives load, injects the faults of the timeline, watches the mesh and writes
 events.jsonl, report.json, junit.xml, summary.md, report.html and metrics.prom into a
-new directory under --out, then records the run in the run history (--history, by
-default history.db under --out) and pushes metrics.prom to --pushgateway when given.
+new directory under --out-dir, then records the run in the run history (--history, by
+default history.db under --out-dir) and pushes metrics.prom to --pushgateway when given.
 Every fault is reverted on the way out, Ctrl-C included (a second Ctrl-C exits at once
-and prints the commands that restore what is left).
+and prints the commands that restore what is left). A FILE of - reads the scenario from
+standard input.
 
 Exit code 0 when every expectation held, 1 when one failed, 2 when the drill could not
 run (bad scenario, provider error, abort), 3 when it is inconclusive (nothing failed,
@@ -45,7 +46,7 @@ but a latency bound broke while drill's machine was starved for CPU). A run that
 exits 2 when it could not be recorded in the history or pushed (its reports are
 written all the same).`,
 		Example: `  drill run scenarios/reviews-failover.yaml
-  drill run scenarios/reviews-failover.yaml --provider kind --out reports/
+  drill run scenarios/reviews-failover.yaml --provider kind --out-dir reports/
   drill run my-drill.yaml --provider existing --context cluster1=prod-eu,cluster2=prod-us --allow-context prod-eu`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,7 +55,7 @@ written all the same).`,
 	}
 	fl := cmd.Flags()
 	f.providers = addProviderFlags(fl)
-	fl.StringVar(&f.out, "out", "reports", "directory under which the run's report directory is created")
+	addOutDirFlag(fl, &f.out, "reports", "directory under which the run's report directory is created", "out")
 	fl.BoolVar(&f.keep, "keep", false, "leave the clusters and the applied policy in place after the run")
 	fl.StringSliceVar(&f.allowContexts, "allow-context", nil, "kube contexts on which destructive faults may run (also DRILL_ALLOW_CONTEXTS)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the run")
@@ -67,13 +68,9 @@ func runDrill(ctx context.Context, cmd *cobra.Command, f *runFlags, file string)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s, err := scenario.Load(file)
+	s, raw, err := readScenario(cmd, file)
 	if err != nil {
 		return &exitCodeError{code: exitError, err: scenarioError(err)}
-	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return &exitCodeError{code: exitError, err: err}
 	}
 	log := newLogger(cmd.ErrOrStderr(), f.verbose)
 

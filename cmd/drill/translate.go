@@ -17,6 +17,7 @@ import (
 func newTranslateCmd() *cobra.Command {
 	var (
 		outDir  string
+		output  string
 		remotes []string
 		rootNS  string
 		step    string
@@ -27,8 +28,10 @@ func newTranslateCmd() *cobra.Command {
 		Long: `translate turns the scenario's mesh policy (trafficPolicies and failoverServices)
 into the Istio objects each cluster needs, as drill run would apply them, without
 touching any cluster. Each cluster gets one multi-document YAML, ready for
-kubectl apply: with -o DIR it is written to DIR/<cluster>.yaml; without, every
-cluster is printed to stdout after a "# cluster: NAME" line.
+kubectl apply: with --out-dir DIR it is written to DIR/<cluster>.yaml; without, every
+cluster is printed to stdout after a "# cluster: NAME" line. With -o json the
+clusters are printed as one JSON document instead: {"clusters": [{"name", "objects"}]}.
+A FILE of - reads the scenario from standard input.
 
 With strategy aggregate, the clients of one cluster reach a backing service in
 another cluster through that cluster's east-west gateway. Give its address with
@@ -40,13 +43,23 @@ those names with the gateway's address.
 Problems are reported as FILE:LINE:COLUMN: FIELD: message, warnings on stderr.
 Exit code 2 when the scenario or the policy is invalid.`,
 		Example: `  drill translate scenarios/reviews-failover.yaml
-  drill translate scenarios/reviews-failover.yaml -o out/ --remote cluster2=172.18.0.12:15443
-  kubectl --context kind-cluster1 apply -f out/cluster1.yaml`,
+  drill translate scenarios/reviews-failover.yaml --out-dir out/ --remote cluster2=172.18.0.12:15443
+  kubectl --context kind-cluster1 apply -f out/cluster1.yaml
+  drill translate scenarios/reviews-failover.yaml -o json | jq '.clusters[0].objects[].kind'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
 			stderr := cmd.ErrOrStderr()
-			s, err := scenario.Load(file)
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			if output == outputJSON && outDir != "" {
+				return &exitCodeError{code: exitError, err: errors.New("--out-dir writes YAML files; -o json prints to stdout: use one of them")}
+			}
+			s, _, err := readScenario(cmd, file)
+			if file == "-" {
+				file = stdinName
+			}
 			if err != nil {
 				return located(stderr, err, fmt.Errorf("%s is not a valid scenario", file))
 			}
@@ -72,6 +85,9 @@ Exit code 2 when the scenario or the policy is invalid.`,
 			for _, w := range res.Warnings {
 				fmt.Fprintln(stderr, "warning:", w)
 			}
+			if output == outputJSON {
+				return writeClustersJSON(cmd.OutOrStdout(), res)
+			}
 			if outDir == "" {
 				return writeClusters(cmd.OutOrStdout(), res)
 			}
@@ -79,7 +95,8 @@ Exit code 2 when the scenario or the policy is invalid.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&outDir, "output-dir", "o", "", "write one file per cluster, DIR/<cluster>.yaml, instead of printing to stdout")
+	addOutDirFlag(f, &outDir, "", "write one file per cluster, DIR/<cluster>.yaml, instead of printing to stdout", "output-dir")
+	addOutputFlag(f, &output, outputYAML, outputYAML, outputJSON)
 	f.StringArrayVar(&remotes, "remote", nil, "address of a cluster's east-west gateway, CLUSTER=ADDRESS[:PORT]; repeat per cluster")
 	f.StringVar(&rootNS, "root-namespace", translate.DefaultRootNamespace, "Istio's root configuration namespace, where the EnvoyFilters go")
 	f.StringVar(&step, "step", "", "translate the mesh policy that this step applies instead of spec.mesh")
@@ -125,6 +142,32 @@ func writeClusters(w io.Writer, res *translate.Result) error {
 		}
 	}
 	return nil
+}
+
+// clustersJSON is translate -o json.
+type clustersJSON struct {
+	Clusters []clusterJSON `json:"clusters"`
+}
+
+type clusterJSON struct {
+	Name    string           `json:"name"`
+	Objects []map[string]any `json:"objects"`
+}
+
+func writeClustersJSON(w io.Writer, res *translate.Result) error {
+	out := clustersJSON{Clusters: []clusterJSON{}}
+	for _, c := range res.Clusters {
+		cj := clusterJSON{Name: c.Cluster, Objects: []map[string]any{}}
+		for _, obj := range c.Objects() {
+			m, err := translate.Map(obj)
+			if err != nil {
+				return &exitCodeError{code: exitError, err: err}
+			}
+			cj.Objects = append(cj.Objects, m)
+		}
+		out.Clusters = append(out.Clusters, cj)
+	}
+	return printData(w, outputJSON, out)
 }
 
 func writeClusterFiles(log io.Writer, dir string, res *translate.Result) error {

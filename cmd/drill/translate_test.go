@@ -73,7 +73,7 @@ func TestTranslateOfflineWarns(t *testing.T) {
 
 func TestTranslateOutputDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
-	_, errOut, err := runTranslateCLI(t, "translate", translateSeed, "-o", dir, "--remote", "cluster2=172.18.0.12")
+	_, errOut, err := runTranslateCLI(t, "translate", translateSeed, "--out-dir", dir, "--remote", "cluster2=172.18.0.12")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestTranslateBadInput(t *testing.T) {
 		want string // on stderr or in the error
 	}{
 		{"missing file", []string{"translate", "no-such-file.yaml"}, "no-such-file.yaml"},
-		{"invalid policy", []string{"translate", bad}, bad + ":33:41: spec.mesh.failoverServices[0].backingServices[1].cluster: reviews does not run in cluster2"},
+		{"invalid policy", []string{"translate", bad}, bad + ":34:41: spec.mesh.failoverServices[0].backingServices[1].cluster: reviews does not run in cluster2"},
 		{"malformed --remote", []string{"translate", translateSeed, "--remote", "cluster2"}, "CLUSTER=ADDRESS"},
 		{"unknown --remote cluster", []string{"translate", translateSeed, "--remote", "cluster9=1.2.3.4"}, `"cluster9"`},
 		{"--remote twice", []string{"translate", translateSeed, "--remote", "cluster2=1.2.3.4", "--remote", "cluster2=1.2.3.5"}, "given twice"},

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,22 +17,7 @@ import (
 // runUndoCLI runs drill undo in-process and returns its exit code.
 func runUndoCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := newRootCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"undo"}, args...))
-	err := cmd.Execute()
-	code = exitPass
-	if err != nil {
-		code = exitError
-		var ec *exitCodeError
-		if errors.As(err, &ec) {
-			code = ec.code
-		}
-		errOut.WriteString(err.Error())
-	}
-	return code, out.String(), errOut.String()
+	return runCLI(t, append([]string{"undo"}, args...)...)
 }
 
 // writeRun writes a run's event log with these events, numbered by a real

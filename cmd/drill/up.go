@@ -11,7 +11,6 @@ import (
 
 	"github.com/meshdrill/drill/pkg/cluster"
 	"github.com/meshdrill/drill/pkg/drill"
-	"github.com/meshdrill/drill/pkg/scenario"
 )
 
 func newUpCmd() *cobra.Command {
@@ -35,7 +34,7 @@ watch its endpoints, read istiod's debug pages.`,
   kubectl --kubeconfig /tmp/drill-local-…/cluster1/kubeconfig get pods -A`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scenario.Load(args[0])
+			s, _, err := readScenario(cmd, args[0])
 			if err != nil {
 				return &exitCodeError{code: exitError, err: scenarioError(err)}
 			}

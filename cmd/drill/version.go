@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -45,15 +46,36 @@ func drillVersion() string {
 	return v
 }
 
+// versionInfo is drill version -o json|yaml.
+type versionInfo struct {
+	DrillVersion string `json:"drillVersion"`
+	GoVersion    string `json:"goVersion"`
+	Platform     string `json:"platform"`
+}
+
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print drill's version",
-		Example: "  drill version",
-		Args:    cobra.NoArgs,
+	var output string
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print drill's version",
+		Example: `  drill version
+  drill version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(cmd, output, outputJSON, outputYAML); err != nil {
+				return err
+			}
+			if output != "" {
+				return printData(cmd.OutOrStdout(), output, versionInfo{
+					DrillVersion: drillVersion(),
+					GoVersion:    runtime.Version(),
+					Platform:     runtime.GOOS + "/" + runtime.GOARCH,
+				})
+			}
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "drill %s\n", drillVersion())
 			return err
 		},
 	}
+	addOutputFlag(cmd.Flags(), &output, "", outputJSON, outputYAML)
+	return cmd
 }

@@ -293,6 +293,14 @@ func TestMesh(t *testing.T) {
 		}
 	})
 
+	t.Run("istiod version", func(t *testing.T) {
+		v, err := east.IstiodVersion(t.Context())
+		if err != nil || v == "" || strings.Contains(v, "Clean") {
+			t.Errorf("IstiodVersion = %q, %v; want the version istiod was built as", v, err)
+		}
+		t.Logf("istiod reports version %s", v)
+	})
+
 	t.Run("plugged-in CA", func(t *testing.T) {
 		// istiod publishes the root it signs under to every namespace as
 		// istio-ca-root-cert; it must be the mesh's root, not a self-signed

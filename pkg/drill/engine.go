@@ -275,6 +275,7 @@ func (r *run) execute(ctx context.Context) error {
 	for _, c := range cs {
 		r.clusters[c.Name] = c
 	}
+	r.recordVersions(ctx)
 	if err := r.checkFaultsAllowed(ctx); err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/meshdrill/drill/internal/localcluster/localtest"
 	"github.com/meshdrill/drill/pkg/cluster/local"
 	"github.com/meshdrill/drill/pkg/drill"
@@ -85,7 +87,42 @@ func runLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scenario
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkReportSchema(t, filepath.Join(res.Dir, report.JSONFile))
 	return res, s, &progress
+}
+
+// checkReportSchema validates a run's report.json against drill schema --report.
+func checkReportSchema(t *testing.T, path string) {
+	t.Helper()
+	raw, err := report.JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(report.SchemaID, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(report.SchemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	inst, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Errorf("%s does not validate against report.json's schema: %v", path, err)
+	}
 }
 
 // TestSeedDrill runs the seed drill, shortened, end to end on the local provider:
@@ -111,7 +148,22 @@ func TestSeedDrill(t *testing.T) {
 	}
 	var failover, reverted, loadStarted bool
 	warmed := map[string]event.Warmup{}
+	versions, policies := map[string]event.Versions{}, map[string]int{}
 	for _, e := range events {
+		switch e.Type {
+		case event.ClusterVersions:
+			var v event.Versions
+			if err := e.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			versions[e.Cluster] = v
+		case event.PolicyApplied:
+			var p event.Policy
+			if err := e.Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			policies[e.Cluster] += len(p.Objects)
+		}
 		failover = failover || e.Type == event.FailoverDetected
 		reverted = reverted || e.Type == event.FaultReverted
 		loadStarted = loadStarted || e.Type == event.LoadStarted
@@ -128,6 +180,16 @@ func TestSeedDrill(t *testing.T) {
 	}
 	if !failover || !reverted {
 		t.Errorf("failover detected %v, fault reverted %v; want both", failover, reverted)
+	}
+	// What ran where is in the log, for the report: versions from the API
+	// server and istiod's own /version, the objects applied.
+	for _, c := range s.Spec.Clusters {
+		if v := versions[c.Name]; v.Kubernetes == "" || v.Istio == "" {
+			t.Errorf("cluster.versions of %s: %+v, want both versions", c.Name, v)
+		}
+	}
+	if policies["cluster1"] == 0 || len(rep.Policy) == 0 {
+		t.Errorf("policy.applied: %v objects by cluster, report.policy %v; want cluster1's", policies, rep.Policy)
 	}
 	// Every cluster's path, the backup's too, was warmed before the load,
 	// and the report says so.

@@ -44,8 +44,25 @@ func (r *run) applyPolicy(ctx context.Context, mesh *scenario.Mesh, step string)
 		}
 		r.applied[c.Name] = applied
 		r.bus.Publish(event.New(event.Log, c.Name, "engine", event.LogLine{Level: "info", Message: fmt.Sprintf("applied %d Istio objects", len(applied))}))
+		r.bus.Publish(event.New(event.PolicyApplied, c.Name, "engine", appliedPolicy(step, co.Objects())))
 	}
 	return nil
+}
+
+// appliedPolicy is the record of the objects applied to one cluster: their
+// names, and their YAML as drill translate prints it (so the report shows what
+// the clusters held, east-west addresses included).
+func appliedPolicy(step string, objs []translate.Object) event.Policy {
+	p := event.Policy{Step: step, Objects: make([]event.PolicyObject, 0, len(objs))}
+	for _, o := range objs {
+		p.Objects = append(p.Objects, event.PolicyObject{
+			Kind: o.GetObjectKind().GroupVersionKind().Kind, Namespace: o.GetNamespace(), Name: o.GetName(),
+		})
+	}
+	if y, err := translate.YAML(objs); err == nil {
+		p.YAML = string(y)
+	}
+	return p
 }
 
 // eastWestAccess is implemented by the Access of clusters whose east-west gateway

@@ -513,10 +513,17 @@ func ReadLog(path string) ([]Event, error) {
 		return nil, fmt.Errorf("read event log: %w; a run's report directory holds its log as %s", err, LogFile)
 	}
 	defer f.Close()
+	return ReadLogFrom(f)
+}
+
+// ReadLogFrom reads an event log from r (standard input, a pipe) as ReadLog
+// reads a file: every event up to the end, or up to a bad or cut line with
+// its error.
+func ReadLogFrom(r io.Reader) ([]Event, error) {
 	var evs []Event
-	r := NewLogReader(f)
+	lr := NewLogReader(r)
 	for {
-		e, err := r.Next()
+		e, err := lr.Next()
 		if errors.Is(err, io.EOF) {
 			return evs, nil
 		}

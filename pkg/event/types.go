@@ -73,9 +73,45 @@ const (
 	// first fault; when it did not hold, no fault was injected.
 	SteadyStateChecked Type = "steady-state.checked"
 
+	// ClusterVersions: Versions, one per cluster once the clusters are up: the
+	// Kubernetes and Istio each one runs.
+	ClusterVersions Type = "cluster.versions"
+	// PolicyApplied: Policy, one per cluster each time drill applies the mesh
+	// policy there (before the load, and at each apply step): the Istio objects
+	// as applied, so that a report shows them without the clusters.
+	PolicyApplied Type = "policy.applied"
+
 	// Log: LogLine, for messages worth keeping in the record (warnings, provider notes).
 	Log Type = "log"
 )
+
+// Versions is what one cluster (the event's Cluster) runs. Empty when it
+// could not be told; Error then says why.
+type Versions struct {
+	// Kubernetes is the API server's version (its gitVersion, v1.37.2).
+	Kubernetes string `json:"kubernetes,omitempty"`
+	// Istio is istiod's: the tag of its image, or what it reports itself.
+	Istio string `json:"istio,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Policy is the mesh policy as applied to one cluster (the event's Cluster).
+type Policy struct {
+	// Step is the apply step that changed the policy; empty for the
+	// scenario's own policy, applied before the load.
+	Step    string         `json:"step,omitempty"`
+	Objects []PolicyObject `json:"objects"`
+	// YAML is the objects as one multi-document YAML stream, as
+	// drill translate prints them.
+	YAML string `json:"yaml,omitempty"`
+}
+
+// PolicyObject names one applied Istio object.
+type PolicyObject struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
 
 // SteadyCheck is the steady state judged over the load windows of [From,
 // Until) (load clock).

@@ -49,7 +49,7 @@ func TestHTMLInChromium(t *testing.T) {
 		// No network at all: a page that needed to fetch anything would show it.
 		"--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
 		"--hide-scrollbars", "--user-data-dir="+filepath.Join(dir, "profile"),
-		"--screenshot="+out, "--window-size=1280,2400", "file://"+filepath.Join(dir, HTMLFile))
+		"--screenshot="+out, "--window-size=1280,3200", "file://"+filepath.Join(dir, HTMLFile))
 	cmd.Dir = dir
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("chromium: %v\n%s", err, msg)
@@ -70,8 +70,8 @@ func TestHTMLInChromium(t *testing.T) {
 		}
 	}
 	b := img.Bounds()
-	if b.Dx() != 1280 || b.Dy() != 2400 {
-		t.Errorf("screenshot is %dx%d, want 1280x2400", b.Dx(), b.Dy())
+	if b.Dx() != 1280 || b.Dy() != 3200 {
+		t.Errorf("screenshot is %dx%d, want 1280x3200", b.Dx(), b.Dy())
 	}
 	inked, colours := 0, map[color.RGBA]bool{}
 	// The colours the charts must show: the verdict badge, ok traffic, cluster1

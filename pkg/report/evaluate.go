@@ -49,6 +49,7 @@ func Build(events []event.Event, opts ...Option) (*Report, error) {
 	}
 	ev := &evaluator{r: r, rep: rep}
 	ev.metadata()
+	ev.environment()
 	ev.timings()
 	ev.scenario()
 	ev.dips()

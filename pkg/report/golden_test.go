@@ -14,6 +14,9 @@ import (
 // golden compares got with testdata/<name>, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
+	if filepath.Base(name) == JSONFile {
+		checkReportJSON(t, name, got)
+	}
 	goldenfile.Assert(t, filepath.Join("testdata", name), got)
 }
 

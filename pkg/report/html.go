@@ -21,6 +21,9 @@ var htmlTmpl = template.Must(template.New("report.html").Funcs(template.FuncMap{
 	"plural":    plural,
 	"clock":     clockText,
 	"wall":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"wallms":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 MST") },
+	"utcAt":     func(r *Report, at float64) string { return r.WallClock(at) },
+	"int64":     func(n int) int64 { return int64(n) },
 	"join":      strings.Join,
 	"sparkline": sparkline,
 	"mark": func(s Status) string {

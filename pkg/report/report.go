@@ -133,6 +133,16 @@ type Report struct {
 	// history, when the report was built with one (WithHistory).
 	Trends []Trend `json:"trends,omitempty"`
 
+	// ClusterVersions is the Kubernetes and Istio of each cluster, Policy the
+	// Istio objects drill applied to each, KubeEvents the Kubernetes changes
+	// its watches recorded (environment.go).
+	ClusterVersions []ClusterVersions `json:"clusterVersions,omitempty"`
+	Policy          []AppliedPolicy   `json:"policy,omitempty"`
+	KubeEvents      []KubeEvent       `json:"kubernetesEvents,omitempty"`
+
+	// loadStart is the wall-clock time the load clock starts at.
+	loadStart time.Time
+
 	// series holds what the charts of report.html draw.
 	series *series
 	// runProblems are the Problems of the run itself (not of an expectation).

@@ -147,6 +147,24 @@ func (s *story) write() []event.Event {
 		Clusters: []string{"cluster1", "cluster2"}, DataPlane: s.dataPlane, LoadDuration: loadLen,
 		DrillVersion: "v0.1.0", Host: "drill-ci-1", ScenarioYAML: s.yaml,
 	})
+	// What each cluster runs, and the policy drill applied before the load.
+	for i, c := range []string{"cluster1", "cluster2"} {
+		b.add(time.Duration(800+i*10)*time.Millisecond, event.ClusterVersions, c, "engine", event.Versions{Kubernetes: "v1.37.2", Istio: "1.31-dev.eed52ebb66ad"})
+	}
+	b.add(1200*time.Millisecond, event.PolicyApplied, "cluster1", "engine", event.Policy{
+		Objects: []event.PolicyObject{
+			{Kind: "ServiceEntry", Namespace: "default", Name: "reviews-failover"},
+			{Kind: "DestinationRule", Namespace: "default", Name: "mgmt-reviews-outlier"},
+			{Kind: "VirtualService", Namespace: "default", Name: "reviews-shift-failover"},
+		},
+		YAML: "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: reviews-failover\n  namespace: default\nspec:\n  hosts:\n  - reviews-failover.default.global\n" +
+			"---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: mgmt-reviews-outlier\n  namespace: default\nspec:\n  host: reviews.default.svc.cluster.local\n" +
+			"---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews-shift-failover\n  namespace: default\nspec:\n  hosts:\n  - reviews.default.svc.cluster.local\n",
+	})
+	b.add(1210*time.Millisecond, event.PolicyApplied, "cluster2", "engine", event.Policy{
+		Objects: []event.PolicyObject{{Kind: "DestinationRule", Namespace: "default", Name: "mgmt-reviews-outlier"}},
+		YAML:    "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: mgmt-reviews-outlier\n  namespace: default\nspec:\n  host: reviews.default.svc.cluster.local\n",
+	})
 	at := func(t time.Duration) time.Duration { return storyLoadAt + t }
 	b.add(at(0), event.LoadStarted, "cluster1", "load", event.LoadInfo{Target: "http://127.0.1.1:8080/productpage", Rate: "50/1s", Duration: loadLen})
 

@@ -38,6 +38,10 @@ type run struct {
 	trips      []event.GuardTrip  // guard.tripped, the first one aborted the drill
 	steady     *event.SteadyCheck // steady-state.checked before the first fault
 
+	versions map[string]ClusterVersions // cluster.versions, by cluster
+	policies []policyRec                // policy.applied
+	kube     []event.Event              // k8s.*
+
 	warnings   []string // log events of level warn or error
 	undecoded  int      // events whose payload did not decode
 	decodeErrs []string // the first few of them
@@ -70,6 +74,11 @@ type hostRec struct {
 	c event.HostChange
 }
 
+type policyRec struct {
+	e event.Event
+	p event.Policy
+}
+
 type ejectionRec struct {
 	e event.Event
 	j event.Ejection
@@ -85,7 +94,7 @@ const maxDecodeErrs = 5
 // read puts the events in order: by Seq, as the log does. It keeps going past
 // payloads that do not decode, counting them, so that a report says what it could.
 func read(events []event.Event) *run {
-	r := &run{events: events, scrapeFailures: map[string]int{}}
+	r := &run{events: events, scrapeFailures: map[string]int{}, versions: map[string]ClusterVersions{}}
 	evs := make([]event.Event, len(events))
 	copy(evs, events)
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
@@ -212,6 +221,18 @@ func read(events []event.Event) *run {
 			if decode(e, &f) {
 				r.detections = append(r.detections, detectionRec{e: e, f: f})
 			}
+		case event.ClusterVersions:
+			var v event.Versions
+			if decode(e, &v) {
+				r.versions[e.Cluster] = ClusterVersions{Cluster: e.Cluster, Kubernetes: v.Kubernetes, Istio: v.Istio, Error: v.Error}
+			}
+		case event.PolicyApplied:
+			var p event.Policy
+			if decode(e, &p) {
+				r.policies = append(r.policies, policyRec{e: e, p: p})
+			}
+		case event.ReplicasChanged, event.PodReady, event.PodTerminating, event.PodDeleted, event.EndpointsChanged:
+			r.kube = append(r.kube, e)
 		case event.Log:
 			var l event.LogLine
 			if decode(e, &l) && (l.Level == "warn" || l.Level == "error") {

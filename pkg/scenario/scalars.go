@@ -105,7 +105,7 @@ func parseFreq(s string) (Freq, error) {
 type Rate struct {
 	Constant *Freq      `yaml:"constant" doc:"A constant rate, e.g. 50/s (the same as writing the rate alone)."`
 	Ramp     *Ramp      `yaml:"ramp" doc:"A linear ramp over the load's duration."`
-	Steps    []RateStep `yaml:"steps" doc:"Constant rates held for a time each, in order; the last holds until the end."`
+	Steps    []RateStep `yaml:"steps" doc:"Constant rates held for a time each, in order; the last holds until the end." schema:"minItems=1"`
 }
 
 func (r *Rate) decodeScalar(s string) error {
@@ -125,7 +125,7 @@ type Ramp struct {
 
 // RateStep is a rate held for a time.
 type RateStep struct {
-	Rate Freq     `yaml:"rate" doc:"The rate."`
+	Rate Freq     `yaml:"rate" doc:"The rate." schema:"required"`
 	For  Duration `yaml:"for" doc:"How long it is held."`
 }
 
@@ -218,8 +218,8 @@ var triggerEvents = []string{EventFailoverDetected, EventFailbackDetected, Event
 // named in After fired, if set), plus Delay. Written as a mapping or as the shorthand
 // "failover-detected after reviews-down + 5s".
 type Trigger struct {
-	Event string   `yaml:"event" doc:"failover-detected, failback-detected, outlier-ejection, host-ejected or priority-changed."`
-	After string   `yaml:"after" doc:"Only count events after this step fired."`
+	Event string   `yaml:"event" doc:"failover-detected, failback-detected, outlier-ejection, host-ejected or priority-changed." schema:"required,enum=failover-detected|failback-detected|outlier-ejection|host-ejected|priority-changed"`
+	After string   `yaml:"after" doc:"Only count events after this step fired." schema:"name"`
 	Delay Duration `yaml:"delay" doc:"Fire this long after the event."`
 }
 

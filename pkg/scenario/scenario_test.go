@@ -83,8 +83,9 @@ func TestSeedScenario(t *testing.T) {
 	if w.From == nil || w.From.Anchor != "reviews-down" || w.From.Offset != 10*time.Second || w.Until.Anchor != "reviews-back" {
 		t.Errorf("window = %+v", w)
 	}
-	if line, _ := s.Pos("spec.steps[1].after"); line != 46 {
-		t.Errorf("Pos(spec.steps[1].after) = line %d, want 46", line)
+	// Line 1 is the yaml-language-server modeline: positions are the file's own.
+	if line, _ := s.Pos("spec.steps[1].after"); line != 47 {
+		t.Errorf("Pos(spec.steps[1].after) = line %d, want 47", line)
 	}
 }
 

@@ -14,10 +14,10 @@ const (
 // Scenario is one drill: where it runs, the mesh policy under test, the load, the
 // timeline of faults and what must hold for the drill to pass.
 type Scenario struct {
-	APIVersion string   `yaml:"apiVersion" doc:"Must be drill/v1alpha1."`
-	Kind       string   `yaml:"kind" doc:"Must be Scenario."`
-	Metadata   Metadata `yaml:"metadata"`
-	Spec       Spec     `yaml:"spec"`
+	APIVersion string   `yaml:"apiVersion" doc:"Must be drill/v1alpha1." schema:"required"`
+	Kind       string   `yaml:"kind" doc:"Must be Scenario." schema:"required"`
+	Metadata   Metadata `yaml:"metadata" schema:"required"`
+	Spec       Spec     `yaml:"spec" schema:"required"`
 
 	// File is the path the scenario was read from, for messages.
 	File string `yaml:"-"`
@@ -27,17 +27,17 @@ type Scenario struct {
 
 // Metadata names the scenario.
 type Metadata struct {
-	Name        string            `yaml:"name" doc:"Name of the drill; used in report names. Lowercase letters, digits and '-'."`
+	Name        string            `yaml:"name" doc:"Name of the drill; used in report names. Lowercase letters, digits and '-'." schema:"required,name"`
 	Description string            `yaml:"description" doc:"What the drill proves, in a sentence."`
 	Labels      map[string]string `yaml:"labels" doc:"Free-form labels copied into the report."`
 }
 
 // Spec is the body of a scenario.
 type Spec struct {
-	Namespace   string        `yaml:"namespace" doc:"Namespace of the application. Default: default."`
-	Clusters    []Cluster     `yaml:"clusters" doc:"The clusters of the mesh, in order."`
+	Namespace   string        `yaml:"namespace" doc:"Namespace of the application. Default: default." schema:"label"`
+	Clusters    []Cluster     `yaml:"clusters" doc:"The clusters of the mesh, in order." schema:"required,minItems=1"`
 	Mesh        Mesh          `yaml:"mesh" doc:"The failover policy under test."`
-	Load        LoadSpec      `yaml:"load" doc:"The traffic driven through the mesh during the drill."`
+	Load        LoadSpec      `yaml:"load" doc:"The traffic driven through the mesh during the drill." schema:"required"`
 	Observe     Observe       `yaml:"observe" doc:"What drill watches besides the load results."`
 	Steps       []Step        `yaml:"steps" doc:"The timeline: faults, reverts, waits and config changes."`
 	SteadyState *SteadyState  `yaml:"steadyState" doc:"What the healthy mesh looks like to the load, checked before the first fault (no fault is injected into a mesh that is not: verdict inconclusive, exit code 3) and after the last revert (a line in the report)."`
@@ -47,22 +47,22 @@ type Spec struct {
 
 // Cluster is one cluster of the mesh.
 type Cluster struct {
-	Name     string    `yaml:"name" doc:"Cluster name, also Istio's cluster ID. Lowercase letters, digits and '-'."`
+	Name     string    `yaml:"name" doc:"Cluster name, also Istio's cluster ID. Lowercase letters, digits and '-'." schema:"required,name"`
 	Bookinfo *Bookinfo `yaml:"bookinfo" doc:"Which Bookinfo workloads run here. Default: every service, reviews v1, v2 and v3."`
 	Ingress  bool      `yaml:"ingress" doc:"Whether this cluster runs the ingress gateway that load is sent to."`
 	Network  string    `yaml:"network" doc:"Istio network of the cluster. Default: network-<name>; clusters on different networks reach each other through east-west gateways."`
-	Locality string    `yaml:"locality" doc:"Locality of the cluster's workloads as region/zone/subzone (zone and subzone optional). Default: region <name>."`
+	Locality string    `yaml:"locality" doc:"Locality of the cluster's workloads as region/zone/subzone (zone and subzone optional). Default: region <name>." schema:"locality"`
 }
 
 // Bookinfo says which Bookinfo workloads run in a cluster. A service left out runs
 // its default versions; a service given an empty list does not run at all.
 type Bookinfo struct {
 	Install     *bool    `yaml:"install" doc:"Install Bookinfo in this cluster. Default: true. Set false for clusters that already run it."`
-	Productpage []string `yaml:"productpage" doc:"Versions of productpage. Default: [v1]."`
-	Details     []string `yaml:"details" doc:"Versions of details. Default: [v1]."`
-	Reviews     []string `yaml:"reviews" doc:"Versions of reviews (v1: no stars, v2: black stars, v3: red stars). Default: [v1, v2, v3]."`
-	Ratings     []string `yaml:"ratings" doc:"Versions of ratings. Default: [v1]."`
-	Replicas    int      `yaml:"replicas" doc:"Replicas of every Bookinfo Deployment. Default: 1."`
+	Productpage []string `yaml:"productpage" doc:"Versions of productpage. Default: [v1]." schema:"enum=v1,unique"`
+	Details     []string `yaml:"details" doc:"Versions of details. Default: [v1]." schema:"enum=v1,unique"`
+	Reviews     []string `yaml:"reviews" doc:"Versions of reviews (v1: no stars, v2: black stars, v3: red stars). Default: [v1, v2, v3]." schema:"enum=v1|v2|v3,unique"`
+	Ratings     []string `yaml:"ratings" doc:"Versions of ratings. Default: [v1]." schema:"enum=v1,unique"`
+	Replicas    int      `yaml:"replicas" doc:"Replicas of every Bookinfo Deployment. Default: 1." schema:"min=0"`
 }
 
 // Strategy is how failover policy becomes Istio objects.
@@ -90,8 +90,8 @@ type Mesh struct {
 // TrafficPolicy applies outlier detection, a traffic shift, retries or a timeout to
 // traffic toward one service.
 type TrafficPolicy struct {
-	Name             string            `yaml:"name" doc:"Name of the policy."`
-	Destination      Destination       `yaml:"destination" doc:"The service the policy applies to."`
+	Name             string            `yaml:"name" doc:"Name of the policy." schema:"required,name"`
+	Destination      Destination       `yaml:"destination" doc:"The service the policy applies to." schema:"required"`
 	OutlierDetection *OutlierDetection `yaml:"outlierDetection" doc:"Eject failing endpoints. maxEjectionPercent defaults to 100."`
 	TrafficShift     *TrafficShift     `yaml:"trafficShift" doc:"Send the service's traffic to a failover service (strategy aggregate)."`
 	Retries          *Retries          `yaml:"retries" doc:"Retry failed requests."`
@@ -101,29 +101,29 @@ type TrafficPolicy struct {
 
 // Destination selects a service, optionally only in some clusters.
 type Destination struct {
-	Service   string   `yaml:"service" doc:"Kubernetes service name, e.g. reviews."`
-	Namespace string   `yaml:"namespace" doc:"Namespace of the service. Default: spec.namespace."`
-	Clusters  []string `yaml:"clusters" doc:"Clusters whose clients the policy applies to. Default: every cluster."`
+	Service   string   `yaml:"service" doc:"Kubernetes service name, e.g. reviews." schema:"required,minLength=1"`
+	Namespace string   `yaml:"namespace" doc:"Namespace of the service. Default: spec.namespace." schema:"label"`
+	Clusters  []string `yaml:"clusters" doc:"Clusters whose clients the policy applies to. Default: every cluster." schema:"name,unique"`
 }
 
 // OutlierDetection is Envoy outlier detection as Istio's DestinationRule exposes it.
 type OutlierDetection struct {
-	ConsecutiveErrors        *int     `yaml:"consecutiveErrors" doc:"Consecutive 5xx errors (or local-origin failures) before ejection. Istio's default: 5."`
-	ConsecutiveGatewayErrors *int     `yaml:"consecutiveGatewayErrors" doc:"Consecutive 502/503/504 before ejection."`
+	ConsecutiveErrors        *int     `yaml:"consecutiveErrors" doc:"Consecutive 5xx errors (or local-origin failures) before ejection. Istio's default: 5." schema:"min=1"`
+	ConsecutiveGatewayErrors *int     `yaml:"consecutiveGatewayErrors" doc:"Consecutive 502/503/504 before ejection." schema:"min=1"`
 	Interval                 Duration `yaml:"interval" doc:"Time between ejection sweeps. Istio's default: 10s."`
 	BaseEjectionTime         Duration `yaml:"baseEjectionTime" doc:"Minimum ejection duration, multiplied by the times ejected. Istio's default: 30s."`
-	MaxEjectionPercent       *int     `yaml:"maxEjectionPercent" doc:"Largest share of endpoints that may be ejected, 0-100. Default: 100 (Istio's own default, 10, makes failover partial)."`
-	MinHealthPercent         *int     `yaml:"minHealthPercent" doc:"Outlier detection is disabled below this share of healthy endpoints. Istio's default: 0."`
+	MaxEjectionPercent       *int     `yaml:"maxEjectionPercent" doc:"Largest share of endpoints that may be ejected, 0-100. Default: 100 (Istio's own default, 10, makes failover partial)." schema:"min=0,max=100"`
+	MinHealthPercent         *int     `yaml:"minHealthPercent" doc:"Outlier detection is disabled below this share of healthy endpoints. Istio's default: 0." schema:"min=0,max=100"`
 }
 
 // TrafficShift sends a service's traffic to a failover service.
 type TrafficShift struct {
-	FailoverService string `yaml:"failoverService" doc:"Name of a failoverServices entry."`
+	FailoverService string `yaml:"failoverService" doc:"Name of a failoverServices entry." schema:"required,minLength=1"`
 }
 
 // Retries is a retry policy.
 type Retries struct {
-	Attempts      int      `yaml:"attempts" doc:"Number of retries."`
+	Attempts      int      `yaml:"attempts" doc:"Number of retries." schema:"required,min=1"`
 	PerTryTimeout Duration `yaml:"perTryTimeout" doc:"Timeout of each try."`
 	RetryOn       string   `yaml:"retryOn" doc:"Envoy retry conditions, e.g. 5xx,connect-failure,gateway-error."`
 }
@@ -136,43 +136,43 @@ type LocalityFailover struct {
 
 // FailoverRule is one explicit region failover.
 type FailoverRule struct {
-	From string `yaml:"from" doc:"Source region."`
-	To   string `yaml:"to" doc:"Region to fail over to."`
+	From string `yaml:"from" doc:"Source region." schema:"required,minLength=1"`
+	To   string `yaml:"to" doc:"Region to fail over to." schema:"required,minLength=1"`
 }
 
 // FailoverService is a hostname backed by a service in several clusters, in
 // priority order.
 type FailoverService struct {
-	Name            string           `yaml:"name" doc:"Name of the failover service, referenced by trafficShift."`
-	Hostname        string           `yaml:"hostname" doc:"The hostname clients resolve, e.g. reviews-failover.default.global."`
-	Namespace       string           `yaml:"namespace" doc:"Namespace the Istio objects go to. Default: spec.namespace."`
+	Name            string           `yaml:"name" doc:"Name of the failover service, referenced by trafficShift." schema:"required,name"`
+	Hostname        string           `yaml:"hostname" doc:"The hostname clients resolve, e.g. reviews-failover.default.global." schema:"required,hostname"`
+	Namespace       string           `yaml:"namespace" doc:"Namespace the Istio objects go to. Default: spec.namespace." schema:"label"`
 	Port            Port             `yaml:"port" doc:"Port of the failover hostname. Default: 9080, http."`
-	Meshes          []string         `yaml:"meshes" doc:"Clusters in which the hostname is defined. Default: the cluster of the first backing service."`
-	BackingServices []BackingService `yaml:"backingServices" doc:"Services backing the hostname, highest priority first."`
+	Meshes          []string         `yaml:"meshes" doc:"Clusters in which the hostname is defined. Default: the cluster of the first backing service." schema:"name,unique"`
+	BackingServices []BackingService `yaml:"backingServices" doc:"Services backing the hostname, highest priority first." schema:"required,minItems=1"`
 }
 
 // Port is a service port.
 type Port struct {
-	Number   int    `yaml:"number" doc:"Port number. Default: 9080."`
-	Protocol string `yaml:"protocol" doc:"http, http2, grpc or tcp. Default: http."`
+	Number   int    `yaml:"number" doc:"Port number. Default: 9080." schema:"min=1,max=65535"`
+	Protocol string `yaml:"protocol" doc:"http, http2, grpc or tcp. Default: http." schema:"enum=http|http2|grpc|tcp"`
 }
 
 // BackingService is one service behind a failover hostname.
 type BackingService struct {
-	Service   string `yaml:"service" doc:"Kubernetes service name."`
-	Namespace string `yaml:"namespace" doc:"Namespace of the service. Default: spec.namespace."`
-	Cluster   string `yaml:"cluster" doc:"Cluster running the service."`
+	Service   string `yaml:"service" doc:"Kubernetes service name." schema:"required,minLength=1"`
+	Namespace string `yaml:"namespace" doc:"Namespace of the service. Default: spec.namespace." schema:"label"`
+	Cluster   string `yaml:"cluster" doc:"Cluster running the service." schema:"required,name"`
 }
 
 // LoadSpec is the traffic driven during the drill.
 type LoadSpec struct {
 	Target       Target    `yaml:"target" doc:"Where requests go."`
-	Rate         Rate      `yaml:"rate" doc:"Requests per time unit: 50/s, or {ramp: {from: 10/s, to: 100/s}}, or {steps: [{rate: 10/s, for: 30s}, ...]}."`
-	Duration     Duration  `yaml:"duration" doc:"How long load runs; the timeline's clock starts with it."`
+	Rate         Rate      `yaml:"rate" doc:"Requests per time unit: 50/s, or {ramp: {from: 10/s, to: 100/s}}, or {steps: [{rate: 10/s, for: 30s}, ...]}." schema:"required"`
+	Duration     Duration  `yaml:"duration" doc:"How long load runs; the timeline's clock starts with it." schema:"required,positive"`
 	Timeout      Duration  `yaml:"timeout" doc:"Timeout of each request. Default: 10s."`
-	Connections  int       `yaml:"connections" doc:"Maximum idle connections per host. Default: 10000."`
-	Workers      int       `yaml:"workers" doc:"Initial number of load workers. Default: 10."`
-	MaxWorkers   int       `yaml:"maxWorkers" doc:"Upper bound on workers. Default: unbounded."`
+	Connections  int       `yaml:"connections" doc:"Maximum idle connections per host. Default: 10000." schema:"min=0"`
+	Workers      int       `yaml:"workers" doc:"Initial number of load workers. Default: 10." schema:"min=0"`
+	MaxWorkers   int       `yaml:"maxWorkers" doc:"Upper bound on workers. Default: unbounded." schema:"min=0"`
 	HTTP2        bool      `yaml:"http2" doc:"Use HTTP/2."`
 	KeepAlive    *bool     `yaml:"keepAlive" doc:"Reuse connections. Default: true."`
 	Window       Duration  `yaml:"window" doc:"Length of each reported window of results. Default: 1s."`
@@ -181,17 +181,17 @@ type LoadSpec struct {
 
 // Target is where load is sent: the ingress gateway of a cluster.
 type Target struct {
-	Cluster string            `yaml:"cluster" doc:"Cluster whose ingress gateway receives the load. Default: the cluster with ingress: true."`
-	Path    string            `yaml:"path" doc:"Request path. Default: /productpage."`
-	Method  string            `yaml:"method" doc:"HTTP method. Default: GET."`
+	Cluster string            `yaml:"cluster" doc:"Cluster whose ingress gateway receives the load. Default: the cluster with ingress: true." schema:"name"`
+	Path    string            `yaml:"path" doc:"Request path. Default: /productpage." schema:"pattern=path"`
+	Method  string            `yaml:"method" doc:"HTTP method. Default: GET." schema:"pattern=method"`
 	Host    string            `yaml:"host" doc:"Host header, when the gateway routes by host."`
 	Headers map[string]string `yaml:"headers" doc:"Extra request headers."`
 }
 
 // Degraded recognises an answer that succeeded on the wire but not for the user.
 type Degraded struct {
-	BodyContains string `yaml:"bodyContains" doc:"The body contains this text."`
-	BodyMatches  string `yaml:"bodyMatches" doc:"The body matches this regular expression (RE2)."`
+	BodyContains string `yaml:"bodyContains" doc:"The body contains this text." schema:"minLength=1"`
+	BodyMatches  string `yaml:"bodyMatches" doc:"The body matches this regular expression (RE2)." schema:"minLength=1"`
 }
 
 // Observe says which Envoys to scrape.
@@ -201,21 +201,21 @@ type Observe struct {
 
 // EnvoyTarget is a workload whose sidecar is scraped.
 type EnvoyTarget struct {
-	Cluster  string   `yaml:"cluster" doc:"Cluster of the workload."`
-	Workload string   `yaml:"workload" doc:"Workload (app label) whose sidecar is scraped."`
+	Cluster  string   `yaml:"cluster" doc:"Cluster of the workload." schema:"required,name"`
+	Workload string   `yaml:"workload" doc:"Workload (app label) whose sidecar is scraped." schema:"required,minLength=1"`
 	Every    Duration `yaml:"every" doc:"Scrape interval; also the resolution of failover times. Default: 1s."`
 }
 
 // Step is one thing the drill does, when its trigger fires. Exactly one trigger (at,
 // after, when) and exactly one action (fault, revert, wait, apply).
 type Step struct {
-	Name  string    `yaml:"name" doc:"Name of the step, referenced by other steps and expectations."`
+	Name  string    `yaml:"name" doc:"Name of the step, referenced by other steps and expectations." schema:"required,name,not=start|end"`
 	At    *Duration `yaml:"at" doc:"Fire this long after load starts, e.g. 30s."`
 	After *Instant  `yaml:"after" doc:"Fire relative to another step: 'reviews-down + 60s'."`
 	When  *Trigger  `yaml:"when" doc:"Fire on an event: 'failover-detected', 'failover-detected after reviews-down + 5s'."`
 
 	Fault  *Fault `yaml:"fault" doc:"Inject a fault."`
-	Revert string `yaml:"revert" doc:"Revert the fault of the named step."`
+	Revert string `yaml:"revert" doc:"Revert the fault of the named step." schema:"minLength=1"`
 	Wait   *Wait  `yaml:"wait" doc:"Wait: a duration, or until a workload is ready again."`
 	Apply  *Apply `yaml:"apply" doc:"Change the mesh policy mid-drill."`
 	Keep   bool   `yaml:"keep" doc:"Leave this step's fault in place when the drill ends."`
@@ -225,16 +225,16 @@ type Step struct {
 // At least one condition.
 type SteadyState struct {
 	Over          Duration      `yaml:"over" doc:"The span of load judged, just before the first fault and after the last revert. At least 1s. Default: 10s."`
-	ErrorRatio    *float64      `yaml:"errorRatio" doc:"At most this share (0-1) of the span's answers are errors (transport errors, non-2xx/3xx), e.g. 0.01."`
-	DegradedRatio *float64      `yaml:"degradedRatio" doc:"At most this share of the span's answers are degraded (load.degradedWhen)."`
-	FailedRatio   *float64      `yaml:"failedRatio" doc:"At most this share of the span's answers are errors or degraded."`
+	ErrorRatio    *float64      `yaml:"errorRatio" doc:"At most this share (0-1) of the span's answers are errors (transport errors, non-2xx/3xx), e.g. 0.01." schema:"min=0,max=1"`
+	DegradedRatio *float64      `yaml:"degradedRatio" doc:"At most this share of the span's answers are degraded (load.degradedWhen)." schema:"min=0,max=1"`
+	FailedRatio   *float64      `yaml:"failedRatio" doc:"At most this share of the span's answers are errors or degraded." schema:"min=0,max=1"`
 	Latency       *GuardLatency `yaml:"latency" doc:"Bound on one latency percentile of the span's answers, e.g. {p99: 500ms}."`
 }
 
 // Abort stops a drill that hurts more than it may: guards judged on every
 // answer of the load.
 type Abort struct {
-	When []Guard  `yaml:"when" doc:"The guards; the first to trip aborts the drill."`
+	When []Guard  `yaml:"when" doc:"The guards; the first to trip aborts the drill." schema:"required,minItems=1"`
 	Tail Duration `yaml:"tail" doc:"How long the load goes on after a guard trips, so that recovery is still measured (at most the rest of the load). Default: 15s."`
 }
 
@@ -242,20 +242,20 @@ type Abort struct {
 // arrival times. Exactly one of errorRatio, degradedRatio, failedRatio and
 // latency.
 type Guard struct {
-	Name          string        `yaml:"name" doc:"Name of the guard, given in the report when it trips."`
+	Name          string        `yaml:"name" doc:"Name of the guard, given in the report when it trips." schema:"required,name"`
 	Over          Duration      `yaml:"over" doc:"The sliding window of answers, by arrival time, e.g. 5s. At least 100ms. Default: 5s."`
-	MinRequests   *int          `yaml:"minRequests" doc:"Answers the window must hold before the guard can trip. Default: 10."`
-	ErrorRatio    *float64      `yaml:"errorRatio" doc:"Trip when more than this share (0 to below 1) of the window's answers are errors (transport errors, non-2xx/3xx), e.g. 0.5."`
-	DegradedRatio *float64      `yaml:"degradedRatio" doc:"Trip when more than this share of the window's answers are degraded (load.degradedWhen)."`
-	FailedRatio   *float64      `yaml:"failedRatio" doc:"Trip when more than this share of the window's answers are errors or degraded."`
+	MinRequests   *int          `yaml:"minRequests" doc:"Answers the window must hold before the guard can trip. Default: 10." schema:"min=0"`
+	ErrorRatio    *float64      `yaml:"errorRatio" doc:"Trip when more than this share (0 to below 1) of the window's answers are errors (transport errors, non-2xx/3xx), e.g. 0.5." schema:"min=0,xmax=1"`
+	DegradedRatio *float64      `yaml:"degradedRatio" doc:"Trip when more than this share of the window's answers are degraded (load.degradedWhen)." schema:"min=0,xmax=1"`
+	FailedRatio   *float64      `yaml:"failedRatio" doc:"Trip when more than this share of the window's answers are errors or degraded." schema:"min=0,xmax=1"`
 	Latency       *GuardLatency `yaml:"latency" doc:"Trip when a latency percentile of the window's answers is over its bound."`
 }
 
 // GuardLatency bounds one latency percentile of a guard's window.
 type GuardLatency struct {
-	P50 Duration `yaml:"p50" doc:"Bound on the median."`
-	P90 Duration `yaml:"p90" doc:"Bound on the 90th percentile."`
-	P99 Duration `yaml:"p99" doc:"Bound on the 99th percentile."`
+	P50 Duration `yaml:"p50" doc:"Bound on the median." schema:"positive"`
+	P90 Duration `yaml:"p90" doc:"Bound on the 90th percentile." schema:"positive"`
+	P99 Duration `yaml:"p99" doc:"Bound on the 99th percentile." schema:"positive"`
 }
 
 // Bound is the one percentile bounded (50, 90 or 99; validation makes sure
@@ -283,27 +283,27 @@ type Fault struct {
 
 // ZoneLossFault takes down every workload of one locality of a cluster.
 type ZoneLossFault struct {
-	Cluster   string `yaml:"cluster" doc:"Cluster the locality is in."`
-	Locality  string `yaml:"locality" doc:"The locality lost: region, region/zone or region/zone/subzone, as the nodes' topology labels say. Default: the cluster's locality."`
-	Namespace string `yaml:"namespace" doc:"Namespace of the workloads taken down. Default: spec.namespace."`
+	Cluster   string `yaml:"cluster" doc:"Cluster the locality is in." schema:"required,name"`
+	Locality  string `yaml:"locality" doc:"The locality lost: region, region/zone or region/zone/subzone, as the nodes' topology labels say. Default: the cluster's locality." schema:"locality"`
+	Namespace string `yaml:"namespace" doc:"Namespace of the workloads taken down. Default: spec.namespace." schema:"label"`
 }
 
 // PartitionFault cuts the network between a cluster and its peers.
 type PartitionFault struct {
-	Cluster string   `yaml:"cluster" doc:"Cluster cut off."`
-	Peers   []string `yaml:"peers" doc:"Clusters on the other side. Default: every other cluster."`
+	Cluster string   `yaml:"cluster" doc:"Cluster cut off." schema:"required,name"`
+	Peers   []string `yaml:"peers" doc:"Clusters on the other side. Default: every other cluster." schema:"name,unique"`
 	OneWay  bool     `yaml:"oneWay" doc:"Cut only the connections the cluster opens to its peers; theirs to it still work. Default: both ways."`
 }
 
 // ControlPlaneLossFault takes a cluster's istiod away.
 type ControlPlaneLossFault struct {
-	Cluster string `yaml:"cluster" doc:"Cluster whose istiod goes away."`
+	Cluster string `yaml:"cluster" doc:"Cluster whose istiod goes away." schema:"required,name"`
 }
 
 // GatewayLossFault takes a cluster's gateway away.
 type GatewayLossFault struct {
-	Cluster string `yaml:"cluster" doc:"Cluster whose gateway goes away."`
-	Gateway string `yaml:"gateway" doc:"eastwest (default) or ingress."`
+	Cluster string `yaml:"cluster" doc:"Cluster whose gateway goes away." schema:"required,name"`
+	Gateway string `yaml:"gateway" doc:"eastwest (default) or ingress." schema:"enum=eastwest|ingress"`
 }
 
 // HTTPFault injects errors and delays at the inbound side of a workload's
@@ -317,49 +317,49 @@ type HTTPFault struct {
 
 // FaultAbort is the abort of an HTTPFault.
 type FaultAbort struct {
-	Status  int      `yaml:"status" doc:"HTTP status to answer, 200-599, e.g. 503."`
-	Percent *float64 `yaml:"percent" doc:"Share of requests, 0-100. Default: 100."`
+	Status  int      `yaml:"status" doc:"HTTP status to answer, 200-599, e.g. 503." schema:"required,min=200,max=599"`
+	Percent *float64 `yaml:"percent" doc:"Share of requests, 0-100. Default: 100." schema:"min=0,max=100"`
 }
 
 // FaultDelay is the delay of an HTTPFault.
 type FaultDelay struct {
-	Fixed   *Duration `yaml:"fixed" doc:"How long to hold each delayed request, e.g. 2s."`
-	Percent *float64  `yaml:"percent" doc:"Share of requests, 0-100. Default: 100."`
+	Fixed   *Duration `yaml:"fixed" doc:"How long to hold each delayed request, e.g. 2s." schema:"required,positive"`
+	Percent *float64  `yaml:"percent" doc:"Share of requests, 0-100. Default: 100." schema:"min=0,max=100"`
 }
 
 // WorkloadRef selects Deployments in a cluster: by app label (workload), by name
 // (deployment) or by label selector (selector). Exactly one of the three.
 type WorkloadRef struct {
-	Cluster    string `yaml:"cluster" doc:"Cluster of the workload."`
-	Namespace  string `yaml:"namespace" doc:"Namespace. Default: spec.namespace."`
-	Workload   string `yaml:"workload" doc:"App label: every Deployment with app=<workload> (e.g. reviews: reviews-v1 and reviews-v2)."`
-	Deployment string `yaml:"deployment" doc:"One Deployment by name."`
-	Selector   string `yaml:"selector" doc:"A label selector, e.g. app=reviews,version=v2."`
+	Cluster    string `yaml:"cluster" doc:"Cluster of the workload." schema:"required,name"`
+	Namespace  string `yaml:"namespace" doc:"Namespace. Default: spec.namespace." schema:"label"`
+	Workload   string `yaml:"workload" doc:"App label: every Deployment with app=<workload> (e.g. reviews: reviews-v1 and reviews-v2)." schema:"minLength=1"`
+	Deployment string `yaml:"deployment" doc:"One Deployment by name." schema:"minLength=1"`
+	Selector   string `yaml:"selector" doc:"A label selector, e.g. app=reviews,version=v2." schema:"minLength=1"`
 }
 
 // ScaleFault scales Deployments through the scale subresource.
 type ScaleFault struct {
 	WorkloadRef `yaml:",inline"`
-	Replicas    *int `yaml:"replicas" doc:"Replicas to scale to, e.g. 0."`
+	Replicas    *int `yaml:"replicas" doc:"Replicas to scale to, e.g. 0." schema:"required,min=0"`
 }
 
 // DeletePodsFault deletes pods of a workload; their controllers recreate them.
 type DeletePodsFault struct {
 	WorkloadRef `yaml:",inline"`
-	Count       *int      `yaml:"count" doc:"How many pods to delete. Default: all."`
-	Percent     *int      `yaml:"percent" doc:"Share of pods to delete, 1-100."`
+	Count       *int      `yaml:"count" doc:"How many pods to delete. Default: all." schema:"min=1"`
+	Percent     *int      `yaml:"percent" doc:"Share of pods to delete, 1-100." schema:"min=1,max=100"`
 	GracePeriod *Duration `yaml:"gracePeriod" doc:"Grace period of the deletion. Default: the pod's own."`
 }
 
 // Apply changes the mesh policy mid-drill: the new policy replaces the old one,
 // translated and applied the same way, objects that are gone removed.
 type Apply struct {
-	Mesh *Mesh `yaml:"mesh" doc:"The new mesh policy."`
+	Mesh *Mesh `yaml:"mesh" doc:"The new mesh policy." schema:"required"`
 }
 
 // Expectation is one named pass/fail check over the recorded run. Exactly one kind.
 type Expectation struct {
-	Name         string              `yaml:"name" doc:"Name of the check, a line in the report."`
+	Name         string              `yaml:"name" doc:"Name of the check, a line in the report." schema:"required,name"`
 	Upstream5xx  *Upstream5xxExpect  `yaml:"upstream5xx" doc:"Count of 5xx answers a workload's Envoy got from a service."`
 	Errors       *CountExpect        `yaml:"errors" doc:"Client-side errors (transport errors and non-2xx/3xx) seen by the load."`
 	Degraded     *CountExpect        `yaml:"degraded" doc:"Degraded answers (see load.degradedWhen) seen by the load."`
@@ -376,11 +376,11 @@ type Expectation struct {
 // outlier detection's health flag failed_outlier_check in its /clusters page —
 // within a time of a step.
 type EjectionExpect struct {
-	From    string   `yaml:"from" doc:"The observed workload whose Envoy must eject, e.g. productpage."`
-	Cluster string   `yaml:"cluster" doc:"The cluster of that workload."`
-	Service string   `yaml:"service" doc:"The service whose host is ejected, e.g. reviews (any Envoy cluster of it, the failover service's members included)."`
-	Within  Duration `yaml:"within" doc:"Deadline from the step."`
-	After   string   `yaml:"after" doc:"The step the clock starts at (usually the fault)."`
+	From    string   `yaml:"from" doc:"The observed workload whose Envoy must eject, e.g. productpage." schema:"required,minLength=1"`
+	Cluster string   `yaml:"cluster" doc:"The cluster of that workload." schema:"required,name"`
+	Service string   `yaml:"service" doc:"The service whose host is ejected, e.g. reviews (any Envoy cluster of it, the failover service's members included)." schema:"required,minLength=1"`
+	Within  Duration `yaml:"within" doc:"Deadline from the step." schema:"required,positive"`
+	After   string   `yaml:"after" doc:"The step the clock starts at (usually the fault)." schema:"required,name"`
 }
 
 // RegressionExpect judges a figure of the run against the scenario's own
@@ -390,9 +390,9 @@ type EjectionExpect struct {
 // MaxIncreaseBy; with both, the figure may grow by the larger of the two, so
 // that jitter on a small baseline does not count as a regression.
 type RegressionExpect struct {
-	Figure        string   `yaml:"figure" doc:"The figure judged: an expectation of this scenario by name (its first measure; name.measure for another, e.g. p99.p50), or a figure of the load: load.p50, load.p90, load.p99, load.max, load.errors, run.seconds."`
-	Last          int      `yaml:"last" doc:"How many of the last passing runs the median is taken over. Default: 5."`
-	MinRuns       int      `yaml:"minRuns" doc:"Fewest passing runs with the figure needed to judge it; with fewer the expectation is skipped. Default: 3, at most last."`
+	Figure        string   `yaml:"figure" doc:"The figure judged: an expectation of this scenario by name (its first measure; name.measure for another, e.g. p99.p50), or a figure of the load: load.p50, load.p90, load.p99, load.max, load.errors, run.seconds." schema:"required,minLength=1"`
+	Last          int      `yaml:"last" doc:"How many of the last passing runs the median is taken over. Default: 5." schema:"min=0"`
+	MinRuns       int      `yaml:"minRuns" doc:"Fewest passing runs with the figure needed to judge it; with fewer the expectation is skipped. Default: 3, at most last." schema:"min=0"`
 	MaxIncrease   *Percent `yaml:"maxIncrease" doc:"How much above the median the figure may be, as a share of it, e.g. 50%."`
 	MaxIncreaseBy *Amount  `yaml:"maxIncreaseBy" doc:"How much above the median the figure may be, in the figure's unit: a duration for a time (500ms), a number for a count (20)."`
 }
@@ -424,14 +424,14 @@ func (r *RegressionExpect) Needed() int {
 // the report measures it: from the step to the first of three load windows in
 // a row back at the baseline.
 type RecoveryExpect struct {
-	After  string   `yaml:"after" doc:"The fault or revert step whose dip is judged."`
-	Within Duration `yaml:"within" doc:"Deadline from the step, e.g. 15s."`
+	After  string   `yaml:"after" doc:"The fault or revert step whose dip is judged." schema:"required,name"`
+	Within Duration `yaml:"within" doc:"Deadline from the step, e.g. 15s." schema:"required,positive"`
 }
 
 // AvailabilityExpect is a floor under every load window's success ratio
 // (answers 2xx/3xx and not degraded, over the window's requests) in a span.
 type AvailabilityExpect struct {
-	Min    *float64 `yaml:"min" doc:"Lowest success ratio (0-1) a window may have, e.g. 0.9."`
+	Min    *float64 `yaml:"min" doc:"Lowest success ratio (0-1) a window may have, e.g. 0.9." schema:"required,min=0,max=1"`
 	Window `yaml:",inline"`
 }
 
@@ -445,18 +445,18 @@ type Window struct {
 
 // Upstream5xxExpect bounds the 5xx answers one workload's Envoy received from a service.
 type Upstream5xxExpect struct {
-	From    string `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed."`
-	To      string `yaml:"to" doc:"Destination service, e.g. reviews."`
-	Cluster string `yaml:"cluster" doc:"Cluster of the observed workload."`
-	Max     *int   `yaml:"max" doc:"At most this many."`
-	Min     *int   `yaml:"min" doc:"At least this many (to prove a fault was felt)."`
+	From    string `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed." schema:"required,minLength=1"`
+	To      string `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
+	Cluster string `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
+	Max     *int   `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min     *int   `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
 	Window  Window `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
 }
 
 // CountExpect bounds a count of load results.
 type CountExpect struct {
-	Max    *int `yaml:"max" doc:"At most this many."`
-	Min    *int `yaml:"min" doc:"At least this many."`
+	Max    *int `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min    *int `yaml:"min" doc:"At least this many." schema:"min=0"`
 	Window `yaml:",inline"`
 }
 
@@ -472,18 +472,18 @@ type LatencyExpect struct {
 // FailoverExpect requires traffic for a service to move from one cluster to another
 // within a time of a step.
 type FailoverExpect struct {
-	Service string   `yaml:"service" doc:"Service whose traffic must move."`
-	From    string   `yaml:"from" doc:"Cluster that served it before."`
-	To      string   `yaml:"to" doc:"Cluster that must serve it after."`
-	Within  Duration `yaml:"within" doc:"Deadline from the step."`
-	After   string   `yaml:"after" doc:"The step (usually the fault) the clock starts at."`
+	Service string   `yaml:"service" doc:"Service whose traffic must move." schema:"required,minLength=1"`
+	From    string   `yaml:"from" doc:"Cluster that served it before." schema:"required,name"`
+	To      string   `yaml:"to" doc:"Cluster that must serve it after." schema:"required,name"`
+	Within  Duration `yaml:"within" doc:"Deadline from the step." schema:"required,positive"`
+	After   string   `yaml:"after" doc:"The step (usually the fault) the clock starts at." schema:"required,name"`
 }
 
 // FailbackExpect requires traffic for a service to return to a cluster within a time
 // of a step (usually the revert).
 type FailbackExpect struct {
-	Service string   `yaml:"service" doc:"Service whose traffic must return."`
-	To      string   `yaml:"to" doc:"Cluster that must serve it again."`
-	Within  Duration `yaml:"within" doc:"Deadline from the step."`
-	After   string   `yaml:"after" doc:"The step (usually the revert) the clock starts at."`
+	Service string   `yaml:"service" doc:"Service whose traffic must return." schema:"required,minLength=1"`
+	To      string   `yaml:"to" doc:"Cluster that must serve it again." schema:"required,name"`
+	Within  Duration `yaml:"within" doc:"Deadline from the step." schema:"required,positive"`
+	After   string   `yaml:"after" doc:"The step (usually the revert) the clock starts at." schema:"required,name"`
 }

@@ -437,6 +437,12 @@ func (a *access) SetGateway(ctx context.Context, role string, serving bool) erro
 	return gw.SetServing(ctx, serving)
 }
 
+// IstioVersion is the version the cluster's istiod reports (drill.IstioVersioner):
+// it runs as a process here, with no image tag to read.
+func (a *access) IstioVersion(ctx context.Context) (string, error) {
+	return a.cp.IstiodVersion(ctx)
+}
+
 func (a *access) Ingress(context.Context) (string, error) {
 	if a.ingress == nil {
 		return "", errors.New("this cluster runs no ingress gateway; set ingress: true on it in the scenario")
