@@ -171,6 +171,13 @@ func (r *Report) charts() []htmlChart {
 					formatSeconds(o.width), o.workload, f.Kind, f.After, f.To, formatCount(float64(f.Served)), formatCount(float64(f.Total)), formatSeconds(f.TookSeconds), formatSeconds(f.ResolutionSeconds)), c)
 		}
 	}
+	if svg, shown, total := r.hostLanes(s.end); svg != "" {
+		caption := "From the observed Envoys' own /clusters, read at every scrape: red while outlier detection had a host ejected (failed_outlier_check), and in blue the priority level each Envoy cluster served from first, at each change (none: no available host)."
+		if shown < total {
+			caption += fmt.Sprintf(" The first %d of %d lanes; report.json's timings.hosts has them all.", shown, total)
+		}
+		out = append(out, htmlChart{Title: "Envoy's own view: hosts ejected, and the priority served from", Caption: caption, SVG: template.HTML(svg)})
+	}
 	return out
 }
 
