@@ -7,8 +7,9 @@ SCENARIO  ?= scenarios/reviews-failover.yaml
 PROVIDER  ?= local
 # Tests run with the race detector, one package at a time: several packages start
 # whole clusters and run timed drills, and on a small machine two at once would
-# judge each other's CPU starvation.
-TESTFLAGS ?= -race -count=1 -p 1
+# judge each other's CPU starvation. pkg/drill runs a dozen whole drills under
+# the race detector: more than go test's default 10 minutes.
+TESTFLAGS ?= -race -count=1 -p 1 -timeout 45m
 PKGS      ?= ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 

@@ -25,6 +25,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -39,6 +40,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/meshdrill/drill/pkg/history"
 )
 
 const (
@@ -187,8 +190,16 @@ func Run(root string, log io.Writer, o Options) error {
 	cache := filepath.Join(tmp, "actions-cache")
 	r := &runner{root: root, repo: repo, tmp: tmp, proxy: proxy, cache: cache, log: log, opts: o}
 	// A history left by an earlier run of the schedule, under the key prefix the
-	// workflow restores from.
-	if err := writeFile(filepath.Join(cache, "drill-history-kind-earlier", "history.db"), []byte("earlier runs\n")); err != nil {
+	// workflow restores from: a real (empty) run history, as drill made it.
+	earlier := filepath.Join(cache, "drill-history-kind-earlier", "history.db")
+	if err := os.MkdirAll(filepath.Dir(earlier), 0o755); err != nil {
+		return err
+	}
+	h, err := history.Open(context.Background(), earlier)
+	if err != nil {
+		return fmt.Errorf("the earlier run history: %w", err)
+	}
+	if err := h.Close(); err != nil {
 		return err
 	}
 	for _, event := range []string{"pull_request", "schedule"} {

@@ -460,6 +460,19 @@ func TestGuardDrill(t *testing.T) {
 	if rep.Abort.Figure <= 0.5 || rep.Abort.Answers < 10 || rep.Abort.AtSeconds < 8 {
 		t.Errorf("trip %+v: want more than half of at least 10 answers degraded, after reviews-down at 8 s", *rep.Abort)
 	}
+	// The guard reverted both faults one after the other: one moment for the
+	// clients, so both reverts have the same dip.
+	var revertFrom []float64
+	for _, f := range rep.Timings.Faults {
+		if f.RevertDip == nil {
+			t.Errorf("the revert of %s has no dip", f.Step)
+			continue
+		}
+		revertFrom = append(revertFrom, f.RevertDip.FromSeconds)
+	}
+	if len(revertFrom) == 2 && revertFrom[0] != revertFrom[1] {
+		t.Errorf("the guard's reverts have dips from %v: want one moment", revertFrom)
+	}
 	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
 	if err != nil {
 		t.Fatal(err)
@@ -527,6 +540,14 @@ func TestNotSteadyDrill(t *testing.T) {
 	rep := res.Report
 	if rep.Verdict != report.Inconclusive || res.ExitCode() != 3 || !strings.Contains(rep.Reason, "steady state") {
 		t.Fatalf("verdict %s (%s), exit %d; want inconclusive for the steady state, exit 3\nprogress:\n%s", rep.Verdict, rep.Reason, res.ExitCode(), progress.String())
+	}
+	// The expectations are shown as what they would have been, not judged.
+	summary, err := os.ReadFile(filepath.Join(res.Dir, report.SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Judged() || !strings.Contains(string(summary), "– not judged") || strings.Contains(string(summary), "✘ **FAIL**") {
+		t.Errorf("a drill that injected nothing shows its expectations as judged:\n%s", summary)
 	}
 	events, err := event.ReadLog(filepath.Join(res.Dir, event.LogFile))
 	if err != nil {

@@ -61,6 +61,10 @@ const stableWindows = 3
 // stray timeout half a minute later is something else).
 const dipOnset = 10 * time.Second
 
+// togetherWithin is how close the drill's own reverts (a guard's, the end's)
+// must follow each other to count as one moment.
+const togetherWithin = 5.0
+
 // Felt says whether the clients saw the dip at all.
 func (d *Dip) Felt() bool { return d != nil && d.Lost > 0 }
 
@@ -84,15 +88,34 @@ func (ev *evaluator) dips() {
 	if ev.s != nil {
 		steps = ev.s.Spec.Steps
 	}
-	reverted := func(f FaultTiming) float64 {
+	revertStep := func(f FaultTiming) (float64, bool) {
 		for _, st := range steps {
 			if st.Revert == f.Step {
 				if at, ok := ev.stepStart(st.Name); ok && at <= *f.RevertedSeconds {
-					return at
+					return at, true
 				}
 			}
 		}
-		return *f.RevertedSeconds
+		return 0, false
+	}
+	reverted := func(f FaultTiming) float64 {
+		if at, ok := revertStep(f); ok {
+			return at
+		}
+		// Reverts without a step of their own are the drill's: a guard's or
+		// the end's, every fault one after the other. They are one moment for
+		// the clients, the first of them, so each gets the dip of them all
+		// rather than the few milliseconds until the next.
+		at := *f.RevertedSeconds
+		for _, o := range tm.Faults {
+			if o.RevertedSeconds == nil {
+				continue
+			}
+			if _, own := revertStep(o); !own && *o.RevertedSeconds < at && at-*o.RevertedSeconds < togetherWithin {
+				at = *o.RevertedSeconds
+			}
+		}
+		return at
 	}
 	first := applied(tm.Faults[0])
 	for _, f := range tm.Faults {

@@ -866,13 +866,13 @@ func (ev *evaluator) verdict() {
 	case runLevel == 0 && r.steady != nil && !r.steady.Held:
 		// Nothing was injected into a mesh that was already unwell: the
 		// expectations about the faults are shown, not judged.
-		rep.Verdict = Inconclusive
+		rep.Verdict, rep.unjudged = Inconclusive, true
 		rep.Reason = fmt.Sprintf("the mesh was not in its steady state before the first fault (%s): %s; no fault was injected",
 			strings.Join(r.steady.Broken, ", "), r.steady.Message)
 	case runLevel == 0 && rep.Abort != nil:
 		// The guard's verdict: what the expectations say of a drill cut short
 		// is shown, not judged.
-		rep.Verdict = Aborted
+		rep.Verdict, rep.unjudged = Aborted, true
 		rep.Reason = "aborted: " + rep.Abort.text() + "; every fault was reverted then and no further step ran"
 		if len(failed) > 0 || len(errored) > 0 {
 			rep.Reason += fmt.Sprintf("; of the expectations, which are not judged, %d did not hold", len(failed)+len(errored))

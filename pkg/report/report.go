@@ -147,6 +147,10 @@ type Report struct {
 	series *series
 	// runProblems are the Problems of the run itself (not of an expectation).
 	runProblems []string
+	// unjudged: the verdict does not rest on the expectations (a guard
+	// aborted the drill, or the mesh was not steady and no fault ran); they
+	// are shown, marked not judged.
+	unjudged bool
 }
 
 // Emulated reports whether the data plane was drill's Envoy emulation rather than
@@ -559,6 +563,11 @@ func (r Result) join(f func(Measure) string) string {
 	}
 	return strings.Join(parts, " · ")
 }
+
+// Judged says whether the verdict rests on the expectations: not when a guard
+// aborted the drill or the mesh was not in its steady state before the first
+// fault. Their statuses are then shown as what they would have been.
+func (r *Report) Judged() bool { return !r.unjudged }
 
 // Moment is one thing that happened, on the load clock.
 type Moment struct {

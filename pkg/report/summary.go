@@ -43,6 +43,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			if x.Status != StatusPass {
 				check += " — " + x.Message
 			}
+			if !r.Judged() {
+				// The verdict does not rest on it: what it would have been.
+				check += " (not judged: it would have been " + string(x.Status) + ")"
+				mark = "– not judged"
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mark, cell(x.Name), cell(check), cell(x.ObservedText()), cell(x.LimitText()))
 		}
 		b.WriteString("\n")
