@@ -24,8 +24,8 @@ type ClientView struct {
 	// step's moment.
 	MovedSeconds float64 `json:"movedSeconds"`
 	TookSeconds  float64 `json:"tookSeconds"`
-	// HorizonSeconds: the end of the answers looked at, the step that reverted
-	// the fault or the end of the load.
+	// HorizonSeconds: the end of the answers looked at: the first revert
+	// step after the step (for a failover) or the end of the load.
 	HorizonSeconds float64 `json:"horizonSeconds"`
 	// Failed: errors and degraded answers of the windows sent from the step
 	// to the move; From and To: answers served by each cluster after the step.

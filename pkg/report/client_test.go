@@ -323,3 +323,47 @@ func TestRecoveryAndAvailability(t *testing.T) {
 		t.Errorf("availability shown as %q against %q, want 90 %% against ≥ 95 %%", r.Measures[0].ObservedText(), r.Measures[0].LimitText())
 	}
 }
+
+// TestClientViewHorizonLaterFault: a failover timed from a step that is not
+// the one whose fault is reverted (locality-failover.yaml: pods deleted at
+// reviews-down, reviews scaled to zero by reviews-gone, and reviews-back
+// reverting reviews-gone) still ends its answers at the revert. Before, the
+// horizon was the end of the load, cluster1's answers after the failback
+// counted against the move, and a 100 ms failover read as 89 s.
+func TestClientViewHorizonLaterFault(t *testing.T) {
+	const ms = time.Millisecond
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	var ws []event.Window
+	for i := 25; i < 120; i++ {
+		start := time.Duration(i) * time.Second
+		w := event.Window{Start: start, End: start + time.Second, Requests: 50}
+		switch {
+		case i < 30 || i >= 81:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster1": seen(50, start+3*ms, start+980*ms)}}
+		case i == 30:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster1": seen(5, start+4*ms, sec(30.090)), "cluster2": seen(45, sec(30.112), start+980*ms)}}
+		case i < 80:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster2": seen(50, start+3*ms, start+980*ms)}}
+		default:
+			w.Served = map[string]map[string]event.Seen{"reviews": {"cluster2": seen(20, start+3*ms, sec(80.4)), "cluster1": seen(30, sec(80.5), start+980*ms)}}
+		}
+		ws = append(ws, w)
+	}
+	s := &scenario.Scenario{Spec: scenario.Spec{Steps: []scenario.Step{
+		{Name: "reviews-down"}, {Name: "reviews-gone"}, {Name: "reviews-back", Revert: "reviews-gone"},
+	}}}
+	r := &run{windows: ws, steps: []stepRec{
+		{name: "reviews-down", at: 30 * time.Second}, {name: "reviews-gone", at: 30*time.Second + 9*ms}, {name: "reviews-back", at: 80 * time.Second},
+	}}
+	ev := &evaluator{r: r, s: s}
+	if h := ev.horizon("reviews-down", false); h != 80*time.Second {
+		t.Fatalf("horizon %v, want 80s (reviews-back reverts the fault of a step after reviews-down)", h)
+	}
+	if h := ev.horizon("reviews-back", true); h != 120*time.Second {
+		t.Errorf("failback horizon %v, want the end of the load, 120s", h)
+	}
+	co := ev.clientView("reviews", "cluster1", "cluster2", 30*time.Second, ev.horizon("reviews-down", false))
+	if !co.moved || math.Abs(co.view.TookSeconds-0.112) > 1e-9 {
+		t.Errorf("client view %+v (moved %v), want the move at 30.112 s, 112 ms after the step", co.view, co.moved)
+	}
+}

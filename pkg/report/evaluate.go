@@ -476,19 +476,25 @@ func (ev *evaluator) backupOf(service, home string) string {
 	return failover.Backup(ev.s, service, home)
 }
 
-// horizon is where the answers that can show a move after step end: the
-// start of the step that reverted step's fault, for a failover, else the end
-// of the load.
+// horizon is where the answers that can show a move after step end: for a
+// failover, the start of the first revert step after step (the fault that
+// moved the traffic, or one after it, is put back from there on: the answers
+// after it show traffic coming home, not leaving), else the end of the load.
+// The fault need not be step's own: a failover timed from a step that deletes
+// pods, while a later step of the same moment scales the workload to zero and
+// a third reverts that, ends at the third.
 func (ev *evaluator) horizon(step string, failback bool) time.Duration {
 	end := ev.r.loadEnd()
 	if failback {
 		return end
 	}
+	at := ev.r.step(step).at
 	for _, st := range ev.s.Spec.Steps {
-		if st.Revert == step {
-			if rec := ev.r.step(st.Name); rec != nil {
-				end = min(end, ev.r.t(rec.at))
-			}
+		if st.Revert == "" {
+			continue
+		}
+		if rec := ev.r.step(st.Name); rec != nil && rec.at > at {
+			end = min(end, ev.r.t(rec.at))
 		}
 	}
 	return end
