@@ -59,9 +59,16 @@ func (cl *cluster) chooseAggregate(ctx *lbContext, lookup func(string) *cluster)
 	load := computePriorityLoad(health, cl.panicThreshold)
 	i, _ := choosePriority(cl.rnd(), load.healthy, load.degraded)
 	l := levels[i]
-	// In a total panic of the aggregate the member's level is in panic too,
-	// whatever the member alone would say.
-	p, ok := l.member.chooseInLevel(l.level, l.panic || load.totalPanic, ctx)
+	// The aggregate's own panic threshold only chooses the level: in its
+	// total panic, load follows the members' host counts. The host is then
+	// chosen by the member's load balancer, given nothing but the level
+	// (AggregateLoadBalancerContext re-assigns the priority load, nothing
+	// else), so whether it may pick an unhealthy host is the member's own
+	// panic state. A member with Istio's outlier detection has a panic
+	// threshold of 0 (cluster_traffic_policy.go applyOutlierDetection):
+	// never in panic, so with its hosts ejected it picks none, and the
+	// request gets a 503 with UH, no healthy upstream.
+	p, ok := l.member.chooseInLevel(l.level, l.panic, ctx)
 	p.level = i
 	return p, ok
 }

@@ -7,6 +7,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -258,5 +261,67 @@ func TestHostWeights(t *testing.T) {
 	s := shares(t, cl, 4000)
 	if !near(s["127.0.0.1:1001"], 0.75) {
 		t.Errorf("weights 3 and 1: shares %v, want 0.75 and 0.25", s)
+	}
+}
+
+// TestAggregateMemberPanic: when every member of an aggregate cluster has
+// its hosts ejected, the aggregate is in total panic and spreads its load by
+// host count — but the host is picked by the member's load balancer, in the
+// member's own panic state (envoy source/extensions/clusters/aggregate:
+// cluster.cc chooseHost hands the member nothing but the chosen priority,
+// lb_context.h). Members with Istio's outlier detection have a panic
+// threshold of 0, so they pick no host: the request fails with no healthy
+// upstream instead of reaching an ejected host. With Envoy's default of 50 %
+// the member panics and does send to its ejected host.
+func TestAggregateMemberPanic(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		threshold *float64 // the members' healthy_panic_threshold; nil: Envoy's default
+		wantHost  bool
+	}{
+		{"istio outlier detection, threshold 0", new(float64), false},
+		{"envoy default threshold", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestProxy(t, testIdentity())
+			d := p.deps()
+			byName := map[string]*cluster{}
+			var names []string
+			for i, name := range []string{"member-a", "member-b"} {
+				c := edsCluster(name)
+				if tc.threshold != nil {
+					c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: *tc.threshold}}
+				}
+				cl, err := newCluster(c, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = cl.setAssignment(assignment(t, name, []string{"127.0.0." + string(rune('1'+i)) + ":9080"}))
+				cl.levels[0][0].ejected.Store(true)
+				cl.recompute()
+				byName[name] = cl
+				names = append(names, name)
+			}
+			cfg, _ := anypb.New(&aggregatev3.ClusterConfig{Clusters: names})
+			agg, err := newCluster(&clusterv3.Cluster{Name: "agg", LbPolicy: clusterv3.Cluster_CLUSTER_PROVIDED,
+				ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{Name: "envoy.clusters.aggregate", TypedConfig: cfg}}}, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			picked := map[string]int{}
+			for range 200 {
+				pk, ok := agg.chooseAggregate(&lbContext{}, func(n string) *cluster { return byName[n] })
+				if ok != tc.wantHost {
+					t.Fatalf("chose a host: %v, want %v (pick %+v)", ok, tc.wantHost, pk)
+				}
+				if ok {
+					picked[pk.cluster.name]++
+				}
+			}
+			// Total panic of the aggregate: load by host count, one each.
+			if tc.wantHost && (picked["member-a"] < 60 || picked["member-b"] < 60) {
+				t.Errorf("picks per member %v, want about 100 each (the aggregate's total panic follows host counts)", picked)
+			}
+		})
 	}
 }
