@@ -102,15 +102,28 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			detail += "\nwindow: " + spanText(x.Window)
 		}
 		detail += "\nobserved: " + x.ObservedText() + "\nlimit: " + x.LimitText()
-		switch x.Status {
-		case StatusFail:
+		switch {
+		case x.Kind == "steadyState" && x.Status == StatusInconclusive:
+			// The mesh was unwell before the first fault, so none was
+			// injected: the reason for the verdict, a failure to a CI
+			// reporter as an aborting guard is.
+			c.Failure = &junitProblem{Message: x.Message, Type: "not-steady", Text: detail}
+			suite.Failures++
+		case !r.Judged():
+			// A guard aborted the drill, or the mesh was not steady and no
+			// fault ran: the expectations are shown, not judged, as in the
+			// summary; the guard's own testcase below carries the failure.
+			c.Skipped = &junitSkipped{Message: fmt.Sprintf("not judged (%s): it would have been %s", r.Verdict, x.Status)}
+			c.SystemOut = detail
+			suite.Skipped++
+		case x.Status == StatusFail:
 			c.Failure = &junitProblem{Message: failureLine(x), Type: x.Kind, Text: detail}
 			suite.Failures++
-		case StatusError:
+		case x.Status == StatusError:
 			c.Error = &junitProblem{Message: x.Message, Type: x.Kind, Text: detail}
 			suite.Errors++
 			expErrors++
-		case StatusInconclusive, StatusSkipped:
+		case x.Status == StatusInconclusive || x.Status == StatusSkipped:
 			c.Skipped = &junitSkipped{Message: "not judged: " + x.Message}
 			c.SystemOut = detail
 			suite.Skipped++

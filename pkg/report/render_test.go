@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshdrill/drill/pkg/event"
 )
 
 // TestJUnitShape reads junit.xml back as a CI reporter would and checks its counts
@@ -189,5 +192,64 @@ func TestHTMLSelfContained(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
+	}
+}
+
+// TestJUnitNotJudged: the expectations of a drill that injected no fault
+// because the mesh was not steady are skipped testcases ("not judged"), not
+// failures — even one that would have failed — and the steady-state check
+// that decided it is the failure a CI reporter shows.
+func TestJUnitNotJudged(t *testing.T) {
+	story := seedStory(t)
+	story.yaml = strings.Replace(story.yaml, "  expect:\n", "  steadyState: {over: 10s, failedRatio: 0.01}\n  expect:\n", 1)
+	story.yaml = withExpect(t, story.yaml, "    - name: no-errors-at-all\n      errors: {max: 0}\n")
+	evs := story.build()
+	notHeld := event.New(event.SteadyStateChecked, "cluster1", "engine", event.SteadyCheck{Held: false, From: 20 * time.Second, Until: 30 * time.Second, Requests: 500,
+		Message: "errors and degraded 40 % of 500 answers (at most 1 %)", Broken: []string{"errors and degraded"}})
+	notHeld.Seq, notHeld.Elapsed = evs[len(evs)-1].Seq+1, storyLoadAt+30*time.Second
+	rep, err := Build(append(slices.Clone(evs), notHeld))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != Inconclusive || resultOf(t, rep, "no-errors-at-all").Status != StatusFail {
+		t.Fatalf("verdict %s, no-errors-at-all %s; want inconclusive, and the expectation failing as shown", rep.Verdict, resultOf(t, rep, "no-errors-at-all").Status)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJUnit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Failures int `xml:"failures,attr"`
+			Skipped  int `xml:"skipped,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Type string `xml:"type,attr"`
+				} `xml:"failure"`
+				Skipped *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"skipped"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	s := doc.Suites[0]
+	for _, c := range s.Cases {
+		switch {
+		case c.Name == "steady-state-before":
+			if c.Failure == nil || c.Failure.Type != "not-steady" {
+				t.Errorf("steady-state-before: failure %+v, want type not-steady", c.Failure)
+			}
+		case c.Failure != nil:
+			t.Errorf("%s is a failure of a drill that was not judged", c.Name)
+		case c.Name == "no-errors-at-all" && (c.Skipped == nil || !strings.Contains(c.Skipped.Message, "would have been fail")):
+			t.Errorf("no-errors-at-all: skipped %+v, want \"not judged … would have been fail\"", c.Skipped)
+		}
+	}
+	if s.Failures != 1 || s.Skipped != 1 {
+		t.Errorf("suite: %d failures, %d skipped; want 1 failure (the steady state) and the expectations skipped", s.Failures, s.Skipped)
 	}
 }
