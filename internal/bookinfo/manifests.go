@@ -247,6 +247,17 @@ func deployment(svc, version, ns string, replicas int32, image string) *appsv1.D
 		Image:           image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Ports:           []corev1.ContainerPort{{ContainerPort: Port, Protocol: corev1.ProtocolTCP}},
+		// Ready only once the application answers. Without a probe a pod is
+		// Ready when its containers start, before the application listens:
+		// its endpoint goes healthy in every Envoy, the first requests get
+		// 503s from its sidecar, and outlier detection ejects the new pod,
+		// so traffic came home a whole ejection late after a scale back up.
+		// Every Bookinfo service, upstream's and drill's, serves /health;
+		// Istio's injector rewrites the probe to go through pilot-agent.
+		ReadinessProbe: &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health", Port: intstr.FromInt32(Port)}},
+			PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 3,
+		},
 	}
 	pod := corev1.PodSpec{ServiceAccountName: ServiceAccountName(svc), Containers: []corev1.Container{c}}
 	annotations := map[string]string{}

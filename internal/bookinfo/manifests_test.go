@@ -1,6 +1,8 @@
 package bookinfo
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	goldenfile "github.com/meshdrill/drill/internal/golden"
 
+	"github.com/meshdrill/drill/internal/bookinfo/app"
 	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
@@ -180,6 +183,35 @@ func TestWithClusterName(t *testing.T) {
 			if e.Name == "CLUSTER_NAME" {
 				t.Errorf("deployment %s has CLUSTER_NAME without the option", d.Name)
 			}
+		}
+	}
+}
+
+// TestReadinessProbe: every Deployment is Ready only once its application
+// answers the probe, and drill's own application of each workload answers
+// it. Without the probe a pod scaled back up was Ready before it listened:
+// its first requests got 503s from its sidecar and outlier detection
+// ejected it, so failback took a whole ejection (60 s) longer on kind.
+func TestReadinessProbe(t *testing.T) {
+	s, err := Manifests(scenario.DefaultBookinfo, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range s.Deployments {
+		c := d.Spec.Template.Spec.Containers[0]
+		p := c.ReadinessProbe
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Port.IntValue() != Port || p.PeriodSeconds > 2 {
+			t.Errorf("%s: readiness probe %+v, want an HTTP GET on port %d every second or two", d.Name, p, Port)
+			continue
+		}
+		h, err := app.New(d.Labels[LabelApp], d.Labels[LabelVersion], app.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p.HTTPGet.Path, nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s: drill's application answers its probe %s with %d", d.Name, p.HTTPGet.Path, rec.Code)
 		}
 	}
 }
