@@ -3,6 +3,7 @@ package failover
 import (
 	"slices"
 
+	"github.com/meshdrill/drill/internal/stats"
 	"github.com/meshdrill/drill/pkg/scenario"
 )
 
@@ -83,6 +84,20 @@ func Hosts(s *scenario.Scenario, service string) []string {
 		}
 	}
 	return hosts
+}
+
+// HostMatcher says whether an Envoy cluster's host is service's: the
+// service's own hosts in any cluster (reviews.default.svc.cluster.local,
+// reviews.default.svc.cluster2.global) and the failover hostnames it backs.
+func HostMatcher(s *scenario.Scenario, service string) func(host string) bool {
+	keys := []string{service + "." + s.Spec.Namespace}
+	hosts := Hosts(s, service)
+	for _, h := range hosts {
+		keys = append(keys, stats.ServiceKey(h))
+	}
+	return func(host string) bool {
+		return slices.Contains(hosts, host) || slices.Contains(keys, stats.ServiceKey(host))
+	}
 }
 
 // Backup is the cluster traffic for service fails back to home from: the one

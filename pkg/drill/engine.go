@@ -322,8 +322,13 @@ func (r *run) execute(ctx context.Context) error {
 		go gw.abort(ctx, stopGuard, stopTimeline, stopLoad, func() time.Duration { return r.s.Spec.Load.Duration.D() - time.Since(began) })
 	}
 
+	egCtx, stopEnvoyGuards := context.WithCancel(ctx)
+	waitEnvoyGuards := r.watchEnvoyGuards(egCtx, envoyGuards(r.s), gw)
+
 	r.logf("load: %s for %s", attack.Info().Rate, r.s.Spec.Load.Duration)
 	_, loadErr := attack.Run(loadCtx, r.bus)
+	stopEnvoyGuards()
+	waitEnvoyGuards()
 	close(stopGuard)
 	if gw != nil {
 		<-gw.done

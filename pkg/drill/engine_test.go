@@ -531,6 +531,38 @@ func TestGuardDrill(t *testing.T) {
 	}
 }
 
+// TestEnvoyGuardDrill: a guard on the observed Envoy's own stats stops the
+// drill as the load's guards do: the backup answers 503 when reviews goes
+// from cluster1, productpage's Envoy counts its answers from reviews 5xx,
+// and the guard trips at a scrape within seconds of the fault; every fault
+// is reverted then and the steps that would have reverted them never run.
+func TestEnvoyGuardDrill(t *testing.T) {
+	res, _, progress := runLocalDrill(t, "envoy-guard-trips.yaml")
+	rep := res.Report
+	if rep.Verdict != report.Aborted || res.ExitCode() != 3 || rep.Abort == nil || rep.Abort.Guard != "reviews-answers-5xx" {
+		t.Fatalf("verdict %s (%s), exit %d, abort %+v; want aborted by reviews-answers-5xx, exit 3\nprogress:\n%s",
+			rep.Verdict, rep.Reason, res.ExitCode(), rep.Abort, progress.String())
+	}
+	// reviews-down comes 8 s into the load; the guard's window is 3 s of
+	// 1 s scrapes, so it trips within about 4 s of the first 503s.
+	if a := rep.Abort; a.Figure <= 0.5 || a.Answers < 10 || a.AtSeconds < 8 || a.AtSeconds > 16 {
+		t.Errorf("trip %+v: want more than half of at least 10 answers 5xx, between 8 s and 16 s", *a)
+	}
+	if !strings.Contains(rep.Reason, "productpage's Envoy in cluster1 got from reviews") {
+		t.Errorf("reason %q does not say whose answers tripped the guard", rep.Reason)
+	}
+	for _, f := range rep.Timings.Faults {
+		if f.RevertedSeconds == nil || *f.RevertedSeconds < rep.Abort.AtSeconds || *f.RevertedSeconds >= 33 {
+			t.Errorf("fault of %s reverted at %v, want right after the trip at %.1f s", f.Step, f.RevertedSeconds, rep.Abort.AtSeconds)
+		}
+	}
+	for _, st := range rep.Timings.Steps {
+		if st.Name == "reviews-back" || st.Name == "backup-fixed" {
+			t.Errorf("step %s ran after the trip", st.Name)
+		}
+	}
+}
+
 // TestNotSteadyDrill: a mesh that is not in its steady state before the first
 // fault gets no fault: the check is recorded, the fault step is cut short
 // before it injects anything, the later steps never run, the load stops, and

@@ -27,6 +27,9 @@ func loadGuards(s *scenario.Scenario) []load.Guard {
 	}
 	out := make([]load.Guard, 0, len(a.When))
 	for _, g := range a.When {
+		if g.Upstream5xx != nil {
+			continue // judged on the Envoy's stats: envoyGuards
+		}
 		lg := load.Guard{Name: g.Name, Over: g.Over.D(), MinRequests: int64(*g.MinRequests)}
 		switch {
 		case g.ErrorRatio != nil:

@@ -354,14 +354,7 @@ func (ev *evaluator) count(res *Result, what string, c *scenario.CountExpect, ge
 func (ev *evaluator) serviceHosts(service string) []string { return failover.Hosts(ev.s, service) }
 
 func (ev *evaluator) hostMatcher(service string) func(string) bool {
-	keys := []string{service + "." + ev.s.Spec.Namespace}
-	hosts := ev.serviceHosts(service)
-	for _, h := range hosts {
-		keys = append(keys, stats.ServiceKey(h))
-	}
-	return func(host string) bool {
-		return slices.Contains(hosts, host) || slices.Contains(keys, stats.ServiceKey(host))
-	}
+	return failover.HostMatcher(ev.s, service)
 }
 
 func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) error {

@@ -120,7 +120,7 @@ var schemaRules = map[reflect.Type][]map[string]any{
 	// An httpFault selects pods by labels, never a Deployment by name.
 	reflect.TypeFor[HTTPFault]():         {notBoth("deployment"), atLeastOne("abort", "delay")},
 	reflect.TypeFor[SteadyState]():       {atLeastOne("errorRatio", "degradedRatio", "failedRatio", "latency")},
-	reflect.TypeFor[Guard]():             {exactlyOne("errorRatio", "degradedRatio", "failedRatio", "latency")},
+	reflect.TypeFor[Guard]():             {exactlyOne("errorRatio", "degradedRatio", "failedRatio", "latency", "upstream5xx")},
 	reflect.TypeFor[GuardLatency]():      {exactlyOne("p50", "p90", "p99")},
 	reflect.TypeFor[Expectation]():       {exactlyOne("upstream5xx", "errors", "degraded", "latency", "failover", "failback", "recovery", "availability", "ejection", "regression")},
 	reflect.TypeFor[RegressionExpect]():  {atLeastOne("maxIncrease", "maxIncreaseBy")},

@@ -239,16 +239,28 @@ type Abort struct {
 }
 
 // Guard is a condition on the load's answers over a sliding window of their
-// arrival times. Exactly one of errorRatio, degradedRatio, failedRatio and
-// latency.
+// arrival times, or on an observed Envoy's answers from a service over the
+// scrapes of a sliding window. Exactly one of errorRatio, degradedRatio,
+// failedRatio, latency and upstream5xx.
 type Guard struct {
-	Name          string        `yaml:"name" doc:"Name of the guard, given in the report when it trips." schema:"required,name"`
-	Over          Duration      `yaml:"over" doc:"The sliding window of answers, by arrival time, e.g. 5s. At least 100ms. Default: 5s."`
-	MinRequests   *int          `yaml:"minRequests" doc:"Answers the window must hold before the guard can trip. Default: 10." schema:"min=0"`
-	ErrorRatio    *float64      `yaml:"errorRatio" doc:"Trip when more than this share (0 to below 1) of the window's answers are errors (transport errors, non-2xx/3xx), e.g. 0.5." schema:"min=0,xmax=1"`
-	DegradedRatio *float64      `yaml:"degradedRatio" doc:"Trip when more than this share of the window's answers are degraded (load.degradedWhen)." schema:"min=0,xmax=1"`
-	FailedRatio   *float64      `yaml:"failedRatio" doc:"Trip when more than this share of the window's answers are errors or degraded." schema:"min=0,xmax=1"`
-	Latency       *GuardLatency `yaml:"latency" doc:"Trip when a latency percentile of the window's answers is over its bound."`
+	Name          string         `yaml:"name" doc:"Name of the guard, given in the report when it trips." schema:"required,name"`
+	Over          Duration       `yaml:"over" doc:"The sliding window of answers, by arrival time, e.g. 5s. At least 100ms. Default: 5s."`
+	MinRequests   *int           `yaml:"minRequests" doc:"Answers the window must hold before the guard can trip. Default: 10." schema:"min=0"`
+	ErrorRatio    *float64       `yaml:"errorRatio" doc:"Trip when more than this share (0 to below 1) of the window's answers are errors (transport errors, non-2xx/3xx), e.g. 0.5." schema:"min=0,xmax=1"`
+	DegradedRatio *float64       `yaml:"degradedRatio" doc:"Trip when more than this share of the window's answers are degraded (load.degradedWhen)." schema:"min=0,xmax=1"`
+	FailedRatio   *float64       `yaml:"failedRatio" doc:"Trip when more than this share of the window's answers are errors or degraded." schema:"min=0,xmax=1"`
+	Latency       *GuardLatency  `yaml:"latency" doc:"Trip when a latency percentile of the window's answers is over its bound."`
+	Upstream5xx   *GuardEnvoy5xx `yaml:"upstream5xx" doc:"Trip when more than a share of the final answers an observed Envoy got from a service in the window were 5xx, by the Envoy's own stats (read at every scrape, so a guard trips at most one scrape interval late). minRequests counts those answers."`
+}
+
+// GuardEnvoy5xx is a guard on an observed Envoy's answers from a service:
+// its upstream_rq_5xx against its upstream_rq_completed, final answers only
+// (retried attempts are charged apart, as Envoy's router does).
+type GuardEnvoy5xx struct {
+	From    string   `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed (spec.observe.envoy)." schema:"required,minLength=1"`
+	To      string   `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
+	Cluster string   `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
+	Ratio   *float64 `yaml:"ratio" doc:"Trip when more than this share (0 to below 1) of the window's answers were 5xx, e.g. 0.5." schema:"required,min=0,xmax=1"`
 }
 
 // GuardLatency bounds one latency percentile of a guard's window.

@@ -144,11 +144,25 @@ func (v *validator) abort() {
 			v.errf(gf+".minRequests", "must not be negative")
 		}
 		n := v.conditions(gf, loadConditions{g.ErrorRatio, g.DegradedRatio, g.FailedRatio, g.Latency}, true, "{p99: 2s}")
+		if u := g.Upstream5xx; u != nil {
+			n++
+			uf := gf + ".upstream5xx"
+			v.observedEnvoy(uf, u.From, u.Cluster)
+			if u.To == "" {
+				v.errf(uf+".to", "required: the destination service, e.g. reviews")
+			}
+			switch {
+			case u.Ratio == nil:
+				v.errf(uf+".ratio", "required: the share of 5xx answers above which the guard trips, e.g. 0.5")
+			case *u.Ratio < 0 || *u.Ratio >= 1 || math.IsNaN(*u.Ratio):
+				v.errf(uf+".ratio", "must be a share from 0 to below 1 (0.5: more than half of the answers), got %g", *u.Ratio)
+			}
+		}
 		switch {
 		case n == 0:
-			v.errf(gf, "set one condition: errorRatio, degradedRatio, failedRatio or latency")
+			v.errf(gf, "set one condition: errorRatio, degradedRatio, failedRatio, latency or upstream5xx")
 		case n > 1:
-			v.errf(gf, "set only one condition of errorRatio, degradedRatio, failedRatio and latency; write another guard for another")
+			v.errf(gf, "set only one condition of errorRatio, degradedRatio, failedRatio, latency and upstream5xx; write another guard for another")
 		}
 	}
 }
