@@ -26,6 +26,7 @@ type chart struct {
 	barW    float64   // bar width, in x units
 	markers []marker
 	bands   []band
+	dips    []band // drawn over the bands, under the data
 }
 
 type layer struct {
@@ -318,11 +319,16 @@ func (p *plot) scaleY() {
 
 // bands draws the fault bands behind the data.
 func (p *plot) bands(b *strings.Builder) {
-	for _, bd := range p.c.bands {
-		x1, x2 := p.X(clamp(bd.from, p.xMin, p.xMax)), p.X(clamp(bd.to, p.xMin, p.xMax))
-		if x2 > x1 {
-			fmt.Fprintf(b, `<rect x="%s" y="%d" width="%s" height="%s" class="band"><title>%s</title></rect>`,
-				f1(x1), p.padTi, f1(x2-x1), f1(p.plotH), esc(bd.label))
+	for _, set := range []struct {
+		class string
+		bands []band
+	}{{"band", p.c.bands}, {"dip", p.c.dips}} {
+		for _, bd := range set.bands {
+			x1, x2 := p.X(clamp(bd.from, p.xMin, p.xMax)), p.X(clamp(bd.to, p.xMin, p.xMax))
+			if x2 > x1 {
+				fmt.Fprintf(b, `<rect x="%s" y="%d" width="%s" height="%s" class="%s"><title>%s</title></rect>`,
+					f1(x1), p.padTi, f1(x2-x1), f1(p.plotH), set.class, esc(bd.label))
+			}
 		}
 	}
 }

@@ -73,7 +73,7 @@ func (r *Report) charts() []htmlChart {
 		out = append(out, htmlChart{Title: title, Caption: caption, SVG: template.HTML(c.svg(title))})
 	}
 	base := func(unit string) *chart {
-		return &chart{unit: unit, xMax: s.end, markers: s.markers, bands: s.bands}
+		return &chart{unit: unit, xMax: s.end, markers: s.markers, bands: s.bands, dips: s.dips}
 	}
 	if len(s.windows) > 0 {
 		x := make([]float64, len(s.windows))
@@ -92,7 +92,7 @@ func (r *Report) charts() []htmlChart {
 			{name: "error (non-2xx/3xx, transport)", color: colorError, y: bad},
 		}
 		add("Requests per second by outcome",
-			fmt.Sprintf("What the load saw at the ingress, per %s window of send time.", formatSeconds(r.Timings.WindowSeconds)), c)
+			fmt.Sprintf("What the load saw at the ingress, per %s window of send time. Red bands: faults in place; orange: what each fault or revert cost the clients, from the first failed answer to the recovery (hover for the figures).", formatSeconds(r.Timings.WindowSeconds)), c)
 
 		c = base("latency")
 		c.x, c.logY = x, true

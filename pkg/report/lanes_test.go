@@ -38,3 +38,26 @@ func TestHostLanes(t *testing.T) {
 		t.Error("lanes drawn for a run without /clusters changes")
 	}
 }
+
+// TestDipBands: what a fault cost the clients is drawn on the charts, from
+// the first failed answer to the recovery, once per dip, and named on hover.
+func TestDipBands(t *testing.T) {
+	first, back := 30.2, 33.0
+	s := &series{}
+	d := &Dip{WindowSeconds: 1, FromSeconds: 30, UntilSeconds: 90, LowestRatio: 0.9, LowestAtSeconds: 30, Lost: 5,
+		FirstFailedSeconds: &first, RecoveredSeconds: &back}
+	s.addDip(d, "reviews-down")
+	s.addDip(d, "the revert of another") // the same moment: drawn once
+	s.addDip(&Dip{WindowSeconds: 1, FromSeconds: 90, UntilSeconds: 150}, "the revert of reviews-down") // cost nothing
+	if len(s.dips) != 1 || s.dips[0].from != 30.2 || s.dips[0].to != 33 {
+		t.Fatalf("dips %+v, want one from 30.2 s to 33 s", s.dips)
+	}
+	c := &chart{id: "t", unit: "req/s", xMax: 150, dips: s.dips, x: []float64{0.5, 1.5}, barW: 1,
+		areas: []layer{{name: "ok", color: colorOK, y: []float64{50, 50}}}}
+	svg := c.svg("Requests per second by outcome")
+	for _, want := range []string{`class="dip"`, "dip after reviews-down: 5 requests lost, success down to 90.0 % at 30s, back at 33s"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q:\n%s", want, svg)
+		}
+	}
+}

@@ -18,6 +18,9 @@ type series struct {
 	observers []observerSeries
 	markers   []marker
 	bands     []band
+	// dips are what the faults and reverts cost the clients, from the first
+	// failed answer to the recovery (dip.go), drawn over the fault bands.
+	dips []band
 }
 
 type winPoint struct {
@@ -96,8 +99,38 @@ func (ev *evaluator) series() *series {
 			to = *f.RevertedSeconds
 		}
 		s.bands = append(s.bands, band{from: f.AppliedSeconds, to: to, label: fmt.Sprintf("%s: %s %s in %s", f.Step, f.Kind, f.Workload, f.Cluster)})
+		s.addDip(f.Dip, f.Step)
+		s.addDip(f.RevertDip, "the revert of "+f.Step)
 	}
 	return s
+}
+
+// addDip adds d, when it cost any request, as a band from its first failed
+// answer to the recovery (the end of the part of the load it looked at when
+// the load was not back by then). The drill's own reverts of several faults
+// share one dip: it is drawn once.
+func (s *series) addDip(d *Dip, what string) {
+	if d == nil || d.Lost == 0 {
+		return
+	}
+	from := d.LowestAtSeconds
+	if d.FirstFailedSeconds != nil {
+		from = *d.FirstFailedSeconds
+	}
+	to, back := d.UntilSeconds, "not back by "+clockText(d.UntilSeconds)
+	if d.RecoveredSeconds != nil {
+		to, back = *d.RecoveredSeconds, "back at "+clockText(*d.RecoveredSeconds)
+	}
+	if to <= from {
+		to = from + d.WindowSeconds
+	}
+	for _, b := range s.dips {
+		if b.from == from && b.to == to {
+			return
+		}
+	}
+	s.dips = append(s.dips, band{from: from, to: to, label: fmt.Sprintf("dip after %s: %s lost, success down to %.1f %% at %s, %s",
+		what, plural(d.Lost, "request", "requests"), d.LowestRatio*100, clockText(d.LowestAtSeconds), back)})
 }
 
 // chartedServices are the services whose traffic the charts follow: those the
