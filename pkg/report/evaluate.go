@@ -220,6 +220,9 @@ func (ev *evaluator) expectation(x *scenario.Expectation) Result {
 	case x.Ejection != nil:
 		res.Kind = "ejection"
 		err = ev.ejection(&res, x.Ejection)
+	case x.Share != nil:
+		res.Kind = "share"
+		err = ev.share(&res, x.Share)
 	case x.Regression != nil:
 		// Judged by judgeHistory once every figure of the run is known.
 		res.Kind = KindRegression

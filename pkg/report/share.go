@@ -1,0 +1,93 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/meshdrill/drill/pkg/scenario"
+)
+
+// share judges a share expectation from the client's view: the load windows'
+// Served counts, which come from the answers themselves (each names the
+// cluster that served each service on its path). The whole is every answer
+// in the window that named a cluster for the service; an answer whose call to
+// the service failed names none and is in neither. A window counts when its
+// middle lies in the expectation's window, as for the counts.
+func (ev *evaluator) share(res *Result, x *scenario.ShareExpect) error {
+	res.Check = fmt.Sprintf("share of the load's %s answers served by %s%s%s", x.Service, x.Cluster, shareBounds(x), windowText(x.Window))
+	from, until, sp, err := ev.span(x.Window)
+	res.Window = sp
+	if err != nil {
+		return err
+	}
+	if len(ev.r.windows) == 0 {
+		return fmt.Errorf("the log holds no load windows: load never ran or its results were lost")
+	}
+	byCluster := map[string]int64{}
+	var whole, requests int64
+	counted := 0
+	for _, w := range ev.r.windows {
+		if !within(w.Start, w.End, from, until) {
+			continue
+		}
+		counted++
+		requests += w.Requests
+		for cl, seen := range w.Served[x.Service] {
+			byCluster[cl] += seen.N
+			whole += seen.N
+		}
+	}
+	switch {
+	case counted == 0:
+		return fmt.Errorf("no load window lies in %s: load ran from 0 s to %s", spanText(sp), fmtT(ev.r.loadEnd()))
+	case whole == 0:
+		return fmt.Errorf("none of the %s requests in %s got an answer that names the cluster serving %s: either every call to %s failed, or the application does not say who served it (drill's Bookinfo does, with its X-Drill-<Service>-Cluster headers; see docs/bookinfo.md)",
+			formatCount(float64(requests)), spanText(sp), x.Service, x.Service)
+	}
+	n := byCluster[x.Cluster]
+	observed := roundTo(float64(n)/float64(whole), 4)
+	m := Measure{Name: "share served by " + x.Cluster, Unit: UnitRatio, Observed: fptr(observed), Held: true}
+	if x.Min != nil {
+		m.Min = fptr(x.Min.Share())
+		m.Held = m.Held && observed >= *m.Min
+	}
+	if x.Max != nil {
+		m.Max = fptr(x.Max.Share())
+		m.Held = m.Held && observed <= *m.Max
+	}
+	res.Measures = append(res.Measures, m)
+	res.Breakdown = byCluster
+	var others []string
+	for _, cl := range slices.Sorted(func(yield func(string) bool) {
+		for cl := range byCluster {
+			if cl != x.Cluster && !yield(cl) {
+				return
+			}
+		}
+	}) {
+		others = append(others, fmt.Sprintf("%s %s", cl, formatCount(float64(byCluster[cl]))))
+	}
+	res.Message = fmt.Sprintf("%s served %s of the %s %s answers (%s) in %s",
+		x.Cluster, formatCount(float64(n)), formatCount(float64(whole)), x.Service, percent(observed), spanText(sp))
+	if len(others) > 0 {
+		res.Message += "; the others: " + strings.Join(others, ", ")
+	}
+	if failed := requests - whole; failed > 0 {
+		res.Message += fmt.Sprintf("; %s of the window's %s requests name no cluster for %s (the request or its call to %s failed) and are not counted", formatCount(float64(failed)), formatCount(float64(requests)), x.Service, x.Service)
+	}
+	return nil
+}
+
+// shareBounds says a share expectation's bounds: " between 22 % and 38 %".
+func shareBounds(x *scenario.ShareExpect) string {
+	switch {
+	case x.Min != nil && x.Max != nil:
+		return fmt.Sprintf(" between %s and %s", percent(x.Min.Share()), percent(x.Max.Share()))
+	case x.Min != nil:
+		return " at least " + percent(x.Min.Share())
+	case x.Max != nil:
+		return " at most " + percent(x.Max.Share())
+	}
+	return ""
+}
