@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/meshdrill/drill/pkg/scenario"
 )
@@ -38,12 +39,21 @@ func (ev *evaluator) share(res *Result, x *scenario.ShareExpect) error {
 			whole += seen.N
 		}
 	}
-	switch {
-	case counted == 0:
+	basis := "the load's answers"
+	if counted == 0 {
 		return fmt.Errorf("no load window lies in %s: load ran from 0 s to %s", spanText(sp), fmtT(ev.r.loadEnd()))
-	case whole == 0:
-		return fmt.Errorf("none of the %s requests in %s got an answer that names the cluster serving %s: either every call to %s failed, or the application does not say who served it (drill's Bookinfo does, with its X-Drill-<Service>-Cluster headers; see docs/bookinfo.md)",
-			formatCount(float64(requests)), spanText(sp), x.Service, x.Service)
+	}
+	if whole == 0 {
+		// Stock Bookinfo names nobody: the observed Envoys' own account of who
+		// answered, istio_requests_total by destination_cluster.
+		var scraped string
+		byCluster, whole, scraped = ev.shareFromStats(x.Service, from, until)
+		if whole == 0 {
+			return fmt.Errorf("none of the %s requests in %s got an answer that names the cluster serving %s, and no observed Envoy's istio_requests_total counted an answer from %s there (%s): either every call to %s failed, or neither the application (drill's Bookinfo names it, docs/bookinfo.md) nor an observed Envoy (spec.observe.envoy, a caller of %s) says who served it",
+				formatCount(float64(requests)), spanText(sp), x.Service, x.Service, scraped, x.Service, x.Service)
+		}
+		basis = "istio_requests_total of " + scraped
+		requests = whole
 	}
 	n := byCluster[x.Cluster]
 	observed := roundTo(float64(n)/float64(whole), 4)
@@ -68,8 +78,8 @@ func (ev *evaluator) share(res *Result, x *scenario.ShareExpect) error {
 	}) {
 		others = append(others, fmt.Sprintf("%s %s", cl, formatCount(float64(byCluster[cl]))))
 	}
-	res.Message = fmt.Sprintf("%s served %s of the %s %s answers (%s) in %s",
-		x.Cluster, formatCount(float64(n)), formatCount(float64(whole)), x.Service, percent(observed), spanText(sp))
+	res.Message = fmt.Sprintf("%s served %s of the %s %s answers (%s) in %s, by %s",
+		x.Cluster, formatCount(float64(n)), formatCount(float64(whole)), x.Service, percent(observed), spanText(sp), basis)
 	if len(others) > 0 {
 		res.Message += "; the others: " + strings.Join(others, ", ")
 	}
@@ -90,4 +100,38 @@ func shareBounds(x *scenario.ShareExpect) string {
 		return " at most " + percent(x.Max.Share())
 	}
 	return ""
+}
+
+// shareFromStats counts the answers of service by the cluster that served
+// them from the observed Envoys' istio_requests_total (reporter source, by
+// destination_cluster; 5xx answers are not counted, as a destination
+// answering 503 serves nothing), over the scrape intervals whose middle lies
+// in [from, until). scraped names the Envoys read, for messages.
+func (ev *evaluator) shareFromStats(service string, from, until time.Duration) (byCluster map[string]int64, whole int64, scraped string) {
+	byCluster = map[string]int64{}
+	match := ev.hostMatcher(service)
+	var who []string
+	for _, sr := range ev.r.samples {
+		a, b := ev.r.sampleSpan(sr)
+		if !within(a, b, from, until) {
+			continue
+		}
+		w := sr.s.Workload + "'s Envoy in " + sr.e.Cluster
+		if !slices.Contains(who, w) {
+			who = append(who, w)
+		}
+		for host, clusters := range sr.s.Served {
+			if !match(host) {
+				continue
+			}
+			for cl, n := range clusters {
+				byCluster[cl] += n
+				whole += n
+			}
+		}
+	}
+	if len(who) == 0 {
+		return byCluster, 0, "no Envoy was scraped then"
+	}
+	return byCluster, whole, strings.Join(who, ", ")
 }

@@ -13,7 +13,9 @@ import (
 // TestShare: the share of a service's answers one cluster served, from the
 // load's own answers, over a window: 30 % of reviews spill to cluster2 after
 // the fault in this story, 0 % before. Failed calls (no cluster named) are in
-// neither the share nor its whole; a service no answer names cannot be judged.
+// neither the share nor its whole. A service the answers do not name is read
+// from the observed Envoys' istio_requests_total; with neither it cannot be
+// judged.
 func TestShare(t *testing.T) {
 	const ms = time.Millisecond
 	story := seedStory(t)
@@ -25,8 +27,10 @@ func TestShare(t *testing.T) {
       share: {service: reviews, cluster: cluster2, max: 20%, from: reviews-down + 2s, until: reviews-back}
     - name: spill-too-large
       share: {service: reviews, cluster: cluster2, min: 40%, from: reviews-down + 2s, until: reviews-back}
-    - name: details-not-named
+    - name: details-by-envoy
       share: {service: details, cluster: cluster1, min: 50%}
+    - name: ratings-not-named
+      share: {service: ratings, cluster: cluster1, min: 50%}
 `)
 	evs := withServed(t, story.build(), func(start time.Duration) map[string]event.Seen {
 		end := start + time.Second
@@ -61,7 +65,7 @@ func TestShare(t *testing.T) {
 	}
 	spill := resultOf(t, rep, "spill")
 	// 58 windows of 40 answers each from 32 s to 90 s, 12 of each from cluster2.
-	if want := "cluster2 served 696 of the 2,320 reviews answers (30 %) in [reviews-down + 2s, reviews-back) = [32 s, 90 s); the others: cluster1 1,624"; !strings.HasPrefix(spill.Message, want) {
+	if want := "cluster2 served 696 of the 2,320 reviews answers (30 %) in [reviews-down + 2s, reviews-back) = [32 s, 90 s), by the load's answers; the others: cluster1 1,624"; !strings.HasPrefix(spill.Message, want) {
 		t.Errorf("message %q, want it to begin %q", spill.Message, want)
 	}
 	if spill.Check != "share of the load's reviews answers served by cluster2 between 22 % and 38 % in [reviews-down + 2s, reviews-back)" {
@@ -73,8 +77,13 @@ func TestShare(t *testing.T) {
 	if spill.Breakdown["cluster1"] != 1624 || spill.Breakdown["cluster2"] != 696 {
 		t.Errorf("breakdown %v, want the answers by cluster", spill.Breakdown)
 	}
-	if r := resultOf(t, rep, "details-not-named"); r.Status != StatusError || !strings.Contains(r.Message, "names the cluster serving details") {
-		t.Errorf("details-not-named: %s: %s; want an error saying no answer named a cluster", r.Status, r.Message)
+	// The answers name no cluster for details here; productpage's Envoy
+	// counted them by destination_cluster.
+	if r := resultOf(t, rep, "details-by-envoy"); r.Status != StatusPass || !strings.Contains(r.Message, "(100 %) in the whole load, by istio_requests_total of productpage's Envoy in cluster1") {
+		t.Errorf("details-by-envoy: %s: %s; want the share from productpage's Envoy", r.Status, r.Message)
+	}
+	if r := resultOf(t, rep, "ratings-not-named"); r.Status != StatusError || !strings.Contains(r.Message, "names the cluster serving ratings, and no observed Envoy's istio_requests_total counted an answer from ratings") {
+		t.Errorf("ratings-not-named: %s: %s; want an error saying nothing named a cluster", r.Status, r.Message)
 	}
 	// The failed share reads as its measure against its bounds in JUnit and
 	// the summary.

@@ -377,9 +377,10 @@ type Expectation struct {
 // counted from the load's own answers: each answer of drill's Bookinfo names
 // the cluster that served each service on its path (docs/bookinfo.md,
 // attribution headers). Answers that name no cluster for the service (it
-// failed) are in neither the share nor its whole.
+// failed) are in neither the share nor its whole. Where no answer names one
+// (another application), the observed Envoys' istio_requests_total counts.
 type ShareExpect struct {
-	Service string   `yaml:"service" doc:"The service whose answers are counted, e.g. reviews (productpage, details or reviews: the services the load's answers name a cluster for)." schema:"required,minLength=1"`
+	Service string   `yaml:"service" doc:"The service whose answers are counted, e.g. reviews: by the cluster each of the load's answers names for it (drill's Bookinfo names productpage's, details' and reviews'), else by the observed Envoys' istio_requests_total." schema:"required,minLength=1"`
 	Cluster string   `yaml:"cluster" doc:"The cluster whose share is bounded." schema:"required,name"`
 	Min     *Percent `yaml:"min" doc:"At least this share of the service's answers, e.g. 22%."`
 	Max     *Percent `yaml:"max" doc:"At most this share of the service's answers, e.g. 38%."`
