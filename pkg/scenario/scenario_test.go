@@ -283,6 +283,8 @@ func TestErrors(t *testing.T) {
 			[]string{"spec.expect[0].recovery.within", "required"}},
 		{"availability out of range", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "availability: {min: 90}",
 			[]string{"spec.expect[0].availability.min", "from 0 to 1"}},
+		{"retried 5xx without bounds", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "upstream5xx: {from: productpage, to: reviews, cluster: cluster1, max: 2, retried: {}}",
+			[]string{"t.yaml:", "spec.expect[0].upstream5xx.retried", "set max, min or both"}},
 		{"share without bounds", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2}",
 			[]string{"t.yaml:", "spec.expect[0].share", "set min, max or both"}},
 		{"share over 100%", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2, max: 120%}",

@@ -126,6 +126,7 @@ var schemaRules = map[reflect.Type][]map[string]any{
 	reflect.TypeFor[RegressionExpect]():  {atLeastOne("maxIncrease", "maxIncreaseBy")},
 	reflect.TypeFor[Upstream5xxExpect](): {atLeastOne("max", "min")},
 	reflect.TypeFor[CountExpect]():       {atLeastOne("max", "min")},
+	reflect.TypeFor[Bounds]():            {atLeastOne("max", "min")},
 	reflect.TypeFor[ShareExpect]():       {atLeastOne("max", "min")},
 	reflect.TypeFor[LatencyExpect]():     {atLeastOne("p50", "p90", "p99", "max")},
 }

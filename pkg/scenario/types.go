@@ -460,12 +460,19 @@ type Window struct {
 
 // Upstream5xxExpect bounds the 5xx answers one workload's Envoy received from a service.
 type Upstream5xxExpect struct {
-	From    string `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed." schema:"required,minLength=1"`
-	To      string `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
-	Cluster string `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
-	Max     *int   `yaml:"max" doc:"At most this many." schema:"min=0"`
-	Min     *int   `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
-	Window  Window `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
+	From    string  `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed." schema:"required,minLength=1"`
+	To      string  `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
+	Cluster string  `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
+	Max     *int    `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min     *int    `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
+	Window  Window  `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
+	Retried *Bounds `yaml:"retried" doc:"Bounds on the 5xx answers of attempts the Envoy retried (Envoy's retry.upstream_rq_5xx), counted apart from the final answers: {min: 100} proves a retry policy met the failures the client never saw."`
+}
+
+// Bounds bounds a count. At least one of Max and Min.
+type Bounds struct {
+	Max *int `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min *int `yaml:"min" doc:"At least this many." schema:"min=0"`
 }
 
 // CountExpect bounds a count of load results.

@@ -828,6 +828,9 @@ func (v *validator) expectations() {
 			}
 			v.bounds(uf, u.Max, u.Min)
 			v.window(uf, u.Window)
+			if r := u.Retried; r != nil {
+				v.bounds(uf+".retried", r.Max, r.Min)
+			}
 		}
 		if c := e.Errors; c != nil {
 			n++
