@@ -39,10 +39,10 @@ func (ev *evaluator) share(res *Result, x *scenario.ShareExpect) error {
 			whole += seen.N
 		}
 	}
-	basis := "the load's answers"
 	if counted == 0 {
 		return fmt.Errorf("no load window lies in %s: load ran from 0 s to %s", spanText(sp), fmtT(ev.r.loadEnd()))
 	}
+	basis := "the load's answers"
 	if whole == 0 {
 		// Stock Bookinfo names nobody: the observed Envoys' own account of who
 		// answered, istio_requests_total by destination_cluster.
@@ -56,15 +56,18 @@ func (ev *evaluator) share(res *Result, x *scenario.ShareExpect) error {
 		requests = whole
 	}
 	n := byCluster[x.Cluster]
-	observed := roundTo(float64(n)/float64(whole), 4)
+	// Judged on the exact ratio, shown rounded: one stray answer in
+	// thousands fails a min of 100 %.
+	exact := float64(n) / float64(whole)
+	observed := roundTo(exact, 4)
 	m := Measure{Name: "share served by " + x.Cluster, Unit: UnitRatio, Observed: fptr(observed), Held: true}
 	if x.Min != nil {
 		m.Min = fptr(x.Min.Share())
-		m.Held = m.Held && observed >= *m.Min
+		m.Held = m.Held && exact >= *m.Min
 	}
 	if x.Max != nil {
 		m.Max = fptr(x.Max.Share())
-		m.Held = m.Held && observed <= *m.Max
+		m.Held = m.Held && exact <= *m.Max
 	}
 	res.Measures = append(res.Measures, m)
 	res.Breakdown = byCluster
