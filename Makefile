@@ -53,8 +53,8 @@ test-short: ## unit tests only, without the local control plane
 	DRILL_SKIP_CONTROL_PLANE=1 $(GO) test -short $(TESTFLAGS) $(PKGS)
 
 .PHONY: validate
-validate: build ## validate every scenario in scenarios/
-	$(DRILL) validate scenarios/*.yaml
+validate: build ## validate every scenario in scenarios/ and scenarios/conformance/
+	$(DRILL) validate scenarios/*.yaml scenarios/conformance/*.yaml
 
 .PHONY: schema
 schema: build ## write the JSON Schemas of the scenario file and report.json to docs/schema/

@@ -64,9 +64,9 @@ while read -r file verdict; do
 		"${ajv[@]}" validate "${opts[@]}" --errors=text -s "$tmp/scenario.schema.json" -d "$file" >&2 || true
 		fail=1
 	fi
-done < <(verdicts "$tmp/scenario.schema.json" "scenarios/*.yaml")
+done < <(verdicts "$tmp/scenario.schema.json" "scenarios/*.yaml"; verdicts "$tmp/scenario.schema.json" "scenarios/conformance/*.yaml")
 ((n > 0)) || { echo "no scenario in scenarios/ was validated" >&2; exit 1; }
-echo "ajv: $n scenarios in scenarios/ valid"
+echo "ajv: $n scenarios in scenarios/ and scenarios/conformance/ valid"
 
 n=0
 rejected=0

@@ -453,12 +453,36 @@ type lbContext struct {
 	// attemptedLevels, for the previous_priorities retry priority, by
 	// (flattened, for aggregates) priority level.
 	attemptedLevels []bool
-	policy          *retryPolicy
+	// excludedLevels are the levels the previous_priorities plugin took out
+	// of the load at its last update, excludedAt the number of hosts
+	// attempted then (see retryPriorityLoad).
+	excludedLevels []bool
+	excludedAt     int
+	policy         *retryPolicy
 	// origDst is the request's destination for ORIGINAL_DST clusters.
 	origDst string
 	// onlyCluster keeps host selection to the endpoints of one Kubernetes
 	// cluster (an east-west gateway serving its own cluster's endpoints).
 	onlyCluster string
+}
+
+// retryPriorityLoad is the priority load the previous_priorities retry
+// plugin gives a host selection (envoy source/extensions/retry/priority/
+// previous_priorities/previous_priorities.cc, determinePriorityLoad): the
+// original load until update_frequency hosts have been attempted; at every
+// multiple of it, the load without every level attempted so far; in between,
+// the load of the last update. With Istio's update_frequency of 2 the first
+// retry stays in the level that failed and the second leaves it.
+func (ctx *lbContext) retryPriorityLoad(health []levelHealth, panicThreshold float64, orig priorityLoad) priorityLoad {
+	n, every := len(ctx.attempted), max(ctx.policy.updateFrequency, 1)
+	if n < every {
+		return orig
+	}
+	if n%every == 0 && n != ctx.excludedAt {
+		ctx.excludedLevels = slices.Clone(ctx.attemptedLevels)
+		ctx.excludedAt = n
+	}
+	return excludePriorities(health, ctx.excludedLevels, panicThreshold, orig)
 }
 
 // pick is the outcome of host selection.
@@ -489,7 +513,7 @@ func (cl *cluster) chooseHost(ctx *lbContext) (pick, bool) {
 		return pick{}, false
 	}
 	if ctx != nil && ctx.policy != nil && ctx.policy.previousPriorities {
-		load = excludePriorities(health, ctx.attemptedLevels, cl.panicThreshold, load)
+		load = ctx.retryPriorityLoad(health, cl.panicThreshold, load)
 	}
 	level, _ := choosePriority(cl.rnd(), load.healthy, load.degraded)
 	return cl.chooseInLevel(level, load.panic[level], ctx)

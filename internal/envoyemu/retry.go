@@ -86,7 +86,8 @@ type retryPolicy struct {
 	previousHosts    bool
 	hostSelectionMax int
 	// previousPriorities is envoy.retry_priorities.previous_priorities: a
-	// retry avoids the priority levels already tried.
+	// retry avoids the priority levels already tried, from the
+	// updateFrequency-th attempted host on (lbContext.retryPriorityLoad).
 	previousPriorities bool
 	updateFrequency    int
 	baseInterval       time.Duration

@@ -28,7 +28,7 @@ func envoyGuardScenario(t *testing.T) *scenario.Scenario {
 func reviewsSample(elapsed time.Duration, answers, bad, retried int64) event.Event {
 	e := event.New(event.StatsSample, "cluster1", "stats/productpage", event.Sample{Workload: "productpage", Interval: time.Second,
 		Clusters: map[string]event.ClusterDelta{
-			"outbound|9080||reviews-failover.default.global":    {Answers: answers, Upstream5xx: bad, Retried5xx: retried},
+			"outbound|9080||reviews-failover.default.global":   {Answers: answers, Upstream5xx: bad, Retried5xx: retried},
 			"outbound|9080||details.default.svc.cluster.local": {Answers: 50, Upstream5xx: 50},
 		}})
 	e.Elapsed = elapsed

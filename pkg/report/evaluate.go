@@ -220,6 +220,9 @@ func (ev *evaluator) expectation(x *scenario.Expectation) Result {
 	case x.Ejection != nil:
 		res.Kind = "ejection"
 		err = ev.ejection(&res, x.Ejection)
+	case x.Share != nil:
+		res.Kind = "share"
+		err = ev.share(&res, x.Share)
 	case x.Regression != nil:
 		// Judged by judgeHistory once every figure of the run is known.
 		res.Kind = KindRegression
@@ -405,6 +408,14 @@ func (ev *evaluator) upstream5xx(res *Result, u *scenario.Upstream5xxExpect) err
 	m := Measure{Name: "upstream 5xx", Unit: UnitRequests, Observed: fptr(float64(total))}
 	bounds(&m, u.Max, u.Min)
 	res.Measures = append(res.Measures, m)
+	if r := u.Retried; r != nil {
+		// retry.upstream_rq_5xx: the attempts Envoy retried, apart from the
+		// final answers above.
+		mr := Measure{Name: "retried 5xx", Unit: UnitRequests, Observed: fptr(float64(retried))}
+		bounds(&mr, r.Max, r.Min)
+		res.Measures = append(res.Measures, mr)
+		res.Check += fmt.Sprintf(", and the 5xx answers it retried (%s)", strings.TrimPrefix(mr.LimitText(), " "))
+	}
 	if len(breakdown) > 0 {
 		res.Breakdown = breakdown
 	}

@@ -66,6 +66,18 @@ func TestBuildVerdicts(t *testing.T) {
 			checks: []check{{"few-503s", StatusFail, fptr(7), ""}},
 		},
 		{
+			name:    "retried 5xx bounded apart from the final answers",
+			expect:  "    - name: retried\n      upstream5xx: {from: productpage, to: reviews, cluster: cluster1, max: 10, retried: {min: 5, max: 7}}\n",
+			verdict: Pass,
+			checks:  []check{{"retried", StatusPass, fptr(7), "Envoy retried 7 more 5xx answers"}},
+		},
+		{
+			name:    "too few retried 5xx",
+			expect:  "    - name: retried\n      upstream5xx: {from: productpage, to: reviews, cluster: cluster1, max: 10, retried: {min: 100}}\n",
+			verdict: Fail, reason: "1 of 1 expectations failed: retried",
+			checks: []check{{"retried", StatusFail, fptr(7), ""}},
+		},
+		{
 			name:    "the fault must be felt",
 			expect:  "    - name: felt\n      upstream5xx: {from: productpage, to: reviews, cluster: cluster1, min: 1, window: {from: reviews-back}}\n",
 			verdict: Fail,

@@ -47,7 +47,7 @@ func TestDipBands(t *testing.T) {
 	d := &Dip{WindowSeconds: 1, FromSeconds: 30, UntilSeconds: 90, LowestRatio: 0.9, LowestAtSeconds: 30, Lost: 5,
 		FirstFailedSeconds: &first, RecoveredSeconds: &back}
 	s.addDip(d, "reviews-down")
-	s.addDip(d, "the revert of another") // the same moment: drawn once
+	s.addDip(d, "the revert of another")                                                               // the same moment: drawn once
 	s.addDip(&Dip{WindowSeconds: 1, FromSeconds: 90, UntilSeconds: 150}, "the revert of reviews-down") // cost nothing
 	if len(s.dips) != 1 || s.dips[0].from != 30.2 || s.dips[0].to != 33 {
 		t.Fatalf("dips %+v, want one from 30.2 s to 33 s", s.dips)

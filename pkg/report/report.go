@@ -369,7 +369,8 @@ const (
 type Result struct {
 	Name string `json:"name"`
 	// Kind is the expectation's kind as the scenario writes it: upstream5xx, errors,
-	// degraded, latency, failover or failback.
+	// degraded, latency, failover, failback, recovery, availability, ejection,
+	// regression or share.
 	Kind string `json:"kind"`
 	// Check is what was checked, in words.
 	Check  string `json:"check"`
@@ -381,7 +382,8 @@ type Result struct {
 	Measures []Measure `json:"measures"`
 	// Message says in a sentence why it passed, failed or could not be evaluated.
 	Message string `json:"message"`
-	// Breakdown splits an upstream5xx count by Envoy cluster.
+	// Breakdown splits a count: an upstream5xx count by Envoy cluster, a
+	// share's answers by the cluster that served them.
 	Breakdown map[string]int64 `json:"breakdown,omitempty"`
 	// Detection is the failover or failback a failover/failback expectation judged.
 	Detection *FailoverTiming `json:"detection,omitempty"`

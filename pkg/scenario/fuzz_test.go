@@ -11,6 +11,8 @@ import (
 // rejects it rejects with located errors.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	conformance, _ := filepath.Glob("../../scenarios/conformance/*.yaml")
+	files = append(files, conformance...)
 	more, _ := filepath.Glob("testdata/*.yaml")
 	for _, p := range append(files, more...) {
 		if b, err := os.ReadFile(p); err == nil {

@@ -36,6 +36,8 @@ spec:
 
 func TestScenarioFilesAreValid(t *testing.T) {
 	files, err := filepath.Glob("../../scenarios/*.yaml")
+	conformance, _ := filepath.Glob("../../scenarios/conformance/*.yaml")
+	files = append(files, conformance...)
 	if err != nil || len(files) < 3 {
 		t.Fatalf("expected at least 3 scenario files, got %v (%v)", files, err)
 	}
@@ -289,6 +291,25 @@ func TestErrors(t *testing.T) {
 			[]string{"spec.expect[0].recovery.within", "required"}},
 		{"availability out of range", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "availability: {min: 90}",
 			[]string{"spec.expect[0].availability.min", "from 0 to 1"}},
+		{"retried 5xx without bounds", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "upstream5xx: {from: productpage, to: reviews, cluster: cluster1, max: 2, retried: {}}",
+			[]string{"t.yaml:", "spec.expect[0].upstream5xx.retried", "set max, min or both"}},
+		{"share without bounds", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2}",
+			[]string{"t.yaml:", "spec.expect[0].share", "set min, max or both"}},
+		{"share over 100%", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2, max: 120%}",
+			[]string{"spec.expect[0].share.max", "a share is 0% to 100%"}},
+		{"share not a percentage", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2, min: 0.3}",
+			[]string{"spec.expect[0].share.min", "not a percentage"}},
+		{"share min above max", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2, min: 40%, max: 30%}",
+			[]string{"spec.expect[0].share.min", "larger than max (40% > 30%)"}},
+		{"share of an unknown cluster", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster3, min: 10%}",
+			[]string{"spec.expect[0].share.cluster", `unknown cluster "cluster3"`}},
+		{"share without service", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {cluster: cluster2, min: 10%, from: down}",
+			[]string{"spec.expect[0].share.service", "required"}},
+		{"share window after an unknown step", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}", "share: {service: reviews, cluster: cluster2, min: 10%, from: dwn + 5s}",
+			[]string{"spec.expect[0].share.from", "unknown step"}},
+		{"regression of a share", "failover: {service: reviews, from: cluster1, to: cluster2, within: 10s, after: down}",
+			"share: {service: reviews, cluster: cluster2, min: 10%}\n    - name: r\n      regression: {figure: failover, maxIncrease: 10%}",
+			[]string{"spec.expect[1].regression.figure", "is a share expectation"}},
 		{"steady state without condition", "  expect:\n", "  steadyState: {over: 5s}\n  expect:\n",
 			[]string{"spec.steadyState", "at least one condition"}},
 		{"steady state over too short", "  expect:\n", "  steadyState: {over: 500ms, errorRatio: 0.01}\n  expect:\n",

@@ -122,10 +122,12 @@ var schemaRules = map[reflect.Type][]map[string]any{
 	reflect.TypeFor[SteadyState]():       {atLeastOne("errorRatio", "degradedRatio", "failedRatio", "latency")},
 	reflect.TypeFor[Guard]():             {exactlyOne("errorRatio", "degradedRatio", "failedRatio", "latency", "upstream5xx")},
 	reflect.TypeFor[GuardLatency]():      {exactlyOne("p50", "p90", "p99")},
-	reflect.TypeFor[Expectation]():       {exactlyOne("upstream5xx", "errors", "degraded", "latency", "failover", "failback", "recovery", "availability", "ejection", "regression")},
+	reflect.TypeFor[Expectation]():       {exactlyOne("upstream5xx", "errors", "degraded", "latency", "failover", "failback", "recovery", "availability", "ejection", "regression", "share")},
 	reflect.TypeFor[RegressionExpect]():  {atLeastOne("maxIncrease", "maxIncreaseBy")},
 	reflect.TypeFor[Upstream5xxExpect](): {atLeastOne("max", "min")},
 	reflect.TypeFor[CountExpect]():       {atLeastOne("max", "min")},
+	reflect.TypeFor[Bounds]():            {atLeastOne("max", "min")},
+	reflect.TypeFor[ShareExpect]():       {atLeastOne("max", "min")},
 	reflect.TypeFor[LatencyExpect]():     {atLeastOne("p50", "p90", "p99", "max")},
 }
 

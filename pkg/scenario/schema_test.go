@@ -58,6 +58,8 @@ func yamlToJSON(t *testing.T, data []byte) any {
 func TestSchemaAcceptsEveryScenario(t *testing.T) {
 	sch := compileSchema(t)
 	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	conformance, _ := filepath.Glob("../../scenarios/conformance/*.yaml")
+	files = append(files, conformance...)
 	if len(files) == 0 {
 		t.Fatal("no scenarios")
 	}
@@ -101,6 +103,8 @@ func TestSchemaRejectsWhatTheParserRejects(t *testing.T) {
 // language server sees, validates against the schema.
 func FuzzSchemaAcceptsWhatDrillAccepts(f *testing.F) {
 	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	conformance, _ := filepath.Glob("../../scenarios/conformance/*.yaml")
+	files = append(files, conformance...)
 	for _, p := range files {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)

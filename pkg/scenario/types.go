@@ -113,7 +113,7 @@ type OutlierDetection struct {
 	Interval                 Duration `yaml:"interval" doc:"Time between ejection sweeps. Istio's default: 10s."`
 	BaseEjectionTime         Duration `yaml:"baseEjectionTime" doc:"Minimum ejection duration, multiplied by the times ejected. Istio's default: 30s."`
 	MaxEjectionPercent       *int     `yaml:"maxEjectionPercent" doc:"Largest share of endpoints that may be ejected, 0-100. Default: 100 (Istio's own default, 10, makes failover partial)." schema:"min=0,max=100"`
-	MinHealthPercent         *int     `yaml:"minHealthPercent" doc:"Outlier detection is disabled below this share of healthy endpoints. Istio's default: 0." schema:"min=0,max=100"`
+	MinHealthPercent         *int     `yaml:"minHealthPercent" doc:"Envoy's healthy panic threshold (Istio writes it into the cluster's common_lb_config.healthy_panic_threshold): below this share of healthy endpoints in a priority level, while the levels together are short of 100 %, Envoy balances over every endpoint of the level, ejected ones included. Istio's default: 0 (never panic; Envoy's own default is 50)." schema:"min=0,max=100"`
 }
 
 // TrafficShift sends a service's traffic to a failover service.
@@ -382,6 +382,21 @@ type Expectation struct {
 	Availability *AvailabilityExpect `yaml:"availability" doc:"No load window of a span fell below a success ratio."`
 	Ejection     *EjectionExpect     `yaml:"ejection" doc:"An observed Envoy's outlier detection ejected a host of a service within a time of a step, as the Envoy's own /clusters page says."`
 	Regression   *RegressionExpect   `yaml:"regression" doc:"A figure of this run is not much worse than the median of the scenario's last passing runs on the same provider (the run history)."`
+	Share        *ShareExpect        `yaml:"share" doc:"The share of a service's answers that one cluster served, among the load's answers in a window, lies between bounds: how an Envoy split the traffic (priority spill-over, failover order), as the client saw it."`
+}
+
+// ShareExpect bounds the share of a service's answers that one cluster served,
+// counted from the load's own answers: each answer of drill's Bookinfo names
+// the cluster that served each service on its path (docs/bookinfo.md,
+// attribution headers). Answers that name no cluster for the service (it
+// failed) are in neither the share nor its whole. Where no answer names one
+// (another application), the observed Envoys' istio_requests_total counts.
+type ShareExpect struct {
+	Service string   `yaml:"service" doc:"The service whose answers are counted, e.g. reviews: by the cluster each of the load's answers names for it (drill's Bookinfo names productpage's, details' and reviews'), else by the observed Envoys' istio_requests_total." schema:"required,minLength=1"`
+	Cluster string   `yaml:"cluster" doc:"The cluster whose share is bounded." schema:"required,name"`
+	Min     *Percent `yaml:"min" doc:"At least this share of the service's answers, e.g. 22%."`
+	Max     *Percent `yaml:"max" doc:"At most this share of the service's answers, e.g. 38%."`
+	Window  `yaml:",inline"`
 }
 
 // EjectionExpect requires an observed Envoy to eject a host of a service —
@@ -457,12 +472,19 @@ type Window struct {
 
 // Upstream5xxExpect bounds the 5xx answers one workload's Envoy received from a service.
 type Upstream5xxExpect struct {
-	From    string `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed." schema:"required,minLength=1"`
-	To      string `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
-	Cluster string `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
-	Max     *int   `yaml:"max" doc:"At most this many." schema:"min=0"`
-	Min     *int   `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
-	Window  Window `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
+	From    string  `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed." schema:"required,minLength=1"`
+	To      string  `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
+	Cluster string  `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
+	Max     *int    `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min     *int    `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
+	Window  Window  `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
+	Retried *Bounds `yaml:"retried" doc:"Bounds on the 5xx answers of attempts the Envoy retried (Envoy's retry.upstream_rq_5xx), counted apart from the final answers: {min: 100} proves a retry policy met the failures the client never saw."`
+}
+
+// Bounds bounds a count. At least one of Max and Min.
+type Bounds struct {
+	Max *int `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min *int `yaml:"min" doc:"At least this many." schema:"min=0"`
 }
 
 // CountExpect bounds a count of load results.

@@ -842,6 +842,9 @@ func (v *validator) expectations() {
 			}
 			v.bounds(uf, u.Max, u.Min)
 			v.window(uf, u.Window)
+			if r := u.Retried; r != nil {
+				v.bounds(uf+".retried", r.Max, r.Min)
+			}
 		}
 		if c := e.Errors; c != nil {
 			n++
@@ -942,8 +945,12 @@ func (v *validator) expectations() {
 			n++
 			v.regression(f+".regression", r)
 		}
+		if sh := e.Share; sh != nil {
+			n++
+			v.share(f+".share", sh)
+		}
 		if n != 1 {
-			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery, availability, ejection or regression")
+			v.errf(f, "set exactly one check: upstream5xx, errors, degraded, latency, failover, failback, recovery, availability, ejection, regression or share")
 		}
 	}
 }
@@ -1035,6 +1042,8 @@ func FigureUnit(s *Scenario, figure string) (string, error) {
 		return "", fmt.Errorf("%q is a regression expectation: it has no figure of its own to judge", name)
 	case x.Availability != nil:
 		return "", fmt.Errorf("%q is an availability expectation, whose figure gets better as it grows; a regression judges figures that get worse as they grow (a time, a count)", name)
+	case x.Share != nil:
+		return "", fmt.Errorf("%q is a share expectation, whose figure is neither better nor worse as it grows; a regression judges figures that get worse as they grow (a time, a count)", name)
 	case hasMeasure && x.Latency == nil:
 		return "", fmt.Errorf("%q: only a latency expectation has measures to choose from (p50, p90, p99, max); write the name alone, %q", figure, name)
 	case hasMeasure:
@@ -1067,6 +1076,29 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// share checks a share expectation at field f.
+func (v *validator) share(f string, sh *ShareExpect) {
+	if sh.Service == "" {
+		v.errf(f+".service", "required: the service whose answers are counted, e.g. reviews")
+	}
+	v.cluster(f+".cluster", sh.Cluster)
+	if sh.Min == nil && sh.Max == nil {
+		v.errf(f, "set min, max or both, e.g. {min: 22%%, max: 38%%}")
+	}
+	for _, b := range []struct {
+		field string
+		p     *Percent
+	}{{"min", sh.Min}, {"max", sh.Max}} {
+		if b.p != nil && b.p.Share() > 1 {
+			v.errf(f+"."+b.field, "%s is more than every answer: a share is 0%% to 100%%", b.p)
+		}
+	}
+	if sh.Min != nil && sh.Max != nil && *sh.Min > *sh.Max {
+		v.errf(f+".min", "is larger than max (%s > %s)", sh.Min, sh.Max)
+	}
+	v.window(f, sh.Window)
 }
 
 func (v *validator) regression(f string, r *RegressionExpect) {

@@ -12,6 +12,8 @@ import (
 // missing there would be applied and never removed.
 func TestResourcesCoverEveryObject(t *testing.T) {
 	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	conformance, _ := filepath.Glob("../../scenarios/conformance/*.yaml")
+	files = append(files, conformance...)
 	if len(files) == 0 {
 		t.Fatal("no scenarios")
 	}

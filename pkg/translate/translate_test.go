@@ -325,6 +325,8 @@ func TestErrorsLocateProblems(t *testing.T) {
 // TestScenarios translates the scenarios drill ships, offline and with addresses.
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("../../scenarios/*.yaml")
+	conformance, _ := filepath.Glob("../../scenarios/conformance/*.yaml")
+	files = append(files, conformance...)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scenarios: %v", err)
 	}
