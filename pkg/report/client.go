@@ -94,6 +94,13 @@ func (ev *evaluator) clientView(service, from, to string, at, horizon time.Durat
 		return out
 	}
 	moved := max(firstTo.First, lastFrom.Last)
+	// Both clusters answering to the end, the last answer from the one
+	// traffic went to: not a move, a coin toss at the horizon. A move must
+	// leave the backup answering alone for a second before it.
+	if lastFrom.N > 0 && horizon-moved < time.Second {
+		out.stillTwo = true
+		return out
+	}
 	out.moved = true
 	v.MovedSeconds, v.TookSeconds = seconds(moved), seconds(moved-at)
 	for _, w := range ev.r.windows {

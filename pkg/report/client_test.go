@@ -367,3 +367,25 @@ func TestClientViewHorizonLaterFault(t *testing.T) {
 		t.Errorf("client view %+v (moved %v), want the move at 30.112 s, 112 ms after the step", co.view, co.moved)
 	}
 }
+
+// TestClientViewNoMoveAtTheHorizon: when both clusters answer up to the end
+// and the very last answer happens to come from the one traffic would move
+// to, that is no move (a kind run read a 39 s failback from it).
+func TestClientViewNoMoveAtTheHorizon(t *testing.T) {
+	const ms = time.Millisecond
+	var ws []event.Window
+	for i := 80; i < 120; i++ {
+		start := time.Duration(i) * time.Second
+		w := event.Window{Start: start, End: start + time.Second, Requests: 60}
+		w.Served = map[string]map[string]event.Seen{"reviews": {
+			"cluster1": seen(30, start+3*ms, start+980*ms),
+			"cluster2": seen(30, start+5*ms, start+970*ms),
+		}}
+		ws = append(ws, w)
+	}
+	ev := &evaluator{r: &run{windows: ws}}
+	co := ev.clientView("reviews", "cluster2", "cluster1", 80*time.Second, 120*time.Second)
+	if co.moved || !co.stillTwo {
+		t.Errorf("client view %+v: moved %v, still two %v; want no move, both answering", co.view, co.moved, co.stillTwo)
+	}
+}
