@@ -279,4 +279,12 @@ func TestReportStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReportSchema(t, data)
+	// The run history goes beside the reports, never into the working
+	// directory (it once landed in the package's own directory).
+	if _, err := os.Stat(filepath.Join(filepath.Dir(out), "history.db")); err != nil {
+		t.Errorf("no history beside the reports: %v", err)
+	}
+	if _, err := os.Stat("history.db"); err == nil {
+		t.Error("drill report - wrote history.db in the working directory")
+	}
 }

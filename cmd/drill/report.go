@@ -69,7 +69,14 @@ could not be judged, 3 when it is inconclusive (see drill run --help).`,
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			histPath := history.Path(historyFlag, filepath.Dir(filepath.Clean(dir)))
+			// The history lives in the directory that holds the run
+			// directories: beside DIR, or beside --out-dir for a log read
+			// from standard input (not in the working directory).
+			runDir := dir
+			if dir == "-" {
+				runDir = out
+			}
+			histPath := history.Path(historyFlag, filepath.Dir(filepath.Clean(runDir)))
 			rep, err, histErr := history.WriteReports(ctx, histPath, out, events)
 			if err != nil && !errors.Is(err, report.ErrNoRun) {
 				return &exitCodeError{code: exitError, err: err}
