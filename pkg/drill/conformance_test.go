@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/meshdrill/drill/internal/localcluster/localtest"
-	"github.com/meshdrill/drill/pkg/cluster/local"
 	"github.com/meshdrill/drill/pkg/drill"
 	"github.com/meshdrill/drill/pkg/event"
 	"github.com/meshdrill/drill/pkg/report"
@@ -88,24 +87,14 @@ func TestConformanceDrills(t *testing.T) {
 // and fails the test unless every expectation passed.
 func conformanceDrill(t *testing.T, file string) (*report.Report, *drill.Result) {
 	t.Helper()
-	path := filepath.Join("..", "..", "scenarios", "conformance", file)
-	s, raw := loadScenario(t, path)
-	res, err := drill.Run(t.Context(), s,
-		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),
-		drill.WithOut(t.TempDir()),
-		drill.WithScenarioYAML(raw),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _, progress := runLocalDrill(t, filepath.Join("..", "..", "scenarios", "conformance", file))
 	rep := res.Report
 	for _, x := range rep.Expectations {
 		t.Logf("%s %s: %s", x.Name, x.Status, x.Message)
 	}
 	if rep.Verdict != report.Pass {
-		t.Fatalf("%s: verdict %s: %s", file, rep.Verdict, rep.Reason)
+		t.Fatalf("%s: verdict %s: %s\nprogress:\n%s", file, rep.Verdict, rep.Reason, progress)
 	}
-	checkReportSchema(t, filepath.Join(res.Dir, report.JSONFile))
 	return rep, res
 }
 

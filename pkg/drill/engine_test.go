@@ -76,7 +76,11 @@ func runLocalDrill(t *testing.T, file string) (*drill.Result, *scenario.Scenario
 	if testing.Short() {
 		t.Skip("runs a whole drill")
 	}
-	s, raw := loadScenario(t, "testdata/"+file)
+	path := file
+	if !strings.Contains(file, "/") {
+		path = "testdata/" + file
+	}
+	s, raw := loadScenario(t, path)
 	var progress bytes.Buffer
 	res, err := drill.Run(t.Context(), s,
 		drill.WithProvider(local.New(local.WithRunDir(t.TempDir()))),

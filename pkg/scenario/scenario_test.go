@@ -387,8 +387,9 @@ func TestNoStructHasConflictingFields(t *testing.T) {
 	for _, typ := range []any{ScaleFault{}, DeletePodsFault{}, CountExpect{}, LatencyExpect{}} {
 		_ = typ
 	}
-	if f := structFields(reflectTypeOf(Upstream5xxExpect{})); len(f["from"]) != 1 {
-		t.Errorf("upstream5xx.from must be the workload, not the window start")
+	typ := reflectTypeOf(Upstream5xxExpect{})
+	if f := structFields(typ); len(f["from"]) != 2 || typ.Field(f["from"][0]).Name != "EnvoyPath" {
+		t.Errorf("upstream5xx.from must be the workload (EnvoyPath.From), not the window start: %v", f["from"])
 	}
 }
 

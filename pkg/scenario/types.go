@@ -257,10 +257,8 @@ type Guard struct {
 // its upstream_rq_5xx against its upstream_rq_completed, final answers only
 // (retried attempts are charged apart, as Envoy's router does).
 type GuardEnvoy5xx struct {
-	From    string   `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed (spec.observe.envoy)." schema:"required,minLength=1"`
-	To      string   `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
-	Cluster string   `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
-	Ratio   *float64 `yaml:"ratio" doc:"Trip when more than this share (0 to below 1) of the window's answers were 5xx, e.g. 0.5." schema:"required,min=0,xmax=1"`
+	EnvoyPath `yaml:",inline"`
+	Ratio     *float64 `yaml:"ratio" doc:"Trip when more than this share (0 to below 1) of the window's answers were 5xx, e.g. 0.5." schema:"required,min=0,xmax=1"`
 }
 
 // GuardLatency bounds one latency percentile of a guard's window.
@@ -470,15 +468,21 @@ type Window struct {
 	Until *Instant `yaml:"until" doc:"End of the window. Default: end of load."`
 }
 
+// EnvoyPath is what an observed Envoy got from a service: the workload whose
+// Envoy is read, in its cluster, and the destination service.
+type EnvoyPath struct {
+	From    string `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed (spec.observe.envoy)." schema:"required,minLength=1"`
+	To      string `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
+	Cluster string `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
+}
+
 // Upstream5xxExpect bounds the 5xx answers one workload's Envoy received from a service.
 type Upstream5xxExpect struct {
-	From    string  `yaml:"from" doc:"Workload whose Envoy is read, e.g. productpage; must be observed." schema:"required,minLength=1"`
-	To      string  `yaml:"to" doc:"Destination service, e.g. reviews." schema:"required,minLength=1"`
-	Cluster string  `yaml:"cluster" doc:"Cluster of the observed workload." schema:"required,name"`
-	Max     *int    `yaml:"max" doc:"At most this many." schema:"min=0"`
-	Min     *int    `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
-	Window  Window  `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
-	Retried *Bounds `yaml:"retried" doc:"Bounds on the 5xx answers of attempts the Envoy retried (Envoy's retry.upstream_rq_5xx), counted apart from the final answers: {min: 100} proves a retry policy met the failures the client never saw."`
+	EnvoyPath `yaml:",inline"`
+	Max       *int    `yaml:"max" doc:"At most this many." schema:"min=0"`
+	Min       *int    `yaml:"min" doc:"At least this many (to prove a fault was felt)." schema:"min=0"`
+	Window    Window  `yaml:"window" doc:"Count only within this window: {from: reviews-down, until: reviews-back}. Default: the whole load."`
+	Retried   *Bounds `yaml:"retried" doc:"Bounds on the 5xx answers of attempts the Envoy retried (Envoy's retry.upstream_rq_5xx), counted apart from the final answers: {min: 100} proves a retry policy met the failures the client never saw."`
 }
 
 // Bounds bounds a count. At least one of Max and Min.

@@ -147,10 +147,7 @@ func (v *validator) abort() {
 		if u := g.Upstream5xx; u != nil {
 			n++
 			uf := gf + ".upstream5xx"
-			v.observedEnvoy(uf, u.From, u.Cluster)
-			if u.To == "" {
-				v.errf(uf+".to", "required: the destination service, e.g. reviews")
-			}
+			v.envoyPath(uf, u.EnvoyPath)
 			switch {
 			case u.Ratio == nil:
 				v.errf(uf+".ratio", "required: the share of 5xx answers above which the guard trips, e.g. 0.5")
@@ -836,10 +833,7 @@ func (v *validator) expectations() {
 		if u := e.Upstream5xx; u != nil {
 			n++
 			uf := f + ".upstream5xx"
-			v.observedEnvoy(uf, u.From, u.Cluster)
-			if u.To == "" {
-				v.errf(uf+".to", "required: the destination service, e.g. reviews")
-			}
+			v.envoyPath(uf, u.EnvoyPath)
 			v.bounds(uf, u.Max, u.Min)
 			v.window(uf, u.Window)
 			if r := u.Retried; r != nil {
@@ -963,6 +957,15 @@ func (v *validator) observedEnvoy(f, from, cluster string) {
 	}
 	if v.cluster(f+".cluster", cluster) && from != "" && !v.observed(cluster, from) {
 		v.errf(f+".from", "%s in %s is not observed; add {cluster: %s, workload: %s} to spec.observe.envoy", from, cluster, cluster, from)
+	}
+}
+
+// envoyPath checks what an observed Envoy got from a service: the Envoy is
+// observed, the service named.
+func (v *validator) envoyPath(f string, p EnvoyPath) {
+	v.observedEnvoy(f, p.From, p.Cluster)
+	if p.To == "" {
+		v.errf(f+".to", "required: the destination service, e.g. reviews")
 	}
 }
 
