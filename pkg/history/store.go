@@ -44,16 +44,37 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("history %s: %w", path, err)
 	}
-	db, err := openDB(path)
-	if err != nil {
-		return nil, fmt.Errorf("history %s: %w", path, err)
-	}
-	s := &Store{db: db, path: path}
-	if err := s.migrate(ctx); err != nil {
+	// Processes opening a new history at once race to switch it to WAL,
+	// which takes the database's exclusive lock; SQLite can answer the
+	// loser SQLITE_BUSY at once instead of calling the busy handler. Such an
+	// open is tried again, as a busy writer would be waited for.
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		db, err := openDB(path)
+		if err != nil {
+			return nil, fmt.Errorf("history %s: %w", path, err)
+		}
+		s := &Store{db: db, path: path}
+		err = s.migrate(ctx)
+		if err == nil {
+			return s, nil
+		}
 		db.Close()
-		return nil, err
+		if !busy(err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
 	}
-	return s, nil
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY (5, with any extended code).
+func busy(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // openDB opens the database file with the settings every connection needs.
